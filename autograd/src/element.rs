@@ -1,0 +1,187 @@
+//! The element trait: the scalar types a [`Tensor`](crate::Tensor) can hold.
+//!
+//! Every op is written once, generic over [`Element`]; it runs in `f32` for
+//! training and in `f64` for gradient checks.
+
+use std::fmt::{Debug, Display};
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A floating-point scalar that tensors hold: implemented for `f32` and `f64`.
+///
+/// ```
+/// use autograd::Element;
+/// fn half<T: Element>(x: T) -> T { x * T::from_f64(0.5) }
+/// assert_eq!(half(3.0f32), 1.5);
+/// assert_eq!(<f64 as Element>::NAME, "f64");
+/// ```
+pub trait Element:
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + Display
+    + Default
+    + PartialOrd
+    + PartialEq
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + std::iter::Sum
+{
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+    /// Negative infinity (the identity of max).
+    const NEG_INFINITY: Self;
+    /// "f32" or "f64", used in error messages and checkpoints.
+    const NAME: &'static str;
+    /// Converts from f64, rounding when `Self` is narrower.
+    fn from_f64(v: f64) -> Self;
+    /// Converts to f64 exactly.
+    fn to_f64(self) -> f64;
+    /// Converts a count to `Self`.
+    fn from_usize(v: usize) -> Self {
+        Self::from_f64(v as f64)
+    }
+    /// e^x
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// x^e
+    fn powf(self, e: Self) -> Self;
+    /// |x|
+    fn abs(self) -> Self;
+    /// Larger of the two (NaN-propagating from `self`).
+    fn max(self, other: Self) -> Self;
+    /// Smaller of the two.
+    fn min(self, other: Self) -> Self;
+    /// Neither NaN nor infinite.
+    fn is_finite(self) -> bool;
+    /// Is NaN.
+    fn is_nan(self) -> bool;
+    /// `C = alpha A B + beta C` on strided row/column layouts; see [`crate::gemm`].
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid, non-overlapping (for `c`)
+    /// matrices of the given sizes. Call the safe [`crate::gemm::gemm`] instead.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_element {
+    ($t:ty, $name:literal, $gemm:path) => {
+        impl Element for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            const NAME: &'static str = $name;
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline]
+            fn powf(self, e: Self) -> Self {
+                <$t>::powf(self, e)
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline]
+            fn max(self, other: Self) -> Self {
+                if self.is_nan() || self >= other {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline]
+            fn min(self, other: Self) -> Self {
+                if self.is_nan() || self <= other {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline]
+            unsafe fn gemm_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded verbatim; the caller upholds matrixmultiply's
+                // contract (see `crate::gemm::gemm`, which checks it).
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_element!(f32, "f32", matrixmultiply::sgemm);
+impl_element!(f64, "f64", matrixmultiply::dgemm);

@@ -1,0 +1,149 @@
+//! Safe strided GEMM on slices: `C = alpha * A B + beta * C`.
+//!
+//! The packing and micro-kernels are matrixmultiply's (its default features
+//! keep the AVX-512/FMA kernels, chosen at run time with a portable fallback).
+//! This file only checks that every index the kernel will touch lies inside
+//! the slices; it is the one place in `autograd` with `unsafe`.
+
+use crate::Element;
+
+/// A read-only strided matrix view: element (i, j) is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    /// Backing storage.
+    pub data: &'a [T],
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Row stride (elements).
+    pub rs: usize,
+    /// Column stride (elements).
+    pub cs: usize,
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// Row-major view of a `rows x cols` matrix.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
+        MatRef { data, rows, cols, rs: cols, cs: 1 }
+    }
+    /// The transpose of this view (no copy).
+    pub fn t(self) -> Self {
+        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+    }
+    fn max_index(&self) -> Option<usize> {
+        if self.rows == 0 || self.cols == 0 {
+            return None;
+        }
+        Some((self.rows - 1) * self.rs + (self.cols - 1) * self.cs)
+    }
+}
+
+/// `c[m x n] (row-major, leading dimension ldc) = alpha * a b + beta * c`.
+///
+/// Panics (a bug in the caller, never user input: ops check shapes first) if
+/// the shapes disagree or a view reaches past its slice.
+///
+/// ```
+/// use autograd::gemm::{gemm, MatRef};
+/// let a = [1.0f32, 2.0, 3.0, 4.0]; // [[1,2],[3,4]]
+/// let b = [1.0f32, 0.0, 0.0, 1.0]; // identity
+/// let mut c = [0.0f32; 4];
+/// gemm(1.0, MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), 0.0, &mut c, 2);
+/// assert_eq!(c, a);
+/// ```
+pub fn gemm<T: Element>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T], ldc: usize) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(ldc >= n, "gemm: ldc smaller than n");
+    assert!((m - 1) * ldc + n <= c.len(), "gemm: C slice too short");
+    if k == 0 {
+        for i in 0..m {
+            for v in &mut c[i * ldc..i * ldc + n] {
+                *v = if beta == T::ZERO { T::ZERO } else { *v * beta };
+            }
+        }
+        return;
+    }
+    if let Some(mx) = a.max_index() {
+        assert!(mx < a.data.len(), "gemm: A view past its slice");
+    }
+    if let Some(mx) = b.max_index() {
+        assert!(mx < b.data.len(), "gemm: B view past its slice");
+    }
+    // SAFETY: every index the kernel reads, (i*rs + j*cs) for i < rows and
+    // j < cols, is at most max_index(), checked above to be inside `a.data` /
+    // `b.data`; every index it writes, i*ldc + j for i < m, j < n, is below
+    // (m-1)*ldc + n <= c.len(). `c` is a unique borrow so it aliases neither
+    // input. Strides fit in isize because they index real slices.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr(),
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
+        let mut c = vec![0.0; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                for p in 0..a.cols {
+                    c[i * b.cols + j] += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_naive_loop_with_transposes() {
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 65, 3)] {
+            let a: Vec<f64> = (0..m * k).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| ((i * 5 % 13) as f64) * 0.5 - 3.0).collect();
+            let am = MatRef::row_major(&a, m, k);
+            let bm = MatRef::row_major(&b, k, n);
+            let mut c = vec![0.0; m * n];
+            gemm(1.0, am, bm, 0.0, &mut c, n);
+            assert_eq!(c, naive(am, bm));
+            // A stored as its transpose: at = A^T is k x m, so view at.t().
+            let mut at = vec![0.0; m * k];
+            for i in 0..m {
+                for p in 0..k {
+                    at[p * m + i] = a[i * k + p];
+                }
+            }
+            let atv = MatRef::row_major(&at, k, m).t();
+            let mut c2 = vec![1.0; m * n];
+            gemm(2.0, atv, bm, 1.0, &mut c2, n);
+            let want: Vec<f64> = naive(am, bm).iter().map(|v| 2.0 * v + 1.0).collect();
+            assert_eq!(c2, want);
+        }
+    }
+
+    #[test]
+    fn k_zero_scales_c() {
+        let mut c = vec![2.0f32; 4];
+        gemm(1.0, MatRef::row_major(&[], 2, 0), MatRef::row_major(&[], 0, 2), 0.5, &mut c, 2);
+        assert_eq!(c, vec![1.0; 4]);
+    }
+}

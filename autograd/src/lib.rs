@@ -1,0 +1,26 @@
+//! # autograd: tensors and a reverse-mode tape
+//!
+//! - [`Tensor`]: n-dimensional, row-major, generic over [`Element`] (`f32`
+//!   for training, `f64` for gradient checks), shapes in a `SmallVec`.
+//! - [`Tape`] and [`Var`]: every op appends one node; [`Tape::backward`]
+//!   walks the tape once, newest first, and returns [`Grads`].
+//! - [`gradcheck()`]: compare any function's backward with f64 central
+//!   differences, with a report naming the input and the worst element.
+//! - [`Error`]: every error names the op and the problem, and where the user
+//!   called it.
+//!
+//! The primitive ops live in the `ops` crate; this crate is the machinery.
+
+pub mod element;
+pub mod error;
+pub mod gemm;
+pub mod gradcheck;
+pub mod tape;
+pub mod tensor;
+
+pub use element::Element;
+pub use error::{fmt_shape, Error, ErrorKind, Result};
+pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckFailure, GradcheckReport};
+pub use tape::{Backward, Grads, InputGrads, NoGradGuard, Tape, Var};
+pub use tensor::{Shape, Tensor};
+pub use smallvec;
