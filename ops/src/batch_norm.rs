@@ -1,0 +1,215 @@
+//! `batch_norm`: batch normalisation over the channel axis 1 of `[N, C]`,
+//! `[N, C, L]` or `[N, C, H, W]` inputs (PyTorch's `BatchNorm1d/2d`), with
+//! learnable `gamma` (weight) and `beta` (bias), both `[C]`.
+//!
+//! Training mode, per channel c over the M = N * spatial values:
+//! - `mu = mean(x)`, `var = mean((x - mu)^2)` (biased, used to normalise)
+//! - `xhat = (x - mu) / sqrt(var + eps)`, `y = gamma * xhat + beta`
+//! - running statistics, exactly as PyTorch:
+//!   `running_mean = (1 - momentum) running_mean + momentum mu`,
+//!   `running_var = (1 - momentum) running_var + momentum var * M / (M - 1)` (unbiased).
+//!
+//! Eval mode: `y = gamma (x - running_mean) / sqrt(running_var + eps) + beta`.
+//!
+//! Backward (training), with `g = dL/dy`, `s = 1/sqrt(var + eps)`:
+//! - `dL/dbeta = sum g`, `dL/dgamma = sum g xhat`
+//! - `dL/dx = gamma s / M (M g - sum g - xhat sum g xhat)`
+//!
+//! Backward (eval): `dL/dx = g gamma s_running`, same `dgamma`, `dbeta`.
+//!
+//! Statistics are accumulated in f64, channel by channel, so they do not
+//! depend on the thread count. PyTorch's `momentum=None` (cumulative average)
+//! is not supported.
+
+use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use rayon::prelude::*;
+
+/// Running mean and variance of a batch-norm layer, with its momentum and eps
+/// (PyTorch defaults 0.1 and 1e-5).
+///
+/// ```
+/// let s = ops::BatchNormStats::<f32>::new(3);
+/// assert_eq!(s.running_var.data(), &[1.0, 1.0, 1.0]);
+/// assert_eq!((s.momentum, s.eps), (0.1, 1e-5));
+/// ```
+#[derive(Clone, Debug)]
+pub struct BatchNormStats<T: Element> {
+    /// Running mean per channel (starts at 0).
+    pub running_mean: Tensor<T>,
+    /// Running unbiased variance per channel (starts at 1).
+    pub running_var: Tensor<T>,
+    /// Training batches seen.
+    pub num_batches_tracked: u64,
+    /// Weight of the newest batch in the running averages.
+    pub momentum: f64,
+    /// Added to the variance before the square root.
+    pub eps: f64,
+}
+
+impl<T: Element> BatchNormStats<T> {
+    /// Fresh statistics for `c` channels.
+    pub fn new(c: usize) -> Self {
+        BatchNormStats { running_mean: Tensor::zeros(&[c]), running_var: Tensor::ones(&[c]), num_batches_tracked: 0, momentum: 0.1, eps: 1e-5 }
+    }
+}
+
+/// Batch normalisation; `training` selects batch statistics (and updates
+/// `stats`) or the running statistics.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use ops::{batch_norm, BatchNormStats};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.constant(Tensor::from_vec(vec![1.0, 3.0, 5.0, 7.0], &[4, 1])?);
+/// let (gamma, beta) = (tape.param(Tensor::ones(&[1])), tape.param(Tensor::zeros(&[1])));
+/// let mut stats = BatchNormStats::new(1);
+/// let y = batch_norm(x, gamma, beta, &mut stats, true)?;
+/// assert!((y.value().mean_all()).abs() < 1e-12);
+/// assert!((stats.running_mean.data()[0] - 0.4).abs() < 1e-12); // 0.9 * 0 + 0.1 * 4
+/// assert!((stats.running_var.data()[0] - (0.9 + 0.1 * 20.0 / 3.0)).abs() < 1e-12);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[track_caller]
+pub fn batch_norm<'t, T: Element>(
+    x: Var<'t, T>,
+    gamma: Var<'t, T>,
+    beta: Var<'t, T>,
+    stats: &mut BatchNormStats<T>,
+    training: bool,
+) -> Result<Var<'t, T>> {
+    let (xv, gv, bv) = (x.value(), gamma.value(), beta.value());
+    let xs = xv.shape();
+    if xs.len() < 2 {
+        return Err(Error::shape("batch_norm", format!("input {} must be at least 2-D [N, C, ...]", fmt_shape(xs))));
+    }
+    let c = xs[1];
+    for (name, s) in [("gamma", gv.shape()), ("beta", bv.shape()), ("running_mean", stats.running_mean.shape()), ("running_var", stats.running_var.shape())] {
+        if s != [c] {
+            return Err(Error::shape("batch_norm", format!("{name} {} must be [{c}] for input {} with {c} channels", fmt_shape(s), fmt_shape(xs))));
+        }
+    }
+    if !(stats.eps >= 0.0) || !(0.0..=1.0).contains(&stats.momentum) {
+        return Err(Error::invalid("batch_norm", format!("eps {} must be >= 0 and momentum {} in [0, 1]", stats.eps, stats.momentum)));
+    }
+    let n = xs[0];
+    let sp: usize = xs[2..].iter().product();
+    let m = n * sp;
+    if training && m <= 1 {
+        return Err(Error::shape(
+            "batch_norm",
+            format!("training needs more than 1 value per channel, got input {} ({m} per channel)", fmt_shape(xs)),
+        ));
+    }
+    let xd = xv.data();
+    // per-channel mean and inverse std used to normalise
+    let (mean, invstd): (Vec<f64>, Vec<f64>) = if training {
+        let ms: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ci| {
+                let mut s = 0.0;
+                for ni in 0..n {
+                    s += xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp].iter().map(|v| v.to_f64()).sum::<f64>();
+                }
+                let mu = s / m as f64;
+                let mut ss = 0.0;
+                for ni in 0..n {
+                    ss += xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp].iter().map(|v| (v.to_f64() - mu).powi(2)).sum::<f64>();
+                }
+                (mu, ss / m as f64)
+            })
+            .collect();
+        let mom = stats.momentum;
+        let rm = stats.running_mean.data_mut();
+        for (ci, &(mu, _)) in ms.iter().enumerate() {
+            rm[ci] = T::from_f64((1.0 - mom) * rm[ci].to_f64() + mom * mu);
+        }
+        let rv = stats.running_var.data_mut();
+        for (ci, &(_, var)) in ms.iter().enumerate() {
+            let unbiased = var * m as f64 / (m - 1) as f64;
+            rv[ci] = T::from_f64((1.0 - mom) * rv[ci].to_f64() + mom * unbiased);
+        }
+        stats.num_batches_tracked += 1;
+        ms.iter().map(|&(mu, var)| (mu, 1.0 / (var + stats.eps).sqrt())).unzip()
+    } else {
+        let rm = stats.running_mean.data().iter().map(|v| v.to_f64()).collect();
+        let is = stats.running_var.data().iter().map(|v| 1.0 / (v.to_f64() + stats.eps).sqrt()).collect();
+        (rm, is)
+    };
+    // y = gamma * (x - mu) * s + beta = x * a + b, per channel
+    let a: Vec<T> = (0..c).map(|ci| T::from_f64(gv.data()[ci].to_f64() * invstd[ci])).collect();
+    let b: Vec<T> = (0..c).map(|ci| T::from_f64(bv.data()[ci].to_f64() - gv.data()[ci].to_f64() * invstd[ci] * mean[ci])).collect();
+    let mut out = vec![T::ZERO; xv.numel()];
+    if sp > 0 && !out.is_empty() {
+        out.par_chunks_mut(sp).zip(xd.par_chunks(sp)).enumerate().for_each(|(pi, (yo, xp))| {
+            let ci = pi % c;
+            let (a, b) = (a[ci], b[ci]);
+            for (y, &xv) in yo.iter_mut().zip(xp) {
+                *y = xv * a + b;
+            }
+        });
+    }
+    let y = Tensor::from_shape_vec(Shape::from_slice(xs), out);
+    x.tape().record("batch_norm", &[x, gamma, beta], y, || BatchNormBackward { x: xv, gamma: gv, mean, invstd, training })
+}
+
+struct BatchNormBackward<T> {
+    x: Tensor<T>,
+    gamma: Tensor<T>,
+    mean: Vec<f64>,
+    invstd: Vec<f64>,
+    training: bool,
+}
+
+impl<T: Element> Backward<T> for BatchNormBackward<T> {
+    fn backward(&self, g: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
+        let xs = self.x.shape();
+        let (n, c) = (xs[0], xs[1]);
+        let sp: usize = xs[2..].iter().product();
+        let m = (n * sp) as f64;
+        let (xd, gd) = (self.x.data(), g.data());
+        // per channel: sum g, sum g * xhat
+        let sums: Vec<(f64, f64)> = (0..c)
+            .into_par_iter()
+            .map(|ci| {
+                let (mu, s) = (self.mean[ci], self.invstd[ci]);
+                let (mut sg, mut sgx) = (0.0, 0.0);
+                for ni in 0..n {
+                    let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
+                    for (&gv, &xv) in gd[r.clone()].iter().zip(&xd[r]) {
+                        let gv = gv.to_f64();
+                        sg += gv;
+                        sgx += gv * (xv.to_f64() - mu) * s;
+                    }
+                }
+                (sg, sgx)
+            })
+            .collect();
+        let gx = needs[0].then(|| {
+            let mut gx = vec![T::ZERO; self.x.numel()];
+            if sp > 0 && !gx.is_empty() {
+                gx.par_chunks_mut(sp).zip(gd.par_chunks(sp)).zip(xd.par_chunks(sp)).enumerate().for_each(|(pi, ((go, gp), xp))| {
+                    let ci = pi % c;
+                    let (mu, s, gam) = (self.mean[ci], self.invstd[ci], self.gamma.data()[ci].to_f64());
+                    if self.training {
+                        // dx = gamma s / M (M g - sum g - xhat sum g xhat)
+                        let k = gam * s / m;
+                        let (sg, sgx) = sums[ci];
+                        for ((o, &gv), &xv) in go.iter_mut().zip(gp).zip(xp) {
+                            let xhat = (xv.to_f64() - mu) * s;
+                            *o = T::from_f64(k * (m * gv.to_f64() - sg - xhat * sgx));
+                        }
+                    } else {
+                        let k = T::from_f64(gam * s);
+                        for (o, &gv) in go.iter_mut().zip(gp) {
+                            *o = gv * k;
+                        }
+                    }
+                });
+            }
+            Tensor::from_shape_vec(Shape::from_slice(xs), gx)
+        });
+        let ggamma = needs[1].then(|| Tensor::from_shape_vec(Shape::from_slice(&[c]), sums.iter().map(|s| T::from_f64(s.1)).collect()));
+        let gbeta = needs[2].then(|| Tensor::from_shape_vec(Shape::from_slice(&[c]), sums.iter().map(|s| T::from_f64(s.0)).collect()));
+        Ok(smallvec![gx, ggamma, gbeta])
+    }
+}

@@ -1,0 +1,338 @@
+//! `conv2d`: 2-D cross-correlation (PyTorch's `F.conv2d`, Torch7's
+//! `SpatialConvolutionMM` / `SpatialDilatedConvolution`), NCHW, groups = 1.
+//!
+//! Forward, for input `x: [N, C, H, W]`, weight `w: [F, C, kh, kw]`, bias `b: [F]`:
+//!
+//! `y[n, f, i, j] = b[f] + sum_{c, p, q} w[f, c, p, q] * x[n, c, i*sh + p*dh - ph, j*sw + q*dw - pw]`
+//!
+//! (zero outside the image), with output size
+//! `Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1` (same for W), as in PyTorch.
+//!
+//! Computed as im2col + GEMM per sample: `Y_n = W [F, C kh kw] @ col(x_n)`.
+//!
+//! Backward, with `G = dL/dy`:
+//! - `dL/db[f] = sum_{n,i,j} G[n, f, i, j]`
+//! - `dL/dW = sum_n G_n @ col(x_n)^T`
+//! - `dL/dx_n = col2im(W^T @ G_n)`
+//!
+//! The lecture's 1-D example: `I = 1 2 3 4`, `W = 1 2 3` gives `O = 14 20`,
+//! `dO/dI = [[W1 W2 W3 0], [0 W1 W2 W3]]`, `dO/dW = [[I1 I2 I3], [I2 I3 I4]]`.
+//!
+//! The weight gradient is summed over fixed groups of samples in a fixed
+//! order, so it is bit-identical whatever the thread count.
+
+use autograd::gemm::{gemm, MatRef};
+use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use rayon::prelude::*;
+
+use crate::kernels::im2col::{col2im, im2col, Window};
+use crate::kernels::par_gemm::par_gemm;
+
+/// Stride, zero padding and dilation of a convolution, each (height, width).
+///
+/// ```
+/// use ops::Conv2dCfg;
+/// let cfg = Conv2dCfg::default().stride(2).padding(1).dilation(2);
+/// assert_eq!((cfg.stride, cfg.padding, cfg.dilation), ([2, 2], [1, 1], [2, 2]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dCfg {
+    /// Step between windows (default 1).
+    pub stride: [usize; 2],
+    /// Zeros added on each side (default 0).
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps (default 1).
+    pub dilation: [usize; 2],
+}
+
+impl Default for Conv2dCfg {
+    fn default() -> Self {
+        Conv2dCfg { stride: [1, 1], padding: [0, 0], dilation: [1, 1] }
+    }
+}
+
+impl Conv2dCfg {
+    /// Same stride on both axes.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+    /// Same padding on both axes.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+    /// Same dilation on both axes.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+}
+
+/// Output length of a sliding window along one axis (PyTorch's formula), or
+/// `None` when the (dilated) kernel does not fit or the arithmetic overflows.
+pub fn out_len(len: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+    let span = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    let padded = len.checked_add(p.checked_mul(2)?)?;
+    if s == 0 || padded < span {
+        return None;
+    }
+    Some((padded - span) / s + 1)
+}
+
+/// 2-D convolution of `x: [N, C, H, W]` with `w: [F, C, kh, kw]` and an
+/// optional bias `[F]`.
+///
+/// The lecture's Torch7 example (input 2x4x4, weight 2x2x2x2, bias {0.1, 0.2}):
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use ops::{conv2d, Conv2dCfg};
+/// let tape = Tape::<f64>::new();
+/// let i = tape.constant(Tensor::from_vec(vec![
+///     1., -2., 2., 2., 2., 1., 3., -2., -2., 3., -3., 1., -1., 2., -4., 2.,
+///     3., 0., 0., 0., -2., -2., 1., -1., 2., -1., 3., 1., 5., -2., 0., 1.], &[1, 2, 4, 4])?);
+/// let w = tape.constant(Tensor::from_vec(vec![
+///     1., -2., -2., 1., 1., 0., 0., 1., 3., 1., 2., 2., 0., 0., 0., 4.], &[2, 2, 2, 2])?);
+/// let b = tape.constant(Tensor::from_vec(vec![0.1, 0.2], &[2])?);
+/// let o = conv2d(i, w, Some(b), Conv2dCfg::default())?.value();
+/// let want = [3.1, -3.9, -10.9, 4.1, -12.9, 16.1, -3.9, 0.1, 9.1,
+///             -0.8, 8.2, 6.2, 5.2, 18.2, 7.2, -8.8, 2.2, -7.8];
+/// assert!(o.data().iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12));
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[track_caller]
+pub fn conv2d<'t, T: Element>(x: Var<'t, T>, w: Var<'t, T>, b: Option<Var<'t, T>>, cfg: Conv2dCfg) -> Result<Var<'t, T>> {
+    let (xv, wv) = (x.value(), w.value());
+    let bv = b.map(|b| b.value());
+    let (g, n, c, f) = check(xv.shape(), wv.shape(), bv.as_ref().map(|b| b.shape()), &cfg)?;
+    let y = forward(&xv, &wv, bv.as_ref(), &g, n, c, f);
+    let mut inputs: smallvec::SmallVec<[Var<'t, T>; 3]> = smallvec![x, w];
+    inputs.extend(b);
+    x.tape().record("conv2d", &inputs, y, || Conv2dBackward { x: xv, w: wv, g, has_bias: b.is_some() })
+}
+
+#[track_caller]
+fn check(xs: &[usize], ws: &[usize], bs: Option<&[usize]>, cfg: &Conv2dCfg) -> Result<(Window, usize, usize, usize)> {
+    if xs.len() != 4 {
+        return Err(Error::shape("conv2d", format!("input {} must be 4-D [N, C, H, W]", fmt_shape(xs))));
+    }
+    if ws.len() != 4 {
+        return Err(Error::shape("conv2d", format!("weight {} must be 4-D [out_channels, in_channels, kh, kw]", fmt_shape(ws))));
+    }
+    if xs[1] != ws[1] {
+        return Err(Error::shape(
+            "conv2d",
+            format!("input {} has {} channels, weight {} expects {}", fmt_shape(xs), xs[1], fmt_shape(ws), ws[1]),
+        ));
+    }
+    if let Some(bs) = bs {
+        if bs != [ws[0]] {
+            return Err(Error::shape("conv2d", format!("bias {} must be [{}] (one per output channel)", fmt_shape(bs), ws[0])));
+        }
+    }
+    if cfg.stride.contains(&0) || cfg.dilation.contains(&0) {
+        return Err(Error::invalid("conv2d", format!("stride {:?} and dilation {:?} must be positive", cfg.stride, cfg.dilation)));
+    }
+    if ws[2] == 0 || ws[3] == 0 {
+        return Err(Error::shape("conv2d", format!("weight {} has an empty kernel", fmt_shape(ws))));
+    }
+    let ho = out_len(xs[2], ws[2], cfg.stride[0], cfg.padding[0], cfg.dilation[0]);
+    let wo = out_len(xs[3], ws[3], cfg.stride[1], cfg.padding[1], cfg.dilation[1]);
+    let (Some(ho), Some(wo)) = (ho, wo) else {
+        return Err(Error::shape(
+            "conv2d",
+            format!(
+                "kernel {}x{} with dilation {:?} does not fit input {} padded by {:?}",
+                ws[2],
+                ws[3],
+                cfg.dilation,
+                fmt_shape(xs),
+                cfg.padding
+            ),
+        ));
+    };
+    // the im2col buffer and the output must be addressable
+    let col = [ws[1], ws[2], ws[3], ho, wo].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let out = [xs[0], ws[0], ho, wo].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if col.is_none_or(|v| v > isize::MAX as usize / 8) || out.is_none_or(|v| v > isize::MAX as usize / 8) {
+        return Err(Error::shape("conv2d", format!("output of input {} and weight {} is too large", fmt_shape(xs), fmt_shape(ws))));
+    }
+    let g = Window {
+        h: xs[2],
+        w: xs[3],
+        kh: ws[2],
+        kw: ws[3],
+        sh: cfg.stride[0],
+        sw: cfg.stride[1],
+        ph: cfg.padding[0],
+        pw: cfg.padding[1],
+        dh: cfg.dilation[0],
+        dw: cfg.dilation[1],
+        ho,
+        wo,
+    };
+    Ok((g, xs[0], xs[1], ws[0]))
+}
+
+fn forward<T: Element>(x: &Tensor<T>, w: &Tensor<T>, b: Option<&Tensor<T>>, g: &Window, n: usize, c: usize, f: usize) -> Tensor<T> {
+    let p = g.ho * g.wo;
+    let ckk = c * g.kh * g.kw;
+    let in_sz = c * g.h * g.w;
+    let mut out = vec![T::ZERO; n * f * p];
+    let wm = MatRef::row_major(w.data(), f, ckk);
+    let one_sample = |xn: &[T], yn: &mut [T], col: &mut Vec<T>, parallel: bool| {
+        if let Some(b) = b {
+            for (fi, row) in yn.chunks_mut(p).enumerate() {
+                row.fill(b.data()[fi]);
+            }
+        }
+        let beta = if b.is_some() { T::ONE } else { T::ZERO };
+        let is_1x1 = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+        let colm = if is_1x1 {
+            MatRef::row_major(xn, ckk, p)
+        } else {
+            col.resize(ckk * p, T::ZERO);
+            im2col(xn, c, g, col);
+            MatRef::row_major(col.as_slice(), ckk, p)
+        };
+        if parallel {
+            par_gemm(T::ONE, wm, colm, beta, yn);
+        } else {
+            gemm(T::ONE, wm, colm, beta, yn, p);
+        }
+    };
+    if n * f * p == 0 {
+        return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
+    }
+    if n == 1 {
+        one_sample(x.data(), &mut out, &mut Vec::new(), true);
+    } else {
+        out.par_chunks_mut(f * p)
+            .zip(x.data().par_chunks(in_sz.max(1)))
+            .for_each_init(Vec::new, |col, (yn, xn)| one_sample(xn, yn, col, false));
+    }
+    Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out)
+}
+
+struct Conv2dBackward<T> {
+    x: Tensor<T>,
+    w: Tensor<T>,
+    g: Window,
+    has_bias: bool,
+}
+
+/// Samples per group in the weight-gradient reduction: partial sums are
+/// formed per group and added in group order, independent of thread count.
+const GROUP: usize = 8;
+
+impl<T: Element> Backward<T> for Conv2dBackward<T> {
+    fn backward(&self, gy: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
+        let g = &self.g;
+        let xs = self.x.shape();
+        let (n, c, f) = (xs[0], xs[1], self.w.shape()[0]);
+        let p = g.ho * g.wo;
+        let ckk = c * g.kh * g.kw;
+        let in_sz = c * g.h * g.w;
+        let (need_x, need_w) = (needs[0], needs[1]);
+        let wm = MatRef::row_major(self.w.data(), f, ckk);
+        let mut gx = if need_x { vec![T::ZERO; self.x.numel()] } else { Vec::new() };
+        let groups = n.div_ceil(GROUP).max(1);
+        let mut gw_parts: Vec<Vec<T>> = (0..groups).map(|_| if need_w { vec![T::ZERO; f * ckk] } else { Vec::new() }).collect();
+        let is_1x1 = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+        let xd = self.x.data();
+        let gyd = gy.data();
+        let work = |gi: usize, gw_part: &mut Vec<T>, gx_chunk: &mut [T]| {
+            let mut col = Vec::new();
+            let mut gcol = vec![T::ZERO; if need_x { ckk * p } else { 0 }];
+            for ni in gi * GROUP..((gi + 1) * GROUP).min(n) {
+                let gyn = MatRef::row_major(&gyd[ni * f * p..(ni + 1) * f * p], f, p);
+                if need_w {
+                    let xn = &xd[ni * in_sz..(ni + 1) * in_sz];
+                    let colm = if is_1x1 {
+                        MatRef::row_major(xn, ckk, p)
+                    } else {
+                        col.resize(ckk * p, T::ZERO);
+                        im2col(xn, c, g, &mut col);
+                        MatRef::row_major(col.as_slice(), ckk, p)
+                    };
+                    // gW += G_n @ col^T
+                    gemm(T::ONE, gyn, colm.t(), T::ONE, gw_part, ckk);
+                }
+                if need_x {
+                    let local = ni - gi * GROUP;
+                    let gxn = &mut gx_chunk[local * in_sz..(local + 1) * in_sz];
+                    if is_1x1 {
+                        gemm(T::ONE, wm.t(), gyn, T::ZERO, gxn, p);
+                    } else {
+                        gemm(T::ONE, wm.t(), gyn, T::ZERO, &mut gcol, p);
+                        col2im(&gcol, c, g, gxn);
+                    }
+                }
+            }
+        };
+        if need_x {
+            gw_parts
+                .par_iter_mut()
+                .zip(gx.par_chunks_mut((GROUP * in_sz).max(1)))
+                .enumerate()
+                .for_each(|(gi, (gw_part, gx_chunk))| work(gi, gw_part, gx_chunk));
+        } else {
+            gw_parts.par_iter_mut().enumerate().for_each(|(gi, gw_part)| work(gi, gw_part, &mut []));
+        }
+        let gw = need_w.then(|| {
+            let mut acc = std::mem::take(&mut gw_parts[0]);
+            for part in &gw_parts[1..] {
+                for (a, &b) in acc.iter_mut().zip(part) {
+                    *a += b;
+                }
+            }
+            Tensor::from_shape_vec(Shape::from_slice(self.w.shape()), acc)
+        });
+        let mut grads: InputGrads<T> = smallvec![need_x.then(|| Tensor::from_shape_vec(Shape::from_slice(xs), gx)), gw];
+        if self.has_bias {
+            let gb = needs[2].then(|| {
+                let mut gb = vec![T::ZERO; f];
+                for ni in 0..n {
+                    for (fi, acc) in gb.iter_mut().enumerate() {
+                        let s: T = gyd[(ni * f + fi) * p..(ni * f + fi + 1) * p].iter().copied().sum();
+                        *acc += s;
+                    }
+                }
+                Tensor::from_shape_vec(Shape::from_slice(&[f]), gb)
+            });
+            grads.push(gb);
+        }
+        Ok(grads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autograd::Tape;
+
+    /// The lecture's 1-D correlation: I = 1 2 3 4, W = 1 2 3 -> O = 14 20;
+    /// with dL/dO = (a, b): dL/dI = (a, 2a + b, 3a + 2b, 3b), dL/dW = (a + 2b, 2a + 3b, 3a + 4b).
+    #[test]
+    fn lecture_1d_correlation_and_its_jacobians() {
+        let tape = Tape::<f64>::new();
+        let i = tape.param(Tensor::from_vec(vec![1., 2., 3., 4.], &[1, 1, 1, 4]).unwrap());
+        let w = tape.param(Tensor::from_vec(vec![1., 2., 3.], &[1, 1, 1, 3]).unwrap());
+        let o = conv2d(i, w, None, Conv2dCfg::default()).unwrap();
+        assert_eq!(o.value().data(), &[14.0, 20.0]);
+        let (a, b) = (0.5, -2.0);
+        let grads = tape.backward_with(o, Tensor::from_vec(vec![a, b], &[1, 1, 1, 2]).unwrap()).unwrap();
+        assert_eq!(grads.wrt(i).unwrap().data(), &[a, 2. * a + b, 3. * a + 2. * b, 3. * b]);
+        assert_eq!(grads.wrt(w).unwrap().data(), &[a + 2. * b, 2. * a + 3. * b, 3. * a + 4. * b]);
+    }
+
+    #[test]
+    fn output_size_matches_pytorch_formula() {
+        assert_eq!(out_len(32, 3, 1, 1, 1), Some(32));
+        assert_eq!(out_len(32, 3, 1, 2, 2), Some(32));
+        assert_eq!(out_len(7, 3, 2, 1, 1), Some(4));
+        assert_eq!(out_len(5, 3, 1, 0, 3), None);
+        assert_eq!(out_len(5, 3, 0, 0, 1), None);
+        assert_eq!(out_len(usize::MAX, 3, 1, usize::MAX, 1), None);
+    }
+}

@@ -1,0 +1,29 @@
+//! `exp`: elementwise exponential.
+//!
+//! Forward: `y = e^x`. Backward: `dL/dx = g * y` (saves the output).
+
+use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor, Var};
+
+/// `e^x` elementwise.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.constant(Tensor::from_vec(vec![0.0, 1.0], &[2])?);
+/// assert_eq!(ops::exp(x)?.value().data(), &[1.0, std::f64::consts::E]);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[track_caller]
+pub fn exp<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
+    let y = Tensor::from_shape_vec(x.shape(), crate::par_map(x.value().data(), |v| v.exp()));
+    let saved = y.clone();
+    x.tape().record("exp", &[x], y, || ExpBackward(saved))
+}
+
+struct ExpBackward<T>(Tensor<T>);
+
+impl<T: Element> Backward<T> for ExpBackward<T> {
+    fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
+        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_zip(g.data(), self.0.data(), |g, y| g * y)))])
+    }
+}

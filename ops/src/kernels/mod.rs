@@ -1,0 +1,4 @@
+//! CPU kernels shared by several ops: parallel GEMM and (dilated) im2col/col2im.
+
+pub mod im2col;
+pub mod par_gemm;

@@ -1,0 +1,220 @@
+//! `max_pool2d`: 2-D max pooling (PyTorch's `F.max_pool2d`, Torch7's
+//! `SpatialMaxPooling`), NCHW.
+//!
+//! Forward: `y[n, c, i, j] = max_{p < kh, q < kw} x[n, c, i*sh + p - ph, j*sw + q - pw]`
+//! over positions inside the image (padding never wins, as PyTorch pads with
+//! -inf). Output size `floor((H + 2 ph - kh) / sh) + 1`. Saves the argmax of
+//! every window (first maximum in row-major window order).
+//!
+//! Backward: `dL/dx[n, c, a] = sum over windows whose argmax is a of g`:
+//! the gradient goes only to each window's winner, and adds up where
+//! overlapping windows (kernel > stride) share a winner.
+
+use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use rayon::prelude::*;
+
+use crate::conv2d::out_len;
+use crate::kernels::im2col::Window;
+
+/// Kernel, stride and padding of a pooling window, each (height, width).
+///
+/// ```
+/// use ops::Pool2dCfg;
+/// let cfg = Pool2dCfg::new(3).stride(2).padding(1);
+/// assert_eq!((cfg.kernel, cfg.stride, cfg.padding), ([3, 3], [2, 2], [1, 1]));
+/// assert_eq!(Pool2dCfg::new(2).stride, [2, 2]); // stride defaults to the kernel size
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dCfg {
+    /// Window size.
+    pub kernel: [usize; 2],
+    /// Step between windows (defaults to the kernel size, as in PyTorch).
+    pub stride: [usize; 2],
+    /// Implicit padding on each side (at most half the kernel).
+    pub padding: [usize; 2],
+}
+
+impl Pool2dCfg {
+    /// A square `k x k` window with stride `k` and no padding.
+    pub fn new(k: usize) -> Self {
+        Pool2dCfg { kernel: [k, k], stride: [k, k], padding: [0, 0] }
+    }
+    /// Same stride on both axes.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+    /// Same padding on both axes.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+}
+
+/// Checks a pooling call and returns its window geometry (shared by the pools).
+#[track_caller]
+pub(crate) fn pool_window(op: &'static str, xs: &[usize], cfg: &Pool2dCfg) -> Result<Window> {
+    if xs.len() != 4 {
+        return Err(Error::shape(op, format!("input {} must be 4-D [N, C, H, W]", fmt_shape(xs))));
+    }
+    if cfg.kernel.contains(&0) || cfg.stride.contains(&0) {
+        return Err(Error::invalid(op, format!("kernel {:?} and stride {:?} must be positive", cfg.kernel, cfg.stride)));
+    }
+    if cfg.padding[0] > cfg.kernel[0] / 2 || cfg.padding[1] > cfg.kernel[1] / 2 {
+        return Err(Error::invalid(op, format!("padding {:?} must be at most half the kernel {:?}", cfg.padding, cfg.kernel)));
+    }
+    let ho = out_len(xs[2], cfg.kernel[0], cfg.stride[0], cfg.padding[0], 1);
+    let wo = out_len(xs[3], cfg.kernel[1], cfg.stride[1], cfg.padding[1], 1);
+    let (Some(ho), Some(wo)) = (ho, wo) else {
+        return Err(Error::shape(
+            op,
+            format!("kernel {:?} does not fit input {} padded by {:?}", cfg.kernel, fmt_shape(xs), cfg.padding),
+        ));
+    };
+    if ho.checked_mul(wo).and_then(|p| p.checked_mul(xs[0] * xs[1])).is_none() {
+        return Err(Error::shape(op, format!("output for input {} is too large", fmt_shape(xs))));
+    }
+    Ok(Window {
+        h: xs[2],
+        w: xs[3],
+        kh: cfg.kernel[0],
+        kw: cfg.kernel[1],
+        sh: cfg.stride[0],
+        sw: cfg.stride[1],
+        ph: cfg.padding[0],
+        pw: cfg.padding[1],
+        dh: 1,
+        dw: 1,
+        ho,
+        wo,
+    })
+}
+
+/// In-image index range `[lo, hi)` of the window starting at `o * s - p`.
+#[inline]
+pub(crate) fn span(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usize) {
+    let start = o * s;
+    let lo = start.saturating_sub(p);
+    let hi = (start + k).saturating_sub(p).min(len);
+    (lo, hi)
+}
+
+/// Max pooling of `x: [N, C, H, W]`.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use ops::{max_pool2d, Pool2dCfg};
+/// let tape = Tape::<f32>::new();
+/// let x = tape.constant(Tensor::from_vec((0..16).map(|v| v as f32).collect(), &[1, 1, 4, 4])?);
+/// let y = max_pool2d(x, Pool2dCfg::new(2))?;
+/// assert_eq!(y.value().data(), &[5.0, 7.0, 13.0, 15.0]);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[track_caller]
+pub fn max_pool2d<T: Element>(x: Var<'_, T>, cfg: Pool2dCfg) -> Result<Var<'_, T>> {
+    let xv = x.value();
+    let xs = xv.shape();
+    let g = pool_window("max_pool2d", xs, &cfg)?;
+    let (hw, p) = (g.h * g.w, g.ho * g.wo);
+    let planes = xs[0] * xs[1];
+    let mut out = vec![T::ZERO; planes * p];
+    let mut arg = vec![0u32; planes * p];
+    if planes * p > 0 {
+        out.par_chunks_mut(p).zip(arg.par_chunks_mut(p)).zip(xv.data().par_chunks(hw)).for_each(|((yo, ao), xp)| {
+            for oh in 0..g.ho {
+                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                for ow in 0..g.wo {
+                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                    let mut best = T::NEG_INFINITY;
+                    let mut bi = h0 * g.w + w0;
+                    for ih in h0..h1 {
+                        for iw in w0..w1 {
+                            let v = xp[ih * g.w + iw];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                bi = ih * g.w + iw;
+                                if v.is_nan() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    yo[oh * g.wo + ow] = best;
+                    ao[oh * g.wo + ow] = bi as u32;
+                }
+            }
+        });
+    }
+    let y = Tensor::from_shape_vec(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]), out);
+    let in_shape = Shape::from_slice(xs);
+    x.tape().record("max_pool2d", &[x], y, || MaxPoolBackward { in_shape, arg, hw, p })
+}
+
+struct MaxPoolBackward {
+    in_shape: Shape,
+    arg: Vec<u32>,
+    hw: usize,
+    p: usize,
+}
+
+impl<T: Element> Backward<T> for MaxPoolBackward {
+    fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
+        let n: usize = self.in_shape.iter().product();
+        let mut gx = vec![T::ZERO; n];
+        if n > 0 && self.p > 0 {
+            gx.par_chunks_mut(self.hw).zip(g.data().par_chunks(self.p)).zip(self.arg.par_chunks(self.p)).for_each(
+                |((gxp, gp), ap)| {
+                    for (&a, &gv) in ap.iter().zip(gp) {
+                        gxp[a as usize] += gv;
+                    }
+                },
+            );
+        }
+        Ok(smallvec![Some(Tensor::from_shape_vec(self.in_shape.clone(), gx))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autograd::Tape;
+
+    /// The lecture's Torch7 example: 2x2 pooling of a 1x4x4 input, and the
+    /// gradient routed (as 1) only to each window's maximum.
+    #[test]
+    fn lecture_gradient_routing() {
+        let n = vec![
+            0.2692, 0.4190, 0.2095, 0.9163, //
+            0.2778, 0.9199, 0.5555, 0.1638, //
+            0.6936, 0.2328, 0.0553, 0.1798, //
+            0.3611, 0.3225, 0.9032, 0.5106,
+        ];
+        let tape = Tape::<f64>::new();
+        let x = tape.param(Tensor::from_vec(n, &[1, 1, 4, 4]).unwrap());
+        let m = max_pool2d(x, Pool2dCfg::new(2)).unwrap();
+        assert_eq!(m.value().data(), &[0.9199, 0.9163, 0.6936, 0.9032]);
+        let g = tape.backward_with(m, Tensor::ones(&[1, 1, 2, 2])).unwrap();
+        #[rustfmt::skip]
+        let want = [0., 0., 0., 1.,
+                    0., 1., 0., 0.,
+                    1., 0., 0., 0.,
+                    0., 0., 1., 0.];
+        assert_eq!(g.wrt(x).unwrap().data(), &want);
+    }
+
+    /// Kernel 3, stride 1: overlapping windows share a winner, whose
+    /// gradient is the number of windows it wins.
+    #[test]
+    fn overlapping_windows_accumulate() {
+        let tape = Tape::<f64>::new();
+        let mut v: Vec<f64> = (0..16).map(|i| i as f64 * 0.01).collect();
+        v[5] = 10.0; // the max of every 3x3 window containing (1, 1)
+        let x = tape.param(Tensor::from_vec(v, &[1, 1, 4, 4]).unwrap());
+        let m = max_pool2d(x, Pool2dCfg::new(3).stride(1)).unwrap();
+        assert_eq!(m.shape().as_slice(), &[1, 1, 2, 2]);
+        let g = tape.backward_with(m, Tensor::ones(&[1, 1, 2, 2])).unwrap();
+        let gx = g.wrt(x).unwrap();
+        assert_eq!(gx.data()[5], 4.0);
+        assert_eq!(gx.sum_all(), 4.0);
+    }
+}
