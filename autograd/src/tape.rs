@@ -30,7 +30,7 @@ pub type InputGrads<T> = SmallVec<[Option<Tensor<T>>; 3]>;
 ///
 /// Implement it to define a custom op with its own backward, then record the
 /// op with [`Tape::record`]; see `examples/custom_op.rs`.
-pub trait Backward<T: Element>: 'static {
+pub trait Backward<T: Element>: Send + 'static {
     /// Given dL/d(output), returns dL/d(input i) for each input with
     /// `needs[i] == true` (others may be `None`). Each gradient must have its
     /// input's shape.
@@ -437,7 +437,7 @@ impl<'t, T: Element> Var<'t, T> {
 }
 
 /// Gradients from one backward pass, indexed by variable.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Grads<T: Element> {
     tape_id: u64,
     grads: Vec<Option<Tensor<T>>>,

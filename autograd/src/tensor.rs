@@ -342,7 +342,9 @@ impl<T: Element> Tensor<T> {
     /// Concatenates tensors along axis 0.
     #[track_caller]
     pub fn cat_batch(parts: &[Tensor<T>]) -> Result<Self> {
-        let first = parts.first().ok_or_else(|| Error::shape("cat_batch", "no tensors to concatenate"))?;
+        let Some(first) = parts.first() else {
+            return Err(Error::shape("cat_batch", "no tensors to concatenate"));
+        };
         if first.ndim() == 0 {
             return Err(Error::shape("cat_batch", "cannot concatenate 0-d tensors"));
         }
@@ -377,9 +379,9 @@ impl<T: Element> Tensor<T> {
             let data = self.data.iter().zip(other.data.iter()).map(|(&a, &b)| f(a, b)).collect();
             return Ok(Self::from_parts(self.shape.clone(), data));
         }
-        let out_shape = broadcast_shapes(&self.shape, &other.shape).ok_or_else(|| {
-            Error::shape(op, format!("shapes {} and {} do not broadcast", fmt_shape(&self.shape), fmt_shape(&other.shape)))
-        })?;
+        let Some(out_shape) = broadcast_shapes(&self.shape, &other.shape) else {
+            return Err(Error::shape(op, format!("shapes {} and {} do not broadcast", fmt_shape(&self.shape), fmt_shape(&other.shape))));
+        };
         let sa = broadcast_strides(&self.shape, &out_shape);
         let sb = broadcast_strides(&other.shape, &out_shape);
         let n: usize = out_shape.iter().product();

@@ -47,9 +47,9 @@ pub fn matmul<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>
             format!("{} @ {}: inner dimensions differ ({k} vs {k2})", fmt_shape(sa), fmt_shape(sb)),
         ));
     }
-    let batch = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2]).ok_or_else(|| {
-        Error::shape("matmul", format!("{} @ {}: batch dimensions do not broadcast", fmt_shape(sa), fmt_shape(sb)))
-    })?;
+    let Some(batch) = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2]) else {
+        return Err(Error::shape("matmul", format!("{} @ {}: batch dimensions do not broadcast", fmt_shape(sa), fmt_shape(sb))));
+    };
     let y = batched(&av, false, &bv, false, &batch, m, k, n);
     a.tape().record("matmul", &[a, b], y, || MatmulBackward { a: av, b: bv, batch })
 }
