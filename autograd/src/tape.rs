@@ -380,7 +380,13 @@ impl<T: Element> Tape<T> {
                 *g = None;
             }
         }
-        Ok(Grads { tape_id: self.id, grads })
+        let leaves = inner.nodes[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.is_leaf && node.requires_grad)
+            .map(|(i, node)| (node.value.storage_id(), i))
+            .collect();
+        Ok(Grads { tape_id: self.id, grads, leaves })
     }
 }
 
@@ -441,6 +447,8 @@ impl<'t, T: Element> Var<'t, T> {
 pub struct Grads<T: Element> {
     tape_id: u64,
     grads: Vec<Option<Tensor<T>>>,
+    /// (storage id, node id) of every parameter leaf
+    leaves: Vec<(usize, usize)>,
 }
 
 impl<T: Element> Grads<T> {
@@ -450,6 +458,45 @@ impl<T: Element> Grads<T> {
             return None;
         }
         self.grads.get(v.id).and_then(|g| g.as_ref())
+    }
+
+    /// The gradient of a parameter tensor that was put on the tape with
+    /// [`Tape::param`] (found by its storage, so pass the layer's own tensor
+    /// or a clone of it). A tensor put on the tape several times gets the sum.
+    /// `None` when it was not on the tape or no gradient reached it.
+    ///
+    /// This is how layers that own their tensors, and optimizers, find
+    /// gradients without keeping `Var`s around.
+    ///
+    /// ```
+    /// use autograd::{Tape, Tensor};
+    /// let w = Tensor::<f32>::ones(&[2]);
+    /// let grads = {
+    ///     let tape = Tape::new();
+    ///     let wv = tape.param(w.clone());
+    ///     let y = tape.record("sum2", &[wv], Tensor::scalar(2.0), || Twice).unwrap();
+    ///     tape.backward(y).unwrap()
+    /// };
+    /// # struct Twice;
+    /// # impl autograd::Backward<f32> for Twice {
+    /// #     fn backward(&self, g: &Tensor<f32>, _: &[bool]) -> autograd::Result<autograd::InputGrads<f32>> {
+    /// #         Ok(smallvec::smallvec![Some(Tensor::full(&[2], g.data()[0]))])
+    /// #     }
+    /// # }
+    /// assert_eq!(grads.of(&w).unwrap().data(), &[1.0, 1.0]);
+    /// ```
+    pub fn of(&self, param: &Tensor<T>) -> Option<Tensor<T>> {
+        let key = param.storage_id();
+        let mut acc: Option<Tensor<T>> = None;
+        for &(_, i) in self.leaves.iter().filter(|(k, _)| *k == key) {
+            if let Some(g) = &self.grads[i] {
+                match &mut acc {
+                    Some(a) => a.add_assign(g),
+                    None => acc = Some(g.clone()),
+                }
+            }
+        }
+        acc
     }
 
     /// The gradient of `v`: zeros of its shape when it requires a gradient

@@ -222,6 +222,12 @@ impl<T: Element> Tensor<T> {
     pub fn into_vec(self) -> Vec<T> {
         Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
     }
+    /// An identity for the storage (shared by clones, changed by a
+    /// copy-on-write). [`crate::Grads::of`] uses it to find a parameter's
+    /// gradient from the tensor that was put on the tape.
+    pub fn storage_id(&self) -> usize {
+        Arc::as_ptr(&self.data) as usize
+    }
     /// Whether two tensors share storage (for tests of copy-free paths).
     pub fn shares_storage(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.data, &other.data)

@@ -1,0 +1,241 @@
+//! Layers: plain structs that own their parameter tensors, created by `new`
+//! with an explicit RNG and applied by `forward` as a function of variables.
+//! Each prints like Torch7's `__tostring__`.
+
+use std::fmt;
+
+use autograd::{fmt_shape, Element, Error, Result, Tape, Tensor, Var};
+use ops::{BatchNormStats, Conv2dCfg, VarOps};
+use rand::Rng;
+
+use crate::init::{Dist, Init};
+use crate::module::{join, Module};
+
+/// Training or evaluation behaviour (batch norm statistics, dropout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Batch statistics, dropout on.
+    Train,
+    /// Running statistics, dropout off.
+    Eval,
+}
+
+impl Mode {
+    /// `true` for [`Mode::Train`].
+    pub fn is_train(self) -> bool {
+        self == Mode::Train
+    }
+}
+
+/// Fully connected layer, `y = x W^T + b` with `W: [out, in]` (PyTorch and
+/// Torch7 layout), `b: [out]`.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::{Init, Linear};
+/// use rand::SeedableRng;
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let fc = Linear::<f32>::new(4, 3, Init::Xavier, &mut rng);
+/// assert_eq!(fc.to_string(), "nn.Linear(4 -> 3)");
+/// let tape = Tape::new();
+/// let y = fc.forward(&tape, tape.constant(Tensor::ones(&[2, 4])))?;
+/// assert_eq!(y.shape().as_slice(), &[2, 3]);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Linear<T: Element> {
+    /// `[out, in]`
+    pub weight: Tensor<T>,
+    /// `[out]`
+    pub bias: Option<Tensor<T>>,
+}
+
+impl<T: Element> Linear<T> {
+    /// Weight drawn from `init` (normal), bias zero as in cs231n. (The
+    /// lecture's weight-init experiment also draws the bias: see
+    /// [`Linear::with_bias_init`].)
+    pub fn new<R: Rng + ?Sized>(fan_in: usize, fan_out: usize, init: Init, rng: &mut R) -> Self {
+        Linear { weight: init.tensor(&[fan_out, fan_in], Dist::Normal, rng), bias: Some(Tensor::zeros(&[fan_out])) }
+    }
+
+    /// Weight and bias both drawn with the weight's std, as the lecture's
+    /// Torch code does (`self.b = torch.randn(fan_out) * 0.01`).
+    pub fn with_bias_init<R: Rng + ?Sized>(fan_in: usize, fan_out: usize, init: Init, rng: &mut R) -> Self {
+        let weight = init.tensor(&[fan_out, fan_in], Dist::Normal, rng);
+        let std = init.std(fan_in, fan_out);
+        Linear { weight, bias: Some(Tensor::randn(&[fan_out], 0.0, std, rng)) }
+    }
+
+    /// `x: [N, in]` (or `[.., in]`) to `[.., out]`.
+    #[track_caller]
+    pub fn forward<'t>(&self, tape: &'t Tape<T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
+        let xs = x.shape();
+        let fan_in = self.weight.shape()[1];
+        if xs.last() != Some(&fan_in) {
+            return Err(Error::shape(
+                "linear",
+                format!("input {} does not end in {fan_in} features (weight {})", fmt_shape(&xs), fmt_shape(self.weight.shape())),
+            ));
+        }
+        let w = tape.param(self.weight.clone());
+        let y = x.matmul(w.transpose(0, 1)?)?;
+        match &self.bias {
+            Some(b) => y.add(tape.param(b.clone())),
+            None => Ok(y),
+        }
+    }
+}
+
+impl<T: Element> fmt::Display for Linear<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.weight.shape();
+        write!(f, "nn.Linear({} -> {}{})", s[1], s[0], if self.bias.is_some() { "" } else { ", no bias" })
+    }
+}
+
+impl<T: Element> Module<T> for Linear<T> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        f(&join(prefix, "weight"), &self.weight);
+        if let Some(b) = &self.bias {
+            f(&join(prefix, "bias"), b);
+        }
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        f(&join(prefix, "weight"), &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(&join(prefix, "bias"), b);
+        }
+    }
+}
+
+/// 2-D convolution layer, weight `[out, in, kh, kw]`, optional bias `[out]`.
+///
+/// ```
+/// use nn::{Conv2d, Init};
+/// use ops::Conv2dCfg;
+/// use rand::SeedableRng;
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let conv = Conv2d::<f32>::new(3, 32, 3, Conv2dCfg::default().padding(1), false, Init::He, &mut rng);
+/// assert_eq!(conv.to_string(), "nn.SpatialConvolution(3 -> 32, 3x3, 1,1, 1,1, dilation 1,1, no bias)");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Conv2d<T: Element> {
+    /// `[out, in, kh, kw]`
+    pub weight: Tensor<T>,
+    /// `[out]`
+    pub bias: Option<Tensor<T>>,
+    /// Stride, padding, dilation.
+    pub cfg: Conv2dCfg,
+}
+
+impl<T: Element> Conv2d<T> {
+    /// A `k x k` convolution with weights from `init`; bias (if any) zero.
+    pub fn new<R: Rng + ?Sized>(cin: usize, cout: usize, k: usize, cfg: Conv2dCfg, bias: bool, init: Init, rng: &mut R) -> Self {
+        Conv2d { weight: init.tensor(&[cout, cin, k, k], Dist::Normal, rng), bias: bias.then(|| Tensor::zeros(&[cout])), cfg }
+    }
+
+    /// `x: [N, in, H, W]` to `[N, out, Ho, Wo]`.
+    #[track_caller]
+    pub fn forward<'t>(&self, tape: &'t Tape<T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
+        let w = tape.param(self.weight.clone());
+        let b = self.bias.as_ref().map(|b| tape.param(b.clone()));
+        ops::conv2d(x, w, b, self.cfg)
+    }
+}
+
+impl<T: Element> fmt::Display for Conv2d<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.weight.shape();
+        let c = &self.cfg;
+        write!(
+            f,
+            "nn.SpatialConvolution({} -> {}, {}x{}, {},{}, {},{}, dilation {},{}{})",
+            s[1],
+            s[0],
+            s[3],
+            s[2],
+            c.stride[1],
+            c.stride[0],
+            c.padding[1],
+            c.padding[0],
+            c.dilation[1],
+            c.dilation[0],
+            if self.bias.is_some() { "" } else { ", no bias" }
+        )
+    }
+}
+
+impl<T: Element> Module<T> for Conv2d<T> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        f(&join(prefix, "weight"), &self.weight);
+        if let Some(b) = &self.bias {
+            f(&join(prefix, "bias"), b);
+        }
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        f(&join(prefix, "weight"), &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(&join(prefix, "bias"), b);
+        }
+    }
+}
+
+/// Batch normalisation over channels (1-d `[N, C]`/`[N, C, L]` or 2-d
+/// `[N, C, H, W]`), with gamma = 1, beta = 0 and PyTorch's running statistics.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use nn::{BatchNorm, Mode};
+/// let mut bn = BatchNorm::<f32>::new(2);
+/// assert_eq!(bn.to_string(), "nn.BatchNormalization(2, momentum 0.1, eps 1e-5)");
+/// let tape = Tape::new();
+/// let x = tape.constant(Tensor::from_vec(vec![1.0, 2.0, 3.0, 6.0], &[2, 2])?);
+/// let y = bn.forward(&tape, x, Mode::Train)?;
+/// assert_eq!(bn.stats.num_batches_tracked, 1);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct BatchNorm<T: Element> {
+    /// Scale, `[C]`.
+    pub gamma: Tensor<T>,
+    /// Shift, `[C]`.
+    pub beta: Tensor<T>,
+    /// Running statistics and momentum/eps.
+    pub stats: BatchNormStats<T>,
+}
+
+impl<T: Element> BatchNorm<T> {
+    /// For `c` channels.
+    pub fn new(c: usize) -> Self {
+        BatchNorm { gamma: Tensor::ones(&[c]), beta: Tensor::zeros(&[c]), stats: BatchNormStats::new(c) }
+    }
+
+    /// Normalises `x`; in [`Mode::Train`] also updates the running statistics.
+    #[track_caller]
+    pub fn forward<'t>(&mut self, tape: &'t Tape<T>, x: Var<'t, T>, mode: Mode) -> Result<Var<'t, T>> {
+        let g = tape.param(self.gamma.clone());
+        let b = tape.param(self.beta.clone());
+        ops::batch_norm(x, g, b, &mut self.stats, mode.is_train())
+    }
+}
+
+impl<T: Element> fmt::Display for BatchNorm<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "nn.BatchNormalization({}, momentum {}, eps {:e})", self.gamma.numel(), self.stats.momentum, self.stats.eps)
+    }
+}
+
+impl<T: Element> Module<T> for BatchNorm<T> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        f(&join(prefix, "weight"), &self.gamma);
+        f(&join(prefix, "bias"), &self.beta);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        f(&join(prefix, "weight"), &mut self.gamma);
+        f(&join(prefix, "bias"), &mut self.beta);
+    }
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+        f(&join(prefix, "running_mean"), &mut self.stats.running_mean);
+        f(&join(prefix, "running_var"), &mut self.stats.running_var);
+    }
+}
