@@ -44,6 +44,7 @@
 pub mod functional;
 pub mod init;
 pub mod layers;
+pub mod lecture;
 pub mod module;
 
 pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten};
