@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod plot;
+pub mod train;
 
 /// The value after `--name` on the command line, if any.
 pub fn arg(name: &str) -> Option<String> {

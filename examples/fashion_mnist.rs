@@ -1,0 +1,166 @@
+//! Train an MLP or a small ConvNet on Fashion-MNIST and report test accuracy
+//! per epoch.
+//!
+//! `cargo run --release --example fashion_mnist -- [--data DIR] [--model mlp|convnet] [--epochs N] [--batch B] [--lr LR] [--seed S]`
+//!
+//! DIR defaults to `/usr/share/datasets/fashion-mnist` (`apt-get install
+//! dataset-fashion-mnist` puts the gzip'd IDX files there).
+
+mod common;
+
+use autograd::{Result, Tape, Tensor, Var};
+use common::train::{evaluate, train_epoch, Model};
+use nn::{join, BatchNorm, Conv2d, Init, Linear, Mode, Module};
+use ops::{Conv2dCfg, Pool2dCfg, VarOps};
+use optim::Sgd;
+use rand::SeedableRng;
+
+/// 784 -> 256 -> 128 -> 10 with ReLU.
+struct Mlp {
+    fc1: Linear<f32>,
+    fc2: Linear<f32>,
+    fc3: Linear<f32>,
+}
+
+impl Module<f32> for Mlp {
+    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
+        self.fc1.visit(&join(p, "fc1"), f);
+        self.fc2.visit(&join(p, "fc2"), f);
+        self.fc3.visit(&join(p, "fc3"), f);
+    }
+    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
+        self.fc1.visit_mut(&join(p, "fc1"), f);
+        self.fc2.visit_mut(&join(p, "fc2"), f);
+        self.fc3.visit_mut(&join(p, "fc3"), f);
+    }
+}
+
+impl Model for Mlp {
+    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, _: Mode) -> Result<Var<'t, f32>> {
+        let h = self.fc1.forward(tape, nn::flatten(x)?)?.relu()?;
+        let h = self.fc2.forward(tape, h)?.relu()?;
+        self.fc3.forward(tape, h)
+    }
+}
+
+/// conv(1->32) BN ReLU pool, conv(32->64) BN ReLU pool, fc 3136->128 ReLU, fc 128->10.
+struct ConvNet {
+    c1: Conv2d<f32>,
+    b1: BatchNorm<f32>,
+    c2: Conv2d<f32>,
+    b2: BatchNorm<f32>,
+    fc1: Linear<f32>,
+    fc2: Linear<f32>,
+}
+
+impl Module<f32> for ConvNet {
+    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
+        self.c1.visit(&join(p, "conv1"), f);
+        self.b1.visit(&join(p, "bn1"), f);
+        self.c2.visit(&join(p, "conv2"), f);
+        self.b2.visit(&join(p, "bn2"), f);
+        self.fc1.visit(&join(p, "fc1"), f);
+        self.fc2.visit(&join(p, "fc2"), f);
+    }
+    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
+        self.c1.visit_mut(&join(p, "conv1"), f);
+        self.b1.visit_mut(&join(p, "bn1"), f);
+        self.c2.visit_mut(&join(p, "conv2"), f);
+        self.b2.visit_mut(&join(p, "bn2"), f);
+        self.fc1.visit_mut(&join(p, "fc1"), f);
+        self.fc2.visit_mut(&join(p, "fc2"), f);
+    }
+    fn visit_buffers_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
+        self.b1.visit_buffers_mut(&join(p, "bn1"), f);
+        self.b2.visit_buffers_mut(&join(p, "bn2"), f);
+    }
+}
+
+impl Model for ConvNet {
+    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, mode: Mode) -> Result<Var<'t, f32>> {
+        let pool = Pool2dCfg::new(2);
+        let h = self.b1.forward(tape, self.c1.forward(tape, x)?, mode)?.relu()?;
+        let h = ops::max_pool2d(h, pool)?;
+        let h = self.b2.forward(tape, self.c2.forward(tape, h)?, mode)?.relu()?;
+        let h = ops::max_pool2d(h, pool)?;
+        let h = self.fc1.forward(tape, nn::flatten(h)?)?.relu()?;
+        self.fc2.forward(tape, h)
+    }
+}
+
+fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let dir = common::arg("--data").unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
+    let model_name = common::arg("--model").unwrap_or_else(|| "convnet".into());
+    let epochs: usize = common::arg_or("--epochs", 5);
+    let batch: usize = common::arg_or("--batch", 128);
+    let seed: u64 = common::arg_or("--seed", 0);
+    if !std::path::Path::new(&dir).exists() {
+        return Err(format!(
+            "Fashion-MNIST not found in {dir}. Install it with `apt-get install dataset-fashion-mnist` \
+             (it goes to /usr/share/datasets/fashion-mnist/) or pass --data DIR with the four *-ubyte.gz files"
+        )
+        .into());
+    }
+    let train = data::load_mnist_like(&dir, "train")?;
+    let test = data::load_mnist_like(&dir, "t10k")?;
+    let norm = data::Normalizer::per_channel(&train.images)?;
+    let train = data::Dataset { images: norm.apply(&train.images)?, ..train };
+    let test = data::Dataset { images: norm.apply(&test.images)?, ..test };
+    println!("Fashion-MNIST: {} train, {} test images, per-channel mean {:.2} std {:.2}", train.len(), test.len(), norm.mean.data()[0], norm.std.data()[0]);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let threads = rayon::current_num_threads();
+    match model_name.as_str() {
+        "mlp" => {
+            let mut m = Mlp { fc1: Linear::new(784, 256, Init::He, &mut rng), fc2: Linear::new(256, 128, Init::He, &mut rng), fc3: Linear::new(128, 10, Init::Xavier, &mut rng) };
+            let lr: f64 = common::arg_or("--lr", 0.05);
+            fit(&mut m, Sgd::new(lr).momentum(0.9).weight_decay(5e-4), &train, &test, epochs, batch, seed, threads, "mlp")
+        }
+        "convnet" => {
+            let cfg = Conv2dCfg::default().padding(1);
+            let mut m = ConvNet {
+                c1: Conv2d::new(1, 32, 3, cfg, false, Init::He, &mut rng),
+                b1: BatchNorm::new(32),
+                c2: Conv2d::new(32, 64, 3, cfg, false, Init::He, &mut rng),
+                b2: BatchNorm::new(64),
+                fc1: Linear::new(64 * 7 * 7, 128, Init::He, &mut rng),
+                fc2: Linear::new(128, 10, Init::Xavier, &mut rng),
+            };
+            let lr: f64 = common::arg_or("--lr", 0.05);
+            fit(&mut m, Sgd::new(lr).momentum(0.9).weight_decay(5e-4), &train, &test, epochs, batch, seed, threads, "convnet")
+        }
+        other => Err(format!("--model {other}: expected mlp or convnet").into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit<M: Model>(m: &mut M, mut sgd: Sgd<f32>, train: &data::Dataset, test: &data::Dataset, epochs: usize, batch: usize, seed: u64, threads: usize, name: &str) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    println!("model {name}: {} parameters, SGD lr {} momentum {} weight decay {}, batch {batch}, {threads} threads", m.num_params(), sgd.lr, sgd.momentum, sgd.weight_decay);
+    let base_lr = sgd.lr;
+    let sched = optim::Cosine { base: base_lr, t_max: epochs, eta_min: 0.0 };
+    for epoch in 0..epochs {
+        use optim::LrSchedule;
+        sgd.lr = sched.lr(epoch);
+        let t0 = std::time::Instant::now();
+        let tr = train_epoch(m, &mut sgd, train, batch, seed, epoch as u64, None, |_, _, _| {})?;
+        let secs = t0.elapsed().as_secs_f64();
+        let te = evaluate(m, test, 500)?;
+        println!(
+            "epoch {} lr {:.4} train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.1} s/epoch",
+            epoch + 1,
+            sgd.lr,
+            tr.loss,
+            100.0 * tr.acc,
+            te.loss,
+            100.0 * te.acc,
+            secs
+        );
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
