@@ -41,13 +41,16 @@
 //! # Ok::<(), autograd::Error>(())
 //! ```
 
+pub mod checkpoint;
 pub mod functional;
 pub mod init;
 pub mod layers;
 pub mod lecture;
+pub mod models;
 pub mod module;
 
 pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten};
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
+pub use models::Classifier;
 pub use module::{join, Module};

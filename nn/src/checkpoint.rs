@@ -1,0 +1,161 @@
+//! Checkpoints in the safetensors format: every parameter and buffer of a
+//! model by name (`conv1.weight`, `bn1.running_mean`, ...), plus any extra
+//! named tensors (optimizer state) and string metadata.
+//!
+//! Writes are atomic: the file is written under a temporary name in the same
+//! folder, flushed to disk (`fsync`) and renamed over the target, so a crash
+//! mid-save leaves the previous checkpoint intact. Loading checks names,
+//! shapes and dtypes, and says which ones disagree.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use autograd::{fmt_shape, Error, ErrorKind, Result, Tensor};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::Module;
+
+fn err(path: &Path, msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Io, path.display().to_string(), msg)
+}
+
+/// Every named tensor of a model: parameters, then buffers.
+pub fn named_tensors<M: Module<f32> + ?Sized>(model: &mut M) -> Vec<(String, Tensor<f32>)> {
+    let mut out = Vec::new();
+    model.visit("", &mut |n, t| out.push((n.to_string(), t.clone())));
+    model.visit_buffers_mut("", &mut |n, t| out.push((n.to_string(), t.clone())));
+    out
+}
+
+/// Writes named f32 tensors and metadata to `path` atomically.
+pub fn save_tensors(path: &Path, tensors: &[(String, Tensor<f32>)], metadata: HashMap<String, String>) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> =
+        tensors.iter().map(|(n, t)| (n.clone(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape().to_vec())).collect();
+    let mut seen = std::collections::HashSet::new();
+    for (n, _, _) in &bytes {
+        if !seen.insert(n) {
+            return Err(err(path, format!("two tensors are named {n}")));
+        }
+    }
+    let views = bytes
+        .iter()
+        .map(|(n, b, s)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| err(path, format!("cannot encode: {e}")))?;
+    let data = safetensors::serialize(views, Some(metadata)).map_err(|e| err(path, format!("cannot encode: {e}")))?;
+    write_atomic(path, &data)
+}
+
+/// Writes `data` to `path` via a temporary file, fsync and rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| err(path, format!("cannot create folder: {e}")))?;
+    let name = path.file_name().ok_or_else(|| err(path, "not a file name"))?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // make the rename itself durable
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(path, format!("cannot write: {e}"))
+    })
+}
+
+/// A loaded checkpoint: named tensors and metadata.
+#[derive(Clone, Debug, Default)]
+pub struct Checkpoint {
+    /// Tensors by name.
+    pub tensors: HashMap<String, Tensor<f32>>,
+    /// String metadata.
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads every tensor of a safetensors file (f32 only).
+pub fn load_tensors(path: &Path) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
+    let mut tensors = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(err(path, format!("tensor {name} has dtype {:?}, expected F32", view.dtype())));
+        }
+        let data: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let t = Tensor::from_vec(data, view.shape()).map_err(|e| err(path, format!("tensor {name}: {e}")))?;
+        tensors.insert(name, t);
+    }
+    Ok(Checkpoint { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+}
+
+/// Saves a model's parameters and buffers (and `metadata`).
+///
+/// ```
+/// use rand::SeedableRng;
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let mut a = nn::Linear::<f32>::new(3, 2, nn::Init::He, &mut rng);
+/// let mut b = nn::Linear::<f32>::new(3, 2, nn::Init::He, &mut rng);
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("fc.safetensors");
+/// nn::checkpoint::save_model(&path, &mut a, Default::default())?;
+/// nn::checkpoint::load_model(&path, &mut b)?;
+/// assert_eq!(a.weight.data(), b.weight.data());
+/// # Ok::<(), autograd::Error>(())
+/// ```
+pub fn save_model<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, metadata: HashMap<String, String>) -> Result<()> {
+    save_tensors(path, &named_tensors(model), metadata)
+}
+
+/// Loads a checkpoint into a model, checking that the names and shapes are
+/// exactly the model's; returns the checkpoint (for extra tensors and metadata).
+pub fn load_model<M: Module<f32> + ?Sized>(path: &Path, model: &mut M) -> Result<Checkpoint> {
+    let ck = load_tensors(path)?;
+    apply(path, &ck, model, &[])?;
+    Ok(ck)
+}
+
+/// Copies a checkpoint's tensors into the model; `extra_prefixes` names
+/// tensors that belong to something else (optimizer state) and are ignored.
+pub fn apply<M: Module<f32> + ?Sized>(path: &Path, ck: &Checkpoint, model: &mut M, extra_prefixes: &[&str]) -> Result<()> {
+    let expected = named_tensors(model);
+    let mut problems = Vec::new();
+    for (name, t) in &expected {
+        match ck.tensors.get(name) {
+            None => problems.push(format!("missing {name}")),
+            Some(c) if c.shape() != t.shape() => {
+                problems.push(format!("{name} has shape {} in the file, {} in the model", fmt_shape(c.shape()), fmt_shape(t.shape())))
+            }
+            _ => {}
+        }
+    }
+    let mut unexpected: Vec<&String> = ck
+        .tensors
+        .keys()
+        .filter(|k| !expected.iter().any(|(n, _)| n == *k) && !extra_prefixes.iter().any(|p| k.starts_with(p)))
+        .collect();
+    unexpected.sort();
+    for k in unexpected {
+        problems.push(format!("unexpected {k}"));
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(err(path, format!("checkpoint does not fit this model: {}", problems.join("; "))));
+    }
+    let mut copy = |n: &str, t: &mut Tensor<f32>| {
+        if let Some(c) = ck.tensors.get(n) {
+            *t = c.clone();
+        }
+    };
+    model.visit_mut("", &mut copy);
+    model.visit_buffers_mut("", &mut copy);
+    Ok(())
+}
