@@ -12,7 +12,9 @@
 //! Then `autograd::gradcheck` compares the backward with f64 central
 //! differences, exactly as the test suite does for every built-in op.
 
-use autograd::{smallvec::smallvec, Backward, Element, GradcheckConfig, InputGrads, Result, Tensor, Var};
+use autograd::{
+    smallvec::smallvec, Backward, Element, GradcheckConfig, InputGrads, Result, Tensor, Var,
+};
 use rand::SeedableRng;
 
 /// softplus(x) = ln(1 + e^x), computed stably as max(x, 0) + ln(1 + e^-|x|).
@@ -21,7 +23,8 @@ use rand::SeedableRng;
 pub fn softplus<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
     let xv = x.value();
     let y = xv.map(|v| v.max(T::ZERO) + (T::ONE + (-v.abs()).exp()).ln());
-    x.tape().record("softplus", &[x], y, || SoftplusBackward { x: xv })
+    x.tape()
+        .record("softplus", &[x], y, || SoftplusBackward { x: xv })
 }
 
 /// Saved for backward: the input.
@@ -47,7 +50,9 @@ pub fn softplus_wrong_backward<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> 
             Ok(smallvec![Some(g.clone())])
         }
     }
-    let y = x.value().map(|v| v.max(T::ZERO) + (T::ONE + (-v.abs()).exp()).ln());
+    let y = x
+        .value()
+        .map(|v| v.max(T::ZERO) + (T::ONE + (-v.abs()).exp()).ln());
     x.tape().record("softplus_wrong", &[x], y, || Wrong)
 }
 
@@ -58,13 +63,18 @@ fn main() {
     let cfg = GradcheckConfig::default();
 
     match autograd::gradcheck("softplus", &[x.clone()], &cfg, |_, v| softplus(v[0])) {
-        Ok(r) => println!("softplus: gradcheck passed on {} elements (max |analytic - numeric| = {:.2e})", r.elements, r.max_abs_err),
+        Ok(r) => println!(
+            "softplus: gradcheck passed on {} elements (max |analytic - numeric| = {:.2e})",
+            r.elements, r.max_abs_err
+        ),
         Err(e) => {
             eprintln!("softplus: {e}");
             std::process::exit(1);
         }
     }
-    match autograd::gradcheck("softplus_wrong_backward", &[x], &cfg, |_, v| softplus_wrong_backward(v[0])) {
+    match autograd::gradcheck("softplus_wrong_backward", &[x], &cfg, |_, v| {
+        softplus_wrong_backward(v[0])
+    }) {
         Ok(_) => {
             eprintln!("softplus_wrong_backward: gradcheck should have failed");
             std::process::exit(1);

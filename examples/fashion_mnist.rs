@@ -9,9 +9,10 @@
 mod common;
 
 use autograd::{Result, Tape, Tensor, Var};
-use common::train::{evaluate, train_epoch, Model};
+use nn::Classifier as Model;
 use nn::{join, BatchNorm, Conv2d, Init, Linear, Mode, Module};
 use ops::{Conv2dCfg, Pool2dCfg, VarOps};
+use optim::train::{evaluate, train_epoch};
 use optim::Sgd;
 use rand::SeedableRng;
 
@@ -36,7 +37,12 @@ impl Module<f32> for Mlp {
 }
 
 impl Model for Mlp {
-    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, _: Mode) -> Result<Var<'t, f32>> {
+    fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<f32>,
+        x: Var<'t, f32>,
+        _: Mode,
+    ) -> Result<Var<'t, f32>> {
         let h = self.fc1.forward(tape, nn::flatten(x)?)?.relu()?;
         let h = self.fc2.forward(tape, h)?.relu()?;
         self.fc3.forward(tape, h)
@@ -77,11 +83,22 @@ impl Module<f32> for ConvNet {
 }
 
 impl Model for ConvNet {
-    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, mode: Mode) -> Result<Var<'t, f32>> {
+    fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<f32>,
+        x: Var<'t, f32>,
+        mode: Mode,
+    ) -> Result<Var<'t, f32>> {
         let pool = Pool2dCfg::new(2);
-        let h = self.b1.forward(tape, self.c1.forward(tape, x)?, mode)?.relu()?;
+        let h = self
+            .b1
+            .forward(tape, self.c1.forward(tape, x)?, mode)?
+            .relu()?;
         let h = ops::max_pool2d(h, pool)?;
-        let h = self.b2.forward(tape, self.c2.forward(tape, h)?, mode)?.relu()?;
+        let h = self
+            .b2
+            .forward(tape, self.c2.forward(tape, h)?, mode)?
+            .relu()?;
         let h = ops::max_pool2d(h, pool)?;
         let h = self.fc1.forward(tape, nn::flatten(h)?)?.relu()?;
         self.fc2.forward(tape, h)
@@ -104,16 +121,42 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let train = data::load_mnist_like(&dir, "train")?;
     let test = data::load_mnist_like(&dir, "t10k")?;
     let norm = data::Normalizer::per_channel(&train.images)?;
-    let train = data::Dataset { images: norm.apply(&train.images)?, ..train };
-    let test = data::Dataset { images: norm.apply(&test.images)?, ..test };
-    println!("Fashion-MNIST: {} train, {} test images, per-channel mean {:.2} std {:.2}", train.len(), test.len(), norm.mean.data()[0], norm.std.data()[0]);
+    let train = data::Dataset {
+        images: norm.apply(&train.images)?,
+        ..train
+    };
+    let test = data::Dataset {
+        images: norm.apply(&test.images)?,
+        ..test
+    };
+    println!(
+        "Fashion-MNIST: {} train, {} test images, per-channel mean {:.2} std {:.2}",
+        train.len(),
+        test.len(),
+        norm.mean.data()[0],
+        norm.std.data()[0]
+    );
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let threads = rayon::current_num_threads();
     match model_name.as_str() {
         "mlp" => {
-            let mut m = Mlp { fc1: Linear::new(784, 256, Init::He, &mut rng), fc2: Linear::new(256, 128, Init::He, &mut rng), fc3: Linear::new(128, 10, Init::Xavier, &mut rng) };
+            let mut m = Mlp {
+                fc1: Linear::new(784, 256, Init::He, &mut rng),
+                fc2: Linear::new(256, 128, Init::He, &mut rng),
+                fc3: Linear::new(128, 10, Init::Xavier, &mut rng),
+            };
             let lr: f64 = common::arg_or("--lr", 0.05);
-            fit(&mut m, Sgd::new(lr).momentum(0.9).weight_decay(5e-4), &train, &test, epochs, batch, seed, threads, "mlp")
+            fit(
+                &mut m,
+                Sgd::new(lr).momentum(0.9).weight_decay(5e-4),
+                &train,
+                &test,
+                epochs,
+                batch,
+                seed,
+                threads,
+                "mlp",
+            )
         }
         "convnet" => {
             let cfg = Conv2dCfg::default().padding(1);
@@ -126,22 +169,46 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 fc2: Linear::new(128, 10, Init::Xavier, &mut rng),
             };
             let lr: f64 = common::arg_or("--lr", 0.05);
-            fit(&mut m, Sgd::new(lr).momentum(0.9).weight_decay(5e-4), &train, &test, epochs, batch, seed, threads, "convnet")
+            fit(
+                &mut m,
+                Sgd::new(lr).momentum(0.9).weight_decay(5e-4),
+                &train,
+                &test,
+                epochs,
+                batch,
+                seed,
+                threads,
+                "convnet",
+            )
         }
         other => Err(format!("--model {other}: expected mlp or convnet").into()),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn fit<M: Model>(m: &mut M, mut sgd: Sgd<f32>, train: &data::Dataset, test: &data::Dataset, epochs: usize, batch: usize, seed: u64, threads: usize, name: &str) -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn fit<M: Model>(
+    m: &mut M,
+    mut sgd: Sgd<f32>,
+    train: &data::Dataset,
+    test: &data::Dataset,
+    epochs: usize,
+    batch: usize,
+    seed: u64,
+    threads: usize,
+    name: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     println!("model {name}: {} parameters, SGD lr {} momentum {} weight decay {}, batch {batch}, {threads} threads", m.num_params(), sgd.lr, sgd.momentum, sgd.weight_decay);
     let base_lr = sgd.lr;
-    let sched = optim::Cosine { base: base_lr, t_max: epochs, eta_min: 0.0 };
+    let sched = optim::Cosine {
+        base: base_lr,
+        t_max: epochs,
+        eta_min: 0.0,
+    };
     for epoch in 0..epochs {
         use optim::LrSchedule;
         sgd.lr = sched.lr(epoch);
         let t0 = std::time::Instant::now();
-        let tr = train_epoch(m, &mut sgd, train, batch, seed, epoch as u64, None, |_, _, _| {})?;
+        let tr = train_epoch(m, &mut sgd, train, batch, seed, epoch as u64, None, |_| {})?;
         let secs = t0.elapsed().as_secs_f64();
         let te = evaluate(m, test, 500)?;
         println!(

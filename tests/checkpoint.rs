@@ -16,7 +16,12 @@ fn round_trip_includes_batch_norm_buffers() {
     let path = dir.path().join("net.safetensors");
     let mut a = ConvNet::new(&mut rng(1));
     a.bns[2].stats.running_mean = autograd::Tensor::full(&[64], 0.25);
-    save_model(&path, &mut a, [("epoch".to_string(), "3".to_string())].into()).unwrap();
+    save_model(
+        &path,
+        &mut a,
+        [("epoch".to_string(), "3".to_string())].into(),
+    )
+    .unwrap();
     let mut b = ConvNet::new(&mut rng(2));
     let ck = load_model(&path, &mut b).unwrap();
     assert_eq!(ck.metadata.get("epoch").map(String::as_str), Some("3"));
@@ -36,11 +41,22 @@ fn a_checkpoint_for_another_model_is_refused_with_names() {
     let mut other = TwoLayer::new(3072, 50, 10, Init::Small, &mut rng(0));
     let before = other.fc1.weight.clone();
     let e = load_model(&path, &mut other).unwrap_err().to_string();
-    assert!(e.contains("mlp.safetensors") && e.contains("fc1.weight has shape [100, 3072] in the file, [50, 3072] in the model"), "{e}");
-    assert_eq!(other.fc1.weight.data(), before.data(), "nothing loaded on error");
+    assert!(
+        e.contains("mlp.safetensors")
+            && e.contains("fc1.weight has shape [100, 3072] in the file, [50, 3072] in the model"),
+        "{e}"
+    );
+    assert_eq!(
+        other.fc1.weight.data(),
+        before.data(),
+        "nothing loaded on error"
+    );
     let mut conv = ConvNet::new(&mut rng(0));
     let e = load_model(&path, &mut conv).unwrap_err().to_string();
-    assert!(e.contains("missing conv1.weight") && e.contains("unexpected fc1.weight"), "{e}");
+    assert!(
+        e.contains("missing conv1.weight") && e.contains("unexpected fc1.weight"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -50,7 +66,10 @@ fn garbage_and_truncated_files_are_errors_and_saves_replace_atomically() {
     std::fs::write(&path, b"not a checkpoint").unwrap();
     let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
     let e = load_model(&path, &mut m).unwrap_err().to_string();
-    assert!(e.contains("x.safetensors") && e.contains("not a valid safetensors file"), "{e}");
+    assert!(
+        e.contains("x.safetensors") && e.contains("not a valid safetensors file"),
+        "{e}"
+    );
     save_model(&path, &mut m, Default::default()).unwrap();
     let full = std::fs::read(&path).unwrap();
     std::fs::write(&path, &full[..full.len() - 7]).unwrap();
@@ -58,6 +77,9 @@ fn garbage_and_truncated_files_are_errors_and_saves_replace_atomically() {
     // a good save replaces the file in one step and leaves no temporary behind
     save_model(&path, &mut m, Default::default()).unwrap();
     assert!(load_model(&path, &mut m).is_ok());
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, vec!["x.safetensors".to_string()]);
 }

@@ -10,18 +10,30 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use registry::{registry, Entry};
 
 fn run(entry: &Entry) {
-    let mut config = Config { cases: entry.n_cases, failure_persistence: None, ..Config::default() };
+    let mut config = Config {
+        cases: entry.n_cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
     if std::env::var("PROPTEST_RNG_SEED").is_err() {
         config.rng_seed = RngSeed::Fixed(0x00C0_FFEE);
     }
     let mut runner = TestRunner::new(config);
     let result = runner.run(&(entry.cases)(), |case| {
-        autograd::gradcheck(&format!("{} ({})", entry.id, case.desc), &case.inputs, &entry.cfg, |t, v| (case.f)(t, v))
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        autograd::gradcheck(
+            &format!("{} ({})", entry.id, case.desc),
+            &case.inputs,
+            &entry.cfg,
+            |t, v| (case.f)(t, v),
+        )
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
         Ok(())
     });
     if let Err(e) = result {
-        panic!("gradcheck of registry entry `{}` (op `{}`) failed: {e}", entry.id, entry.op);
+        panic!(
+            "gradcheck of registry entry `{}` (op `{}`) failed: {e}",
+            entry.id, entry.op
+        );
     }
 }
 
@@ -40,19 +52,61 @@ macro_rules! gradcheck_tests {
 }
 
 gradcheck_tests!(
-    add, sub, mul, div, neg, add_scalar, mul_scalar, exp, log, sqrt, pow, relu, tanh, sigmoid, sum_all, sum_axis,
-    mean_all, mean_axis, max_axis, reshape, permute, matmul, conv2d, conv2d_dilated_strided, conv2d_large_batch, max_pool2d,
-    max_pool2d_overlapping, avg_pool2d, batch_norm_train, batch_norm_eval, log_softmax, nll_loss, dropout,
+    add,
+    sub,
+    mul,
+    div,
+    neg,
+    add_scalar,
+    mul_scalar,
+    exp,
+    log,
+    sqrt,
+    pow,
+    relu,
+    tanh,
+    sigmoid,
+    sum_all,
+    sum_axis,
+    mean_all,
+    mean_axis,
+    max_axis,
+    reshape,
+    permute,
+    matmul,
+    conv2d,
+    conv2d_dilated_strided,
+    conv2d_large_batch,
+    max_pool2d,
+    max_pool2d_overlapping,
+    avg_pool2d,
+    batch_norm_train,
+    batch_norm_eval,
+    log_softmax,
+    nll_loss,
+    dropout,
     cross_entropy,
 );
 
 #[test]
 fn every_op_has_a_registry_entry() {
     let reg = registry();
-    let missing: Vec<&str> = ops::OP_NAMES.iter().copied().filter(|op| !reg.iter().any(|e| e.op == *op)).collect();
-    assert!(missing.is_empty(), "ops without a gradcheck registry entry: {missing:?}");
+    let missing: Vec<&str> = ops::OP_NAMES
+        .iter()
+        .copied()
+        .filter(|op| !reg.iter().any(|e| e.op == *op))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ops without a gradcheck registry entry: {missing:?}"
+    );
     for e in &reg {
-        assert!(ops::OP_NAMES.contains(&e.op), "registry entry `{}` names unknown op `{}`", e.id, e.op);
+        assert!(
+            ops::OP_NAMES.contains(&e.op),
+            "registry entry `{}` names unknown op `{}`",
+            e.id,
+            e.op
+        );
     }
 }
 
@@ -63,20 +117,36 @@ fn every_op_file_is_listed_and_registered() {
         .expect("read ops/src")
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_file())
-        .filter_map(|e| e.path().file_stem().and_then(|s| s.to_str()).map(String::from))
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(String::from)
+        })
         .filter(|s| s != "lib")
         .collect();
     files.sort();
     for f in &files {
-        assert!(ops::OP_NAMES.contains(&f.as_str()), "ops/src/{f}.rs is an op without an entry in ops::OP_NAMES (and so maybe the registry)");
+        assert!(
+            ops::OP_NAMES.contains(&f.as_str()),
+            "ops/src/{f}.rs is an op without an entry in ops::OP_NAMES (and so maybe the registry)"
+        );
     }
-    assert_eq!(files.len(), ops::OP_NAMES.len(), "ops::OP_NAMES lists an op that has no file: {files:?}");
+    assert_eq!(
+        files.len(),
+        ops::OP_NAMES.len(),
+        "ops::OP_NAMES lists an op that has no file: {files:?}"
+    );
 }
 
 #[test]
 fn every_registry_entry_has_a_test() {
     for e in registry() {
-        assert!(TESTED.contains(&e.id), "registry entry `{}` has no test in gradcheck_ops.rs", e.id);
+        assert!(
+            TESTED.contains(&e.id),
+            "registry entry `{}` has no test in gradcheck_ops.rs",
+            e.id
+        );
     }
 }
 

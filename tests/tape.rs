@@ -75,7 +75,10 @@ fn backward_on_a_non_scalar_without_seed_is_a_clear_error() {
     let y = w.mul_scalar(2.0).unwrap();
     let e = tape.backward(y).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.starts_with("backward: output of shape [2] is not a scalar"), "{msg}");
+    assert!(
+        msg.starts_with("backward: output of shape [2] is not a scalar"),
+        "{msg}"
+    );
     assert!(msg.contains("tests/tape.rs"), "{msg}");
     // with a seed it works
     let g = tape.backward_with(y, t(&[1.0, 1.0], &[2])).unwrap();
@@ -90,7 +93,11 @@ fn variables_from_another_tape_are_rejected() {
     let y = b.param(t(&[2.0], &[1]));
     let e = x.add(y).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tape);
-    assert!(e.to_string().contains("add: an input variable belongs to another tape"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("add: an input variable belongs to another tape"),
+        "{e}"
+    );
     let loss = x.sum_all().unwrap();
     let e = b.backward(loss).unwrap_err();
     assert!(e.to_string().contains("another tape"), "{e}");
@@ -116,7 +123,10 @@ fn shape_errors_name_the_op_the_shapes_and_the_callers_line() {
     let line = line!() + 1;
     let e = ops::conv2d(x, w, None, Conv2dCfg::default()).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("conv2d: input [8, 3, 32, 32] has 3 channels, weight [16, 4, 3, 3] expects 4"), "{msg}");
+    assert!(
+        msg.contains("conv2d: input [8, 3, 32, 32] has 3 channels, weight [16, 4, 3, 3] expects 4"),
+        "{msg}"
+    );
     let loc = e.location().expect("location");
     assert_eq!((loc.file(), loc.line()), ("tests/tape.rs", line), "{msg}");
 
@@ -126,15 +136,33 @@ fn shape_errors_name_the_op_the_shapes_and_the_callers_line() {
     let line = line!() + 1;
     let e = a.matmul(b).unwrap_err();
     assert_eq!(e.location().unwrap().line(), line);
-    assert!(e.to_string().contains("matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 vs 4)"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 vs 4)"),
+        "{e}"
+    );
 
     let e = a.add(b).unwrap_err();
-    assert!(e.to_string().contains("add: shapes [2, 3] and [4, 5] do not broadcast"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("add: shapes [2, 3] and [4, 5] do not broadcast"),
+        "{e}"
+    );
     assert!(e.to_string().contains("tests/tape.rs"), "{e}");
 
     let e = ops::max_pool2d(a, Pool2dCfg::new(2)).unwrap_err();
-    assert!(e.to_string().contains("max_pool2d: input [2, 3] must be 4-D"), "{e}");
-    let e = ops::conv2d(x, tape.param(Tensor::zeros(&[4, 3, 3, 3])), None, Conv2dCfg::default().stride(0)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("max_pool2d: input [2, 3] must be 4-D"),
+        "{e}"
+    );
+    let e = ops::conv2d(
+        x,
+        tape.param(Tensor::zeros(&[4, 3, 3, 3])),
+        None,
+        Conv2dCfg::default().stride(0),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert!(e.to_string().contains("conv2d: stride [0, 0]"), "{e}");
 }

@@ -5,7 +5,13 @@ use nn::lecture::{Act, InitExperiment, LayerStats};
 use nn::Init;
 
 fn stds(act: Act, init: Init) -> Vec<LayerStats> {
-    InitExperiment { seed: 7, ..Default::default() }.run(act, init).unwrap().1
+    InitExperiment {
+        seed: 7,
+        ..Default::default()
+    }
+    .run(act, init)
+    .unwrap()
+    .1
 }
 
 #[test]
@@ -19,9 +25,17 @@ fn tanh_small_collapses_to_zero() {
         assert!(w[1].std < 0.3 * w[0].std);
     }
     // "what do the gradients look like?": tiny on every layer, next to xavier's
-    let xavier_min = stds(Act::Tanh, Init::Xavier).iter().map(|s| s.weight_grad_norm).fold(f64::MAX, f64::min);
+    let xavier_min = stds(Act::Tanh, Init::Xavier)
+        .iter()
+        .map(|s| s.weight_grad_norm)
+        .fold(f64::MAX, f64::min);
     for s in &l {
-        assert!(s.weight_grad_norm < 1e-4 * xavier_min, "layer {}: {} vs {xavier_min}", s.layer, s.weight_grad_norm);
+        assert!(
+            s.weight_grad_norm < 1e-4 * xavier_min,
+            "layer {}: {} vs {xavier_min}",
+            s.layer,
+            s.weight_grad_norm
+        );
     }
 }
 
@@ -29,7 +43,12 @@ fn tanh_small_collapses_to_zero() {
 fn tanh_unit_saturates() {
     for s in stds(Act::Tanh, Init::Unit) {
         assert!((s.std - 0.98).abs() < 0.01, "layer {}: {}", s.layer, s.std);
-        let saturated = s.activations.data().iter().filter(|v| v.abs() > 0.99).count();
+        let saturated = s
+            .activations
+            .data()
+            .iter()
+            .filter(|v| v.abs() > 0.99)
+            .count();
         assert!(saturated as f64 > 0.8 * s.activations.numel() as f64);
     }
 }
@@ -60,7 +79,12 @@ fn relu_he_is_steady() {
     for s in stds(Act::Relu, Init::He) {
         // lecture: 0.81 .. 0.89 on every layer
         assert!(s.std > 0.7 && s.std < 1.05, "layer {}: {}", s.layer, s.std);
-        assert!(s.mean > 0.45 && s.mean < 0.75, "layer {}: {}", s.layer, s.mean);
+        assert!(
+            s.mean > 0.45 && s.mean < 0.75,
+            "layer {}: {}",
+            s.layer,
+            s.mean
+        );
     }
 }
 
@@ -69,12 +93,24 @@ fn every_scheme_matches_its_formula() {
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let (fi, fo) = (200usize, 300usize);
-    let want = [0.01, 1.0, (1.0 / 200f64).sqrt(), (2.0 / 500f64).sqrt(), (2.0 / 200f64).sqrt(), (1.0 / 600f64).sqrt(), (4.0 / 500f64).sqrt()];
+    let want = [
+        0.01,
+        1.0,
+        (1.0 / 200f64).sqrt(),
+        (2.0 / 500f64).sqrt(),
+        (2.0 / 200f64).sqrt(),
+        (1.0 / 600f64).sqrt(),
+        (4.0 / 500f64).sqrt(),
+    ];
     for (init, w) in Init::ALL.iter().zip(want) {
         assert!((init.std(fi, fo) - w).abs() < 1e-15, "{init:?}");
         for dist in [nn::Dist::Normal, nn::Dist::Uniform] {
             let t = init.tensor::<f64, _>(&[fo, fi], dist, &mut rng);
-            assert!((t.std_all(false) / w - 1.0).abs() < 0.02, "{init:?} {dist:?}: {}", t.std_all(false));
+            assert!(
+                (t.std_all(false) / w - 1.0).abs() < 0.02,
+                "{init:?} {dist:?}: {}",
+                t.std_all(false)
+            );
         }
         assert_eq!(Init::from_name(init.name()), Some(*init));
     }

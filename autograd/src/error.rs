@@ -44,7 +44,12 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` raised by `op`.
     pub fn new(kind: ErrorKind, op: impl Into<Cow<'static, str>>, msg: impl Into<String>) -> Self {
-        Error { kind, op: op.into(), msg: msg.into(), location: None }
+        Error {
+            kind,
+            op: op.into(),
+            msg: msg.into(),
+            location: None,
+        }
     }
     /// A shape error, located at the caller of the `#[track_caller]` chain.
     #[track_caller]

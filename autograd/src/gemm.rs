@@ -25,11 +25,23 @@ pub struct MatRef<'a, T> {
 impl<'a, T> MatRef<'a, T> {
     /// Row-major view of a `rows x cols` matrix.
     pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
-        MatRef { data, rows, cols, rs: cols, cs: 1 }
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
     /// The transpose of this view (no copy).
     pub fn t(self) -> Self {
-        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
     }
     fn max_index(&self) -> Option<usize> {
         if self.rows == 0 || self.cols == 0 {
@@ -52,7 +64,14 @@ impl<'a, T> MatRef<'a, T> {
 /// gemm(1.0, MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), 0.0, &mut c, 2);
 /// assert_eq!(c, a);
 /// ```
-pub fn gemm<T: Element>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T], ldc: usize) {
+pub fn gemm<T: Element>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: &mut [T],
+    ldc: usize,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
     if m == 0 || n == 0 {
@@ -119,7 +138,9 @@ mod tests {
     fn matches_naive_loop_with_transposes() {
         for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 65, 3)] {
             let a: Vec<f64> = (0..m * k).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
-            let b: Vec<f64> = (0..k * n).map(|i| ((i * 5 % 13) as f64) * 0.5 - 3.0).collect();
+            let b: Vec<f64> = (0..k * n)
+                .map(|i| ((i * 5 % 13) as f64) * 0.5 - 3.0)
+                .collect();
             let am = MatRef::row_major(&a, m, k);
             let bm = MatRef::row_major(&b, k, n);
             let mut c = vec![0.0; m * n];
@@ -143,7 +164,14 @@ mod tests {
     #[test]
     fn k_zero_scales_c() {
         let mut c = vec![2.0f32; 4];
-        gemm(1.0, MatRef::row_major(&[], 2, 0), MatRef::row_major(&[], 0, 2), 0.5, &mut c, 2);
+        gemm(
+            1.0,
+            MatRef::row_major(&[], 2, 0),
+            MatRef::row_major(&[], 0, 2),
+            0.5,
+            &mut c,
+            2,
+        );
         assert_eq!(c, vec![1.0; 4]);
     }
 }

@@ -35,7 +35,12 @@ pub struct GradcheckConfig {
 
 impl Default for GradcheckConfig {
     fn default() -> Self {
-        GradcheckConfig { eps: 1e-6, atol: 1e-5, rtol: 1e-3, seed: 0 }
+        GradcheckConfig {
+            eps: 1e-6,
+            atol: 1e-5,
+            rtol: 1e-3,
+            seed: 0,
+        }
     }
 }
 
@@ -131,11 +136,19 @@ fn unravel(mut lin: usize, shape: &[usize]) -> Vec<usize> {
 /// }).unwrap();
 /// assert_eq!(report.elements, 12);
 /// ```
-pub fn gradcheck<F>(name: &str, inputs: &[Tensor<f64>], cfg: &GradcheckConfig, f: F) -> Result<GradcheckReport, GradcheckFailure>
+pub fn gradcheck<F>(
+    name: &str,
+    inputs: &[Tensor<f64>],
+    cfg: &GradcheckConfig,
+    f: F,
+) -> Result<GradcheckReport, GradcheckFailure>
 where
     F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> crate::Result<Var<'t, f64>>,
 {
-    let wrap = |error: Error| GradcheckFailure::Error { name: name.to_string(), error };
+    let wrap = |error: Error| GradcheckFailure::Error {
+        name: name.to_string(),
+        error,
+    };
 
     // analytic
     let tape = Tape::<f64>::new();
@@ -146,7 +159,10 @@ where
     let r = Tensor::<f64>::randn(y.shape(), 0.0, 1.0, &mut rng);
     let analytic: Vec<Tensor<f64>> = if out.requires_grad() {
         let grads = tape.backward_with(out, r.clone()).map_err(wrap)?;
-        vars.iter().map(|&v| grads.wrt(v)).collect::<Result<_, _>>().map_err(wrap)?
+        vars.iter()
+            .map(|&v| grads.wrt(v))
+            .collect::<Result<_, _>>()
+            .map_err(wrap)?
     } else {
         inputs.iter().map(|t| Tensor::zeros(t.shape())).collect()
     };
@@ -183,7 +199,11 @@ where
             }
             if !(err <= tol) {
                 mismatches += 1;
-                let excess = if err.is_nan() { f64::INFINITY } else { err - tol };
+                let excess = if err.is_nan() {
+                    f64::INFINITY
+                } else {
+                    err - tol
+                };
                 if worst.is_none_or(|w| excess > w.0) {
                     worst = Some((excess, i, j, a, numeric));
                 }
@@ -191,7 +211,11 @@ where
         }
     }
     match worst {
-        None => Ok(GradcheckReport { name: name.to_string(), elements, max_abs_err }),
+        None => Ok(GradcheckReport {
+            name: name.to_string(),
+            elements,
+            max_abs_err,
+        }),
         Some((_, i, j, analytic, numeric)) => Err(GradcheckFailure::Mismatch {
             name: name.to_string(),
             input: i,

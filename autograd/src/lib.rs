@@ -21,6 +21,6 @@ pub mod tensor;
 pub use element::Element;
 pub use error::{fmt_shape, Error, ErrorKind, Result};
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckFailure, GradcheckReport};
+pub use smallvec;
 pub use tape::{Backward, Grads, InputGrads, NoGradGuard, Tape, Var};
 pub use tensor::{Shape, Tensor};
-pub use smallvec;

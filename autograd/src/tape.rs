@@ -99,7 +99,14 @@ impl<T: Element> std::fmt::Debug for Var<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let inner = self.tape.inner.borrow();
         let n = &inner.nodes[self.id];
-        write!(f, "Var#{}({}, shape {}, requires_grad={})", self.id, n.op, fmt_shape(n.value.shape()), n.requires_grad)
+        write!(
+            f,
+            "Var#{}({}, shape {}, requires_grad={})",
+            self.id,
+            n.op,
+            fmt_shape(n.value.shape()),
+            n.requires_grad
+        )
     }
 }
 
@@ -111,7 +118,9 @@ pub struct NoGradGuard<'t, T: Element> {
 
 impl<T: Element> Drop for NoGradGuard<'_, T> {
     fn drop(&mut self) {
-        self.tape.no_grad_depth.set(self.tape.no_grad_depth.get() - 1);
+        self.tape
+            .no_grad_depth
+            .set(self.tape.no_grad_depth.get() - 1);
     }
 }
 
@@ -212,18 +221,34 @@ impl<T: Element> Tape<T> {
         }
         let mut inner = self.inner.borrow_mut();
         if self.anomaly.get() && !value.all_finite() {
-            let labels: Vec<String> =
-                inputs.iter().filter_map(|v| inner.nodes[v.id].label.clone()).collect();
-            let label = if labels.is_empty() { String::new() } else { format!(" (input labelled {})", labels.join(", ")) };
+            let labels: Vec<String> = inputs
+                .iter()
+                .filter_map(|v| inner.nodes[v.id].label.clone())
+                .collect();
+            let label = if labels.is_empty() {
+                String::new()
+            } else {
+                format!(" (input labelled {})", labels.join(", "))
+            };
             return Err(Error::new(
                 ErrorKind::Anomaly,
                 op,
-                format!("forward produced {} in its output of shape {}{}", nan_or_inf(&value), fmt_shape(value.shape()), label),
+                format!(
+                    "forward produced {} in its output of shape {}{}",
+                    nan_or_inf(&value),
+                    fmt_shape(value.shape()),
+                    label
+                ),
             )
             .at(loc));
         }
-        let requires_grad = self.is_grad_enabled() && inputs.iter().any(|v| inner.nodes[v.id].requires_grad);
-        let backward: Option<Box<dyn Backward<T>>> = if requires_grad { Some(Box::new(make_backward())) } else { None };
+        let requires_grad =
+            self.is_grad_enabled() && inputs.iter().any(|v| inner.nodes[v.id].requires_grad);
+        let backward: Option<Box<dyn Backward<T>>> = if requires_grad {
+            Some(Box::new(make_backward()))
+        } else {
+            None
+        };
         let id = inner.nodes.len();
         inner.nodes.push(Node {
             op,
@@ -267,14 +292,23 @@ impl<T: Element> Tape<T> {
         if seed.shape() != shape.as_slice() {
             return Err(Error::tape(
                 "backward",
-                format!("seed gradient has shape {} but the output has shape {}", fmt_shape(seed.shape()), fmt_shape(&shape)),
+                format!(
+                    "seed gradient has shape {} but the output has shape {}",
+                    fmt_shape(seed.shape()),
+                    fmt_shape(&shape)
+                ),
             )
             .at(loc));
         }
         self.run_backward(out, seed, false, loc)
     }
 
-    fn check_own(&self, v: Var<'_, T>, op: &'static str, loc: &'static Location<'static>) -> Result<()> {
+    fn check_own(
+        &self,
+        v: Var<'_, T>,
+        op: &'static str,
+        loc: &'static Location<'static>,
+    ) -> Result<()> {
         if std::ptr::eq(v.tape, self) {
             Ok(())
         } else {
@@ -298,14 +332,23 @@ impl<T: Element> Tape<T> {
         Ok(Tensor::ones(v.shape()))
     }
 
-    fn run_backward(&self, out: Var<'_, T>, seed: Tensor<T>, retain: bool, loc: &'static Location<'static>) -> Result<Grads<T>> {
+    fn run_backward(
+        &self,
+        out: Var<'_, T>,
+        seed: Tensor<T>,
+        retain: bool,
+        loc: &'static Location<'static>,
+    ) -> Result<Grads<T>> {
         let mut inner = self.inner.borrow_mut();
         let n = out.id + 1;
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; n];
         if !inner.nodes[out.id].requires_grad {
             return Err(Error::tape(
                 "backward",
-                format!("the output ({}) does not require a gradient: no parameter reaches it", inner.nodes[out.id].op),
+                format!(
+                    "the output ({}) does not require a gradient: no parameter reaches it",
+                    inner.nodes[out.id].op
+                ),
             )
             .at(loc));
         }
@@ -316,7 +359,11 @@ impl<T: Element> Tape<T> {
             if node.is_leaf || !node.requires_grad {
                 continue;
             }
-            let Some(g) = (if node.retain_grad { grads[i].clone() } else { grads[i].take() }) else {
+            let Some(g) = (if node.retain_grad {
+                grads[i].clone()
+            } else {
+                grads[i].take()
+            }) else {
                 continue;
             };
             let op = node.op;
@@ -328,11 +375,16 @@ impl<T: Element> Tape<T> {
                 .at(loc));
             }
             let inputs = node.inputs.clone();
-            let needs: SmallVec<[bool; 3]> = inputs.iter().map(|&j| inner.nodes[j].requires_grad).collect();
+            let needs: SmallVec<[bool; 3]> = inputs
+                .iter()
+                .map(|&j| inner.nodes[j].requires_grad)
+                .collect();
             // Take the backward object out while it runs; put it back only
             // when retaining, so saved tensors are dropped as we go.
             let Some(bw) = inner.nodes[i].backward.take() else {
-                return Err(Error::tape(op, "internal: a node that requires grad has no backward").at(loc));
+                return Err(
+                    Error::tape(op, "internal: a node that requires grad has no backward").at(loc),
+                );
             };
             let result = bw.backward(&g, &needs);
             if retain {
@@ -341,9 +393,18 @@ impl<T: Element> Tape<T> {
                 inner.nodes[i].freed = true;
                 drop(bw);
             }
-            let in_grads = result.map_err(|e| if e.location().is_none() { e.at(loc) } else { e })?;
+            let in_grads =
+                result.map_err(|e| if e.location().is_none() { e.at(loc) } else { e })?;
             if in_grads.len() != inputs.len() {
-                return Err(Error::tape(op, format!("backward returned {} gradients for {} inputs", in_grads.len(), inputs.len())).at(loc));
+                return Err(Error::tape(
+                    op,
+                    format!(
+                        "backward returned {} gradients for {} inputs",
+                        in_grads.len(),
+                        inputs.len()
+                    ),
+                )
+                .at(loc));
             }
             for ((&j, gi), &need) in inputs.iter().zip(in_grads).zip(needs.iter()) {
                 let Some(gi) = gi else { continue };
@@ -354,16 +415,29 @@ impl<T: Element> Tape<T> {
                 if gi.shape() != in_shape {
                     return Err(Error::tape(
                         op,
-                        format!("backward returned a gradient of shape {} for an input of shape {}", fmt_shape(gi.shape()), fmt_shape(in_shape)),
+                        format!(
+                            "backward returned a gradient of shape {} for an input of shape {}",
+                            fmt_shape(gi.shape()),
+                            fmt_shape(in_shape)
+                        ),
                     )
                     .at(loc));
                 }
                 if anomaly && !gi.all_finite() {
-                    let label = inner.nodes[i].label.as_ref().map(|l| format!(" (labelled {l})")).unwrap_or_default();
+                    let label = inner.nodes[i]
+                        .label
+                        .as_ref()
+                        .map(|l| format!(" (labelled {l})"))
+                        .unwrap_or_default();
                     return Err(Error::new(
                         ErrorKind::Anomaly,
                         op,
-                        format!("backward produced {} in the gradient of its input {}{}", nan_or_inf(&gi), fmt_shape(in_shape), label),
+                        format!(
+                            "backward produced {} in the gradient of its input {}{}",
+                            nan_or_inf(&gi),
+                            fmt_shape(in_shape),
+                            label
+                        ),
                     )
                     .at(loc));
                 }
@@ -386,7 +460,11 @@ impl<T: Element> Tape<T> {
             .filter(|(_, node)| node.is_leaf && node.requires_grad)
             .map(|(i, node)| (node.value.storage_id(), i))
             .collect();
-        Ok(Grads { tape_id: self.id, grads, leaves })
+        Ok(Grads {
+            tape_id: self.id,
+            grads,
+            leaves,
+        })
     }
 }
 
@@ -515,9 +593,18 @@ impl<T: Element> Grads<T> {
         if node.requires_grad && (node.is_leaf || node.retain_grad) {
             Ok(Tensor::zeros(node.value.shape()))
         } else if !node.requires_grad {
-            Err(Error::tape("grads", format!("the variable ({}) does not require a gradient", node.op)))
+            Err(Error::tape(
+                "grads",
+                format!("the variable ({}) does not require a gradient", node.op),
+            ))
         } else {
-            Err(Error::tape("grads", format!("the variable ({}) is not a leaf; call retain_grad() on it before backward", node.op)))
+            Err(Error::tape(
+                "grads",
+                format!(
+                    "the variable ({}) is not a leaf; call retain_grad() on it before backward",
+                    node.op
+                ),
+            ))
         }
     }
 }

@@ -44,8 +44,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     let n = a.len().max(b.len());
     let mut out: Shape = SmallVec::from_elem(0, n);
     for i in 0..n {
-        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
-        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        let da = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let db = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
         out[i] = if da == db {
             da
         } else if da == 1 {
@@ -66,14 +74,22 @@ pub fn broadcast_strides(src: &[usize], dst: &[usize]) -> Shape {
     let off = dst.len() - src.len();
     let mut out: Shape = SmallVec::from_elem(0, dst.len());
     for i in 0..src.len() {
-        out[off + i] = if src[i] == 1 && dst[off + i] != 1 { 0 } else { s[i] };
+        out[off + i] = if src[i] == 1 && dst[off + i] != 1 {
+            0
+        } else {
+            s[i]
+        };
     }
     out
 }
 
 /// Visits every multi-index of `shape` in row-major order, calling
 /// `f(out_linear, [offset in each strided input])`.
-pub fn for_each_strided<const K: usize>(shape: &[usize], strides: [&[usize]; K], mut f: impl FnMut(usize, [usize; K])) {
+pub fn for_each_strided<const K: usize>(
+    shape: &[usize],
+    strides: [&[usize]; K],
+    mut f: impl FnMut(usize, [usize; K]),
+) {
     let numel: usize = shape.iter().product();
     if numel == 0 {
         return;
@@ -124,26 +140,45 @@ impl<T: Element> Tensor<T> {
     pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self> {
         let loc = Location::caller();
         match checked_numel(shape) {
-            Some(n) if n == data.len() => Ok(Tensor { shape: Shape::from_slice(shape), data: Arc::new(data) }),
+            Some(n) if n == data.len() => Ok(Tensor {
+                shape: Shape::from_slice(shape),
+                data: Arc::new(data),
+            }),
             Some(n) => Err(Error::shape(
                 "from_vec",
-                format!("shape {} needs {} elements, got {}", fmt_shape(shape), n, data.len()),
+                format!(
+                    "shape {} needs {} elements, got {}",
+                    fmt_shape(shape),
+                    n,
+                    data.len()
+                ),
             )
             .at(loc)),
-            None => Err(Error::shape("from_vec", format!("shape {} overflows usize", fmt_shape(shape))).at(loc)),
+            None => Err(Error::shape(
+                "from_vec",
+                format!("shape {} overflows usize", fmt_shape(shape)),
+            )
+            .at(loc)),
         }
     }
 
     /// Internal constructor for kernels that computed a buffer of the right size.
     pub(crate) fn from_parts(shape: Shape, data: Vec<T>) -> Self {
         debug_assert_eq!(checked_numel(&shape), Some(data.len()));
-        Tensor { shape, data: Arc::new(data) }
+        Tensor {
+            shape,
+            data: Arc::new(data),
+        }
     }
 
     /// Builds a tensor from a buffer whose length must equal the shape's size.
     /// Meant for kernels that computed the shape themselves; panics otherwise.
     pub fn from_shape_vec(shape: Shape, data: Vec<T>) -> Self {
-        assert_eq!(checked_numel(&shape), Some(data.len()), "from_shape_vec: size mismatch");
+        assert_eq!(
+            checked_numel(&shape),
+            Some(data.len()),
+            "from_shape_vec: size mismatch"
+        );
         Self::from_parts(shape, data)
     }
 
@@ -194,7 +229,9 @@ impl<T: Element> Tensor<T> {
     /// Samples uniformly from [lo, hi).
     pub fn rand_uniform<R: Rng + ?Sized>(shape: &[usize], lo: f64, hi: f64, rng: &mut R) -> Self {
         let n = checked_numel(shape).expect("Tensor::rand_uniform: shape size overflows usize");
-        let data = (0..n).map(|_| T::from_f64(lo + (hi - lo) * rng.random::<f64>())).collect();
+        let data = (0..n)
+            .map(|_| T::from_f64(lo + (hi - lo) * rng.random::<f64>()))
+            .collect();
         Self::from_parts(Shape::from_slice(shape), data)
     }
 
@@ -239,7 +276,14 @@ impl<T: Element> Tensor<T> {
         if self.data.len() == 1 {
             Ok(self.data[0])
         } else {
-            Err(Error::shape("item", format!("tensor of shape {} has {} elements, not 1", fmt_shape(&self.shape), self.numel())))
+            Err(Error::shape(
+                "item",
+                format!(
+                    "tensor of shape {} has {} elements, not 1",
+                    fmt_shape(&self.shape),
+                    self.numel()
+                ),
+            ))
         }
     }
 
@@ -247,7 +291,14 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn at(&self, idx: &[usize]) -> Result<T> {
         if idx.len() != self.ndim() || idx.iter().zip(self.shape.iter()).any(|(i, d)| i >= d) {
-            return Err(Error::shape("at", format!("index {:?} out of bounds for shape {}", idx, fmt_shape(&self.shape))));
+            return Err(Error::shape(
+                "at",
+                format!(
+                    "index {:?} out of bounds for shape {}",
+                    idx,
+                    fmt_shape(&self.shape)
+                ),
+            ));
         }
         let s = strides_of(&self.shape);
         Ok(self.data[idx.iter().zip(s.iter()).map(|(i, s)| i * s).sum::<usize>()])
@@ -258,10 +309,18 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
         match checked_numel(shape) {
-            Some(n) if n == self.numel() => Ok(Tensor { shape: Shape::from_slice(shape), data: self.data.clone() }),
+            Some(n) if n == self.numel() => Ok(Tensor {
+                shape: Shape::from_slice(shape),
+                data: self.data.clone(),
+            }),
             _ => Err(Error::shape(
                 "reshape",
-                format!("cannot reshape {} ({} elements) to {}", fmt_shape(&self.shape), self.numel(), fmt_shape(shape)),
+                format!(
+                    "cannot reshape {} ({} elements) to {}",
+                    fmt_shape(&self.shape),
+                    self.numel(),
+                    fmt_shape(shape)
+                ),
             )),
         }
     }
@@ -278,10 +337,19 @@ impl<T: Element> Tensor<T> {
     pub fn permute(&self, perm: &[usize]) -> Result<Self> {
         let nd = self.ndim();
         let mut seen = vec![false; nd];
-        if perm.len() != nd || perm.iter().any(|&p| p >= nd || std::mem::replace(&mut seen[p], true)) {
+        if perm.len() != nd
+            || perm
+                .iter()
+                .any(|&p| p >= nd || std::mem::replace(&mut seen[p], true))
+        {
             return Err(Error::shape(
                 "permute",
-                format!("{:?} is not a permutation of the {} axes of {}", perm, nd, fmt_shape(&self.shape)),
+                format!(
+                    "{:?} is not a permutation of the {} axes of {}",
+                    perm,
+                    nd,
+                    fmt_shape(&self.shape)
+                ),
             ));
         }
         let in_strides = strides_of(&self.shape);
@@ -298,7 +366,13 @@ impl<T: Element> Tensor<T> {
     pub fn transpose(&self, a: usize, b: usize) -> Result<Self> {
         let nd = self.ndim();
         if a >= nd || b >= nd {
-            return Err(Error::shape("transpose", format!("axes ({a}, {b}) out of range for {}", fmt_shape(&self.shape))));
+            return Err(Error::shape(
+                "transpose",
+                format!(
+                    "axes ({a}, {b}) out of range for {}",
+                    fmt_shape(&self.shape)
+                ),
+            ));
         }
         let mut perm: Vec<usize> = (0..nd).collect();
         perm.swap(a, b);
@@ -317,13 +391,19 @@ impl<T: Element> Tensor<T> {
         if self.ndim() == 0 || start > end || end > self.shape[0] {
             return Err(Error::shape(
                 "slice_batch",
-                format!("range {start}..{end} out of bounds for shape {}", fmt_shape(&self.shape)),
+                format!(
+                    "range {start}..{end} out of bounds for shape {}",
+                    fmt_shape(&self.shape)
+                ),
             ));
         }
         let row: usize = self.shape[1..].iter().product();
         let mut shape = self.shape.clone();
         shape[0] = end - start;
-        Ok(Self::from_parts(shape, self.data[start * row..end * row].to_vec()))
+        Ok(Self::from_parts(
+            shape,
+            self.data[start * row..end * row].to_vec(),
+        ))
     }
 
     /// Gathers rows of axis 0 by index (for mini-batches of a shuffled set).
@@ -333,7 +413,13 @@ impl<T: Element> Tensor<T> {
             return Err(Error::shape("index_batch", "cannot index a 0-d tensor"));
         }
         if let Some(&bad) = idx.iter().find(|&&i| i >= self.shape[0]) {
-            return Err(Error::shape("index_batch", format!("index {bad} out of bounds for shape {}", fmt_shape(&self.shape))));
+            return Err(Error::shape(
+                "index_batch",
+                format!(
+                    "index {bad} out of bounds for shape {}",
+                    fmt_shape(&self.shape)
+                ),
+            ));
         }
         let row: usize = self.shape[1..].iter().product();
         let mut data = Vec::with_capacity(idx.len() * row);
@@ -359,7 +445,11 @@ impl<T: Element> Tensor<T> {
             if p.ndim() != first.ndim() || p.shape[1..] != first.shape[1..] {
                 return Err(Error::shape(
                     "cat_batch",
-                    format!("shape {} does not match {} outside axis 0", fmt_shape(&p.shape), fmt_shape(&first.shape)),
+                    format!(
+                        "shape {} does not match {} outside axis 0",
+                        fmt_shape(&p.shape),
+                        fmt_shape(&first.shape)
+                    ),
                 ));
             }
             n += p.shape[0];
@@ -375,18 +465,38 @@ impl<T: Element> Tensor<T> {
 
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Self {
-        Self::from_parts(self.shape.clone(), self.data.iter().map(|&v| f(v)).collect())
+        Self::from_parts(
+            self.shape.clone(),
+            self.data.iter().map(|&v| f(v)).collect(),
+        )
     }
 
     /// Elementwise `f(a, b)` with broadcasting.
     #[track_caller]
-    pub fn zip_broadcast(&self, other: &Self, op: &'static str, f: impl Fn(T, T) -> T) -> Result<Self> {
+    pub fn zip_broadcast(
+        &self,
+        other: &Self,
+        op: &'static str,
+        f: impl Fn(T, T) -> T,
+    ) -> Result<Self> {
         if self.shape == other.shape {
-            let data = self.data.iter().zip(other.data.iter()).map(|(&a, &b)| f(a, b)).collect();
+            let data = self
+                .data
+                .iter()
+                .zip(other.data.iter())
+                .map(|(&a, &b)| f(a, b))
+                .collect();
             return Ok(Self::from_parts(self.shape.clone(), data));
         }
         let Some(out_shape) = broadcast_shapes(&self.shape, &other.shape) else {
-            return Err(Error::shape(op, format!("shapes {} and {} do not broadcast", fmt_shape(&self.shape), fmt_shape(&other.shape))));
+            return Err(Error::shape(
+                op,
+                format!(
+                    "shapes {} and {} do not broadcast",
+                    fmt_shape(&self.shape),
+                    fmt_shape(&other.shape)
+                ),
+            ));
         };
         let sa = broadcast_strides(&self.shape, &out_shape);
         let sb = broadcast_strides(&other.shape, &out_shape);
@@ -437,7 +547,11 @@ impl<T: Element> Tensor<T> {
     }
     /// Euclidean norm of all elements.
     pub fn norm(&self) -> f64 {
-        self.data.iter().map(|v| v.to_f64().powi(2)).sum::<f64>().sqrt()
+        self.data
+            .iter()
+            .map(|v| v.to_f64().powi(2))
+            .sum::<f64>()
+            .sqrt()
     }
     /// Whether every element is finite.
     pub fn all_finite(&self) -> bool {
@@ -446,7 +560,10 @@ impl<T: Element> Tensor<T> {
 
     /// Converts the element type.
     pub fn cast<U: Element>(&self) -> Tensor<U> {
-        Tensor::from_parts(self.shape.clone(), self.data.iter().map(|v| U::from_f64(v.to_f64())).collect())
+        Tensor::from_parts(
+            self.shape.clone(),
+            self.data.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+        )
     }
 
     /// Same shape and every |a - b| <= atol + rtol |b|.
@@ -463,7 +580,18 @@ impl<T: Element> Tensor<T> {
 #[track_caller]
 pub fn infer_shape(numel: usize, shape: &[isize], from: &[usize]) -> Result<Shape> {
     let loc = Location::caller();
-    let bad = || Error::shape("reshape", format!("cannot reshape {} ({} elements) to {:?}", fmt_shape(from), numel, shape)).at(loc);
+    let bad = || {
+        Error::shape(
+            "reshape",
+            format!(
+                "cannot reshape {} ({} elements) to {:?}",
+                fmt_shape(from),
+                numel,
+                shape
+            ),
+        )
+        .at(loc)
+    };
     let mut known = 1usize;
     let mut infer = None;
     for (i, &d) in shape.iter().enumerate() {
@@ -525,7 +653,16 @@ impl<T: Element> fmt::Display for Tensor<T> {
             writeln!(f, "... ({} more)", self.numel() - shown)?;
         }
         let dims: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
-        write!(f, "[Tensor<{}> of size {}]", T::NAME, if dims.is_empty() { "scalar".into() } else { dims.join("x") })
+        write!(
+            f,
+            "[Tensor<{}> of size {}]",
+            T::NAME,
+            if dims.is_empty() {
+                "scalar".into()
+            } else {
+                dims.join("x")
+            }
+        )
     }
 }
 
@@ -565,7 +702,11 @@ mod tests {
         let t = Tensor::<f32>::zeros(&[2, 3, 4]);
         assert_eq!(t.reshape_infer(&[-1, 4]).unwrap().shape(), &[6, 4]);
         let e = t.reshape(&[5, 5]).unwrap_err();
-        assert!(e.to_string().contains("cannot reshape [2, 3, 4] (24 elements) to [5, 5]"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cannot reshape [2, 3, 4] (24 elements) to [5, 5]"),
+            "{e}"
+        );
         assert!(e.to_string().contains("tensor.rs"), "{e}");
         assert!(t.reshape_infer(&[-1, -1]).is_err());
         assert!(t.reshape_infer(&[-1, 5]).is_err());

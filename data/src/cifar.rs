@@ -12,7 +12,18 @@ use crate::Dataset;
 /// Bytes per record.
 pub const RECORD: usize = 1 + 3 * 32 * 32;
 /// CIFAR-10's class names, in label order.
-pub const CLASSES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+pub const CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
 
 fn io_err(path: &Path, msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Io, path.display().to_string(), msg)
@@ -64,6 +75,9 @@ pub fn read_cifar10(path: impl AsRef<Path>) -> Result<Dataset> {
 /// Reads and concatenates several files of a CIFAR-10 folder.
 pub fn load_cifar10(dir: impl AsRef<Path>, files: &[&str]) -> Result<Dataset> {
     let dir = dir.as_ref();
-    let parts = files.iter().map(|f| read_cifar10(dir.join(f))).collect::<Result<Vec<_>>>()?;
+    let parts = files
+        .iter()
+        .map(|f| read_cifar10(dir.join(f)))
+        .collect::<Result<Vec<_>>>()?;
     Dataset::concat(&parts)
 }

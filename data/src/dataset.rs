@@ -20,13 +20,24 @@ impl Dataset {
         if images.ndim() != 4 || images.shape()[0] != labels.len() {
             return Err(Error::shape(
                 "dataset",
-                format!("images {} must be [N, C, H, W] with N = {} labels", fmt_shape(images.shape()), labels.len()),
+                format!(
+                    "images {} must be [N, C, H, W] with N = {} labels",
+                    fmt_shape(images.shape()),
+                    labels.len()
+                ),
             ));
         }
         if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
-            return Err(Error::invalid("dataset", format!("label {l} of example {i} is out of range for {classes} classes")));
+            return Err(Error::invalid(
+                "dataset",
+                format!("label {l} of example {i} is out of range for {classes} classes"),
+            ));
         }
-        Ok(Dataset { images, labels, classes })
+        Ok(Dataset {
+            images,
+            labels,
+            classes,
+        })
     }
 
     /// Number of examples.
@@ -43,14 +54,22 @@ impl Dataset {
     #[track_caller]
     pub fn slice(&self, start: usize, end: usize) -> Result<Dataset> {
         let images = self.images.slice_batch(start, end)?;
-        Ok(Dataset { images, labels: self.labels[start..end].to_vec(), classes: self.classes })
+        Ok(Dataset {
+            images,
+            labels: self.labels[start..end].to_vec(),
+            classes: self.classes,
+        })
     }
 
     /// The examples at `idx` (copied), e.g. a mini-batch of a shuffled order.
     #[track_caller]
     pub fn gather(&self, idx: &[usize]) -> Result<Dataset> {
         let images = self.images.index_batch(idx)?;
-        Ok(Dataset { images, labels: idx.iter().map(|&i| self.labels[i]).collect(), classes: self.classes })
+        Ok(Dataset {
+            images,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes,
+        })
     }
 
     /// Concatenation of several sets with the same image shape and classes.
@@ -59,6 +78,13 @@ impl Dataset {
         let images: Vec<Tensor<f32>> = parts.iter().map(|p| p.images.clone()).collect();
         let images = Tensor::cat_batch(&images)?;
         let classes = parts.iter().map(|p| p.classes).max().unwrap_or(0);
-        Ok(Dataset { images, labels: parts.iter().flat_map(|p| p.labels.iter().copied()).collect(), classes })
+        Ok(Dataset {
+            images,
+            labels: parts
+                .iter()
+                .flat_map(|p| p.labels.iter().copied())
+                .collect(),
+            classes,
+        })
     }
 }

@@ -43,10 +43,22 @@ fn parse(mut r: Box<dyn Read + '_>, name: &Path, allow_gzip: bool) -> Result<Idx
         return parse(Box::new(flate2::read::GzDecoder::new(chained)), name, false);
     }
     if head[0] != 0 || head[1] != 0 {
-        return Err(io_err(name, format!("bad magic number {:02x}{:02x}{:02x}{:02x}: not an IDX file", head[0], head[1], head[2], head[3])));
+        return Err(io_err(
+            name,
+            format!(
+                "bad magic number {:02x}{:02x}{:02x}{:02x}: not an IDX file",
+                head[0], head[1], head[2], head[3]
+            ),
+        ));
     }
     if head[2] != 0x08 {
-        return Err(io_err(name, format!("element type 0x{:02x} is not supported (only 0x08, unsigned byte)", head[2])));
+        return Err(io_err(
+            name,
+            format!(
+                "element type 0x{:02x} is not supported (only 0x08, unsigned byte)",
+                head[2]
+            ),
+        ));
     }
     let nd = head[3] as usize;
     if nd == 0 || nd > 4 {
@@ -55,19 +67,43 @@ fn parse(mut r: Box<dyn Read + '_>, name: &Path, allow_gzip: bool) -> Result<Idx
     let mut dims = Vec::with_capacity(nd);
     for i in 0..nd {
         let mut d = [0u8; 4];
-        read_exact(&mut r, &mut d, name, &format!("dimension {i} of the header"))?;
+        read_exact(
+            &mut r,
+            &mut d,
+            name,
+            &format!("dimension {i} of the header"),
+        )?;
         dims.push(u32::from_be_bytes(d) as usize);
     }
-    let total = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).filter(|&t| t <= MAX_BYTES).ok_or_else(|| {
-        io_err(name, format!("declared dimensions {dims:?} exceed the {MAX_BYTES}-byte limit"))
-    })?;
+    let total = dims
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+        .filter(|&t| t <= MAX_BYTES)
+        .ok_or_else(|| {
+            io_err(
+                name,
+                format!("declared dimensions {dims:?} exceed the {MAX_BYTES}-byte limit"),
+            )
+        })?;
     let mut data = Vec::new();
-    r.by_ref().take(total + 1).read_to_end(&mut data).map_err(|e| io_err(name, format!("cannot read data: {e}")))?;
+    r.by_ref()
+        .take(total + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| io_err(name, format!("cannot read data: {e}")))?;
     if (data.len() as u64) < total {
-        return Err(io_err(name, format!("truncated: header {dims:?} declares {total} bytes of data, found {}", data.len())));
+        return Err(io_err(
+            name,
+            format!(
+                "truncated: header {dims:?} declares {total} bytes of data, found {}",
+                data.len()
+            ),
+        ));
     }
     if data.len() as u64 > total {
-        return Err(io_err(name, format!("oversized: more data than the {total} bytes the header {dims:?} declares")));
+        return Err(io_err(
+            name,
+            format!("oversized: more data than the {total} bytes the header {dims:?} declares"),
+        ));
     }
     Ok(Idx { dims, data })
 }
@@ -95,16 +131,39 @@ pub fn read_idx_pair(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Resu
     let im = read_idx(ip)?;
     let lb = read_idx(lp)?;
     if im.dims.len() != 3 {
-        return Err(io_err(ip, format!("images must have 3 dimensions [N, H, W], header says {:?}", im.dims)));
+        return Err(io_err(
+            ip,
+            format!(
+                "images must have 3 dimensions [N, H, W], header says {:?}",
+                im.dims
+            ),
+        ));
     }
     if lb.dims.len() != 1 {
-        return Err(io_err(lp, format!("labels must have 1 dimension [N], header says {:?}", lb.dims)));
+        return Err(io_err(
+            lp,
+            format!(
+                "labels must have 1 dimension [N], header says {:?}",
+                lb.dims
+            ),
+        ));
     }
     if lb.dims[0] != im.dims[0] {
-        return Err(io_err(lp, format!("{} labels for {} images in {}", lb.dims[0], im.dims[0], ip.display())));
+        return Err(io_err(
+            lp,
+            format!(
+                "{} labels for {} images in {}",
+                lb.dims[0],
+                im.dims[0],
+                ip.display()
+            ),
+        ));
     }
     if let Some((i, &l)) = lb.data.iter().enumerate().find(|(_, &l)| l > 9) {
-        return Err(io_err(lp, format!("label {l} at position {i} is out of range 0-9")));
+        return Err(io_err(
+            lp,
+            format!("label {l} at position {i} is out of range 0-9"),
+        ));
     }
     let (n, h, w) = (im.dims[0], im.dims[1], im.dims[2]);
     let images = Tensor::from_vec(im.data.iter().map(|&b| b as f32).collect(), &[n, 1, h, w])?;
@@ -123,5 +182,8 @@ pub fn load_mnist_like(dir: impl AsRef<Path>, prefix: &str) -> Result<Dataset> {
             dir.join(stem)
         }
     };
-    read_idx_pair(pick(format!("{prefix}-images-idx3-ubyte")), pick(format!("{prefix}-labels-idx1-ubyte")))
+    read_idx_pair(
+        pick(format!("{prefix}-images-idx3-ubyte")),
+        pick(format!("{prefix}-labels-idx1-ubyte")),
+    )
 }

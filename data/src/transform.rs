@@ -54,14 +54,20 @@ impl Normalizer {
         let mut sum = vec![0f64; d];
         for i in 0..n {
             for j in 0..d {
-                sum[j] += xd[(i * d + j) * r..(i * d + j + 1) * r].iter().map(|&v| v as f64).sum::<f64>();
+                sum[j] += xd[(i * d + j) * r..(i * d + j + 1) * r]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .sum::<f64>();
             }
         }
         let mean: Vec<f64> = sum.iter().map(|s| s / cnt).collect();
         let mut ss = vec![0f64; d];
         for i in 0..n {
             for j in 0..d {
-                ss[j] += xd[(i * d + j) * r..(i * d + j + 1) * r].iter().map(|&v| (v as f64 - mean[j]).powi(2)).sum::<f64>();
+                ss[j] += xd[(i * d + j) * r..(i * d + j + 1) * r]
+                    .iter()
+                    .map(|&v| (v as f64 - mean[j]).powi(2))
+                    .sum::<f64>();
             }
         }
         let std: Vec<f32> = ss
@@ -76,7 +82,8 @@ impl Normalizer {
             })
             .collect();
         Normalizer {
-            mean: Tensor::from_vec(mean.iter().map(|&m| m as f32).collect(), shape).expect("shape from input"),
+            mean: Tensor::from_vec(mean.iter().map(|&m| m as f32).collect(), shape)
+                .expect("shape from input"),
             std: Tensor::from_vec(std, shape).expect("shape from input"),
         }
     }
@@ -87,7 +94,14 @@ impl Normalizer {
         let s = check4("normalize", x)?;
         let ms = self.mean.shape();
         if s[1] != ms[0] || (ms[1] != 1 && (s[2], s[3]) != (ms[1], ms[2])) {
-            return Err(Error::shape("normalize", format!("input {} does not match statistics {}", fmt_shape(s), fmt_shape(ms))));
+            return Err(Error::shape(
+                "normalize",
+                format!(
+                    "input {} does not match statistics {}",
+                    fmt_shape(s),
+                    fmt_shape(ms)
+                ),
+            ));
         }
         let centred = x.zip_broadcast(&self.mean, "normalize", |a, m| a - m)?;
         centred.zip_broadcast(&self.std, "normalize", |a, s| a / s)
@@ -98,7 +112,13 @@ impl Normalizer {
 fn check4<'a>(op: &'static str, x: &'a Tensor<f32>) -> Result<&'a [usize]> {
     let s = x.shape();
     if s.len() != 4 || s[0] == 0 {
-        return Err(Error::shape(op, format!("images {} must be a non-empty [N, C, H, W] batch", fmt_shape(s))));
+        return Err(Error::shape(
+            op,
+            format!(
+                "images {} must be a non-empty [N, C, H, W] batch",
+                fmt_shape(s)
+            ),
+        ));
     }
     Ok(s)
 }
@@ -156,7 +176,11 @@ impl Augment {
         let mut out = vec![0f32; x.numel()];
         let xd = x.data();
         for i in 0..n {
-            let (dy, dx) = if p > 0 { (rng.random_range(0..=2 * p), rng.random_range(0..=2 * p)) } else { (p, p) };
+            let (dy, dx) = if p > 0 {
+                (rng.random_range(0..=2 * p), rng.random_range(0..=2 * p))
+            } else {
+                (p, p)
+            };
             let flip = self.hflip && rng.random::<bool>();
             for ch in 0..c {
                 let base = (i * c + ch) * h * w;
@@ -199,13 +223,25 @@ pub struct Batches<'a> {
 impl<'a> Batches<'a> {
     /// Batches of `batch` examples (the last may be smaller); `seed = None`
     /// keeps the stored order; `augment` uses its own stream of the seed.
-    pub fn new(data: &'a Dataset, batch: usize, seed: Option<u64>, epoch: u64, augment: Option<Augment>) -> Self {
+    pub fn new(
+        data: &'a Dataset,
+        batch: usize,
+        seed: Option<u64>,
+        epoch: u64,
+        augment: Option<Augment>,
+    ) -> Self {
         let order = match seed {
             Some(s) => epoch_order(data.len(), s, epoch),
             None => (0..data.len()).collect(),
         };
         let augment = augment.map(|a| (a, epoch_rng(seed.unwrap_or(0), epoch, 1)));
-        Batches { data, order, batch: batch.max(1), pos: 0, augment }
+        Batches {
+            data,
+            order,
+            batch: batch.max(1),
+            pos: 0,
+            augment,
+        }
     }
 }
 

@@ -30,7 +30,10 @@ fn cifar_reads_records_in_channel_planes() {
     assert_eq!(ds.images.shape(), &[3, 3, 32, 32]);
     assert_eq!(ds.labels, vec![3, 9, 0]);
     // record 1, green plane (offset 1024), pixel (0, 5): byte (1024 + 5 + 7) % 256
-    assert_eq!(ds.images.at(&[1, 1, 0, 5]).unwrap(), ((1024 + 5 + 7) % 256) as f32);
+    assert_eq!(
+        ds.images.at(&[1, 1, 0, 5]).unwrap(),
+        ((1024 + 5 + 7) % 256) as f32
+    );
     let two = data::load_cifar10(dir.path(), &["data_batch_1.bin", "data_batch_1.bin"]).unwrap();
     assert_eq!(two.len(), 6);
 }
@@ -44,18 +47,32 @@ fn cifar_truncated_foreign_and_bad_labels_are_named_errors() {
     let e = data::read_cifar10(&p).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     let msg = e.to_string();
-    assert!(msg.contains("short.bin") && msg.contains("not a multiple of the 3073-byte") && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("short.bin")
+            && msg.contains("not a multiple of the 3073-byte")
+            && msg.contains("truncated"),
+        "{msg}"
+    );
 
     let p = write(&dir, "labels.bin", &cifar_bytes(&[1, 10]));
     let msg = data::read_cifar10(&p).unwrap_err().to_string();
-    assert!(msg.contains("labels.bin") && msg.contains("record 1 has label 10"), "{msg}");
+    assert!(
+        msg.contains("labels.bin") && msg.contains("record 1 has label 10"),
+        "{msg}"
+    );
 
     let p = write(&dir, "empty.bin", &[]);
-    assert!(data::read_cifar10(&p).unwrap_err().to_string().contains("empty"));
+    assert!(data::read_cifar10(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("empty"));
 
     let missing = dir.path().join("nope.bin");
     let msg = data::read_cifar10(&missing).unwrap_err().to_string();
-    assert!(msg.contains("nope.bin") && msg.contains("cannot read"), "{msg}");
+    assert!(
+        msg.contains("nope.bin") && msg.contains("cannot read"),
+        "{msg}"
+    );
 }
 
 fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
@@ -77,7 +94,11 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 fn idx_raw_and_gzip_pairs() {
     let dir = tempfile::tempdir().unwrap();
     let pixels: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
-    write(&dir, "train-images-idx3-ubyte.gz", &gzip(&idx_bytes(&[2, 3, 4], &pixels)));
+    write(
+        &dir,
+        "train-images-idx3-ubyte.gz",
+        &gzip(&idx_bytes(&[2, 3, 4], &pixels)),
+    );
     write(&dir, "train-labels-idx1-ubyte", &idx_bytes(&[2], &[7, 1]));
     let ds = data::load_mnist_like(dir.path(), "train").unwrap();
     assert_eq!(ds.images.shape(), &[2, 1, 3, 4]);
@@ -89,13 +110,33 @@ fn idx_raw_and_gzip_pairs() {
 fn idx_bad_magic_truncated_oversized_and_huge_headers() {
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("magic.idx", vec![1, 2, 8, 1, 0, 0, 0, 1, 5], "bad magic number"),
-        ("type.idx", vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 5], "element type 0x0d"),
+        (
+            "magic.idx",
+            vec![1, 2, 8, 1, 0, 0, 0, 1, 5],
+            "bad magic number",
+        ),
+        (
+            "type.idx",
+            vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 5],
+            "element type 0x0d",
+        ),
         ("dims.idx", vec![0, 0, 8, 9], "9 dimensions"),
-        ("head.idx", vec![0, 0, 8, 3, 0, 0], "truncated: file ends inside dimension 0"),
-        ("short.idx", idx_bytes(&[2, 2, 2], &[1, 2, 3]), "truncated: header [2, 2, 2] declares 8 bytes of data, found 3"),
+        (
+            "head.idx",
+            vec![0, 0, 8, 3, 0, 0],
+            "truncated: file ends inside dimension 0",
+        ),
+        (
+            "short.idx",
+            idx_bytes(&[2, 2, 2], &[1, 2, 3]),
+            "truncated: header [2, 2, 2] declares 8 bytes of data, found 3",
+        ),
         ("long.idx", idx_bytes(&[2], &[1, 2, 3]), "oversized"),
-        ("huge.idx", idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &[]), "exceed"),
+        (
+            "huge.idx",
+            idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &[]),
+            "exceed",
+        ),
         ("short.gz", gzip(&idx_bytes(&[4], &[1])), "truncated"),
     ];
     for (name, bytes, want) in cases {
@@ -107,15 +148,25 @@ fn idx_bad_magic_truncated_oversized_and_huge_headers() {
     // pair mismatches
     let im = write(&dir, "im", &idx_bytes(&[2, 1, 1], &[0, 0]));
     let lb = write(&dir, "lb", &idx_bytes(&[3], &[0, 0, 0]));
-    assert!(data::read_idx_pair(&im, &lb).unwrap_err().to_string().contains("3 labels for 2 images"));
+    assert!(data::read_idx_pair(&im, &lb)
+        .unwrap_err()
+        .to_string()
+        .contains("3 labels for 2 images"));
     let lb = write(&dir, "lb2", &idx_bytes(&[2], &[0, 12]));
-    assert!(data::read_idx_pair(&im, &lb).unwrap_err().to_string().contains("label 12 at position 1"));
+    assert!(data::read_idx_pair(&im, &lb)
+        .unwrap_err()
+        .to_string()
+        .contains("label 12 at position 1"));
 }
 
 #[test]
 fn normalisation_fits_on_train_and_applies_to_test() {
     // 3 images, 2 channels, 1x2 pixels
-    let train = Tensor::from_vec(vec![0., 10., 1., 1., 2., 20., 1., 3., 4., 30., 1., 5.], &[3, 2, 1, 2]).unwrap();
+    let train = Tensor::from_vec(
+        vec![0., 10., 1., 1., 2., 20., 1., 3., 4., 30., 1., 5.],
+        &[3, 2, 1, 2],
+    )
+    .unwrap();
     let px = Normalizer::per_pixel(&train).unwrap();
     assert_eq!(px.mean.data(), &[2.0, 20.0, 1.0, 3.0]);
     assert_eq!(px.std.data(), &[2.0, 10.0, 1.0, 2.0]); // unbiased; zero std replaced by 1
@@ -127,7 +178,11 @@ fn normalisation_fits_on_train_and_applies_to_test() {
     let test = Tensor::from_vec(vec![2.0f32; 4], &[1, 2, 1, 2]).unwrap();
     assert_eq!(px.apply(&test).unwrap().data(), &[0.0, -1.8, 1.0, -0.5]);
     let wrong = Tensor::<f32>::zeros(&[1, 3, 1, 2]);
-    assert!(px.apply(&wrong).unwrap_err().to_string().contains("normalize: input [1, 3, 1, 2] does not match statistics [2, 1, 2]"));
+    assert!(px
+        .apply(&wrong)
+        .unwrap_err()
+        .to_string()
+        .contains("normalize: input [1, 3, 1, 2] does not match statistics [2, 1, 2]"));
     assert!(Normalizer::per_pixel(&Tensor::zeros(&[0, 1, 2, 2])).is_err());
 }
 
@@ -140,7 +195,17 @@ fn batches_cover_every_example_once_and_are_reproducible() {
     )
     .unwrap();
     let collect = |seed, epoch| -> Vec<f32> {
-        Batches::new(&ds, 6, Some(seed), epoch, None).flat_map(|b| b.unwrap().images.data().iter().step_by(4).copied().collect::<Vec<_>>()).collect()
+        Batches::new(&ds, 6, Some(seed), epoch, None)
+            .flat_map(|b| {
+                b.unwrap()
+                    .images
+                    .data()
+                    .iter()
+                    .step_by(4)
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     };
     let a = collect(1, 0);
     let mut sorted = a.clone();
@@ -158,7 +223,12 @@ fn augmentation_crops_with_zero_padding_and_flips() {
     let mut seen_flip = false;
     let mut seen_shift = false;
     for _ in 0..50 {
-        let y = Augment { crop_padding: 1, hflip: true }.apply(&x, &mut rng).unwrap();
+        let y = Augment {
+            crop_padding: 1,
+            hflip: true,
+        }
+        .apply(&x, &mut rng)
+        .unwrap();
         let d = y.data();
         // every output pixel is either 0 (padding) or an input value, and the
         // multiset of non-zero values is a contiguous crop

@@ -1,13 +1,16 @@
 //! Helpers shared by the examples: argument parsing and pictures.
 #![allow(dead_code)]
 
+pub mod cifar;
 pub mod plot;
-pub mod train;
+pub mod progress;
 
 /// The value after `--name` on the command line, if any.
 pub fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// Whether `--name` is on the command line.

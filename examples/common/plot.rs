@@ -54,46 +54,103 @@ where
 }
 
 /// A line chart of several named series over x = 1..n (log y when `log_y`).
-pub fn lines(stem: &Path, title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)], log_y: bool) -> Result<PathBuf, Box<dyn std::error::Error>> {
-    let pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0)).collect();
-    let (x0, x1) = pts.iter().fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-    let (y0, y1) = pts.iter().fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
-    let (x0, x1) = if x0 < x1 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
-    let (y0, y1) = if pts.is_empty() { (0.1, 1.0) } else if y0 < y1 { (y0, y1) } else { (y0 - 1.0, y0 + 1.0) };
-    let draw_chart = |root: &DrawingArea<BitMapBackend<'_>, Shift>| -> Result<(), Box<dyn std::error::Error>> {
-        let mut b = ChartBuilder::on(root);
-        b.caption(title, ("sans-serif", 22)).margin(12).x_label_area_size(40).y_label_area_size(70);
-        macro_rules! body {
-            ($chart:expr) => {{
-                let mut chart = $chart;
-                let fmt_y = |v: &f64| if log_y || (v.abs() > 0.0 && v.abs() < 1e-2) { format!("{v:.0e}") } else { format!("{v:.3}") };
-                chart.configure_mesh().x_desc(x_label).y_desc(y_label).y_label_formatter(&fmt_y).draw()?;
-                for (i, (name, s)) in series.iter().enumerate() {
-                    let color = Palette99::pick(i).mix(0.9);
-                    let s: Vec<(f64, f64)> = s.iter().copied().filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0)).collect();
-                    chart
-                        .draw_series(LineSeries::new(s, color.stroke_width(2)))?
-                        .label(name.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-                }
-                if series.len() > 1 {
-                    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-                }
-            }};
-        }
-        if log_y {
-            body!(b.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())?);
-        } else {
-            let pad = (y1 - y0) * 0.05;
-            body!(b.build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)?);
-        }
-        Ok(())
+pub fn lines(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    log_y: bool,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0))
+        .collect();
+    let (x0, x1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+    let (y0, y1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+    let (x0, x1) = if x0 < x1 {
+        (x0, x1)
+    } else {
+        (x0 - 1.0, x0 + 1.0)
     };
+    let (y0, y1) = if pts.is_empty() {
+        (0.1, 1.0)
+    } else if y0 < y1 {
+        (y0, y1)
+    } else {
+        (y0 - 1.0, y0 + 1.0)
+    };
+    let draw_chart =
+        |root: &DrawingArea<BitMapBackend<'_>, Shift>| -> Result<(), Box<dyn std::error::Error>> {
+            let mut b = ChartBuilder::on(root);
+            b.caption(title, ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70);
+            macro_rules! body {
+                ($chart:expr) => {{
+                    let mut chart = $chart;
+                    let fmt_y = |v: &f64| {
+                        if log_y || (v.abs() > 0.0 && v.abs() < 1e-2) {
+                            format!("{v:.0e}")
+                        } else {
+                            format!("{v:.3}")
+                        }
+                    };
+                    chart
+                        .configure_mesh()
+                        .x_desc(x_label)
+                        .y_desc(y_label)
+                        .y_label_formatter(&fmt_y)
+                        .draw()?;
+                    for (i, (name, s)) in series.iter().enumerate() {
+                        let color = Palette99::pick(i).mix(0.9);
+                        let s: Vec<(f64, f64)> = s
+                            .iter()
+                            .copied()
+                            .filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0))
+                            .collect();
+                        chart
+                            .draw_series(LineSeries::new(s, color.stroke_width(2)))?
+                            .label(name.clone())
+                            .legend(move |(x, y)| {
+                                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                            });
+                    }
+                    if series.len() > 1 {
+                        chart
+                            .configure_series_labels()
+                            .background_style(WHITE.mix(0.8))
+                            .border_style(BLACK)
+                            .draw()?;
+                    }
+                }};
+            }
+            if log_y {
+                body!(b.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())?);
+            } else {
+                let pad = (y1 - y0) * 0.05;
+                body!(b.build_cartesian_2d(x0..x1, y0 - pad..y1 + pad)?);
+            }
+            Ok(())
+        };
     save(stem, 900, 500, draw_chart)
 }
 
 /// A row of histograms, one per named sample set, over [lo, hi] with `bins` bins.
-pub fn histogram_row(stem: &Path, title: &str, sets: &[(String, Vec<f32>)], lo: f64, hi: f64, bins: usize) -> Result<PathBuf, Box<dyn std::error::Error>> {
+pub fn histogram_row(
+    stem: &Path,
+    title: &str,
+    sets: &[(String, Vec<f32>)],
+    lo: f64,
+    hi: f64,
+    bins: usize,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let n = sets.len().max(1);
     save(stem, 220 * n as u32, 300, |root| {
         let (top, rest) = root.split_vertically(36);
@@ -116,7 +173,12 @@ pub fn histogram_row(stem: &Path, title: &str, sets: &[(String, Vec<f32>)], lo: 
                 .x_label_area_size(24)
                 .y_label_area_size(0)
                 .build_cartesian_2d(lo..hi, 0.0..maxc * 1.05)?;
-            chart.configure_mesh().disable_mesh().disable_y_axis().x_labels(3).draw()?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .disable_y_axis()
+                .x_labels(3)
+                .draw()?;
             chart.draw_series(counts.iter().enumerate().map(|(i, &c)| {
                 let x0 = lo + i as f64 * width;
                 Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], BLUE.mix(0.7).filled())
@@ -128,27 +190,51 @@ pub fn histogram_row(stem: &Path, title: &str, sets: &[(String, Vec<f32>)], lo: 
 
 /// A grid of small grey or RGB images (e.g. first-layer filters), each
 /// normalised to its own min..max. `imgs[i]` is `[c][h][w]` flattened, c = 1 or 3.
-pub fn image_grid(stem: &Path, title: &str, imgs: &[Vec<f32>], c: usize, h: usize, w: usize, cols: usize, scale: u32) -> Result<PathBuf, Box<dyn std::error::Error>> {
+pub fn image_grid(
+    stem: &Path,
+    title: &str,
+    imgs: &[Vec<f32>],
+    c: usize,
+    h: usize,
+    w: usize,
+    cols: usize,
+    scale: u32,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let cols = cols.max(1);
     let rows = imgs.len().div_ceil(cols).max(1);
     let cell_w = w as u32 * scale + 4;
     let cell_h = h as u32 * scale + 4;
-    save(stem, (cols as u32 * cell_w).max(240), rows as u32 * cell_h + 36, |root| {
-        root.draw_text(title, &("sans-serif", 18).into_text_style(root), (6, 6))?;
-        for (k, img) in imgs.iter().enumerate() {
-            let (r, cidx) = (k / cols, k % cols);
-            let (lo, hi) = img.iter().fold((f32::MAX, f32::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
-            let span = if hi > lo { hi - lo } else { 1.0 };
-            for y in 0..h {
-                for x in 0..w {
-                    let px = |ch: usize| (((img[(ch * h + y) * w + x] - lo) / span) * 255.0) as u8;
-                    let color = if c == 3 { RGBColor(px(0), px(1), px(2)) } else { RGBColor(px(0), px(0), px(0)) };
-                    let x0 = (cidx as u32 * cell_w + 2 + x as u32 * scale) as i32;
-                    let y0 = (36 + r as u32 * cell_h + 2 + y as u32 * scale) as i32;
-                    root.draw(&Rectangle::new([(x0, y0), (x0 + scale as i32, y0 + scale as i32)], color.filled()))?;
+    save(
+        stem,
+        (cols as u32 * cell_w).max(240),
+        rows as u32 * cell_h + 36,
+        |root| {
+            root.draw_text(title, &("sans-serif", 18).into_text_style(root), (6, 6))?;
+            for (k, img) in imgs.iter().enumerate() {
+                let (r, cidx) = (k / cols, k % cols);
+                let (lo, hi) = img
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |a, &v| (a.0.min(v), a.1.max(v)));
+                let span = if hi > lo { hi - lo } else { 1.0 };
+                for y in 0..h {
+                    for x in 0..w {
+                        let px =
+                            |ch: usize| (((img[(ch * h + y) * w + x] - lo) / span) * 255.0) as u8;
+                        let color = if c == 3 {
+                            RGBColor(px(0), px(1), px(2))
+                        } else {
+                            RGBColor(px(0), px(0), px(0))
+                        };
+                        let x0 = (cidx as u32 * cell_w + 2 + x as u32 * scale) as i32;
+                        let y0 = (36 + r as u32 * cell_h + 2 + y as u32 * scale) as i32;
+                        root.draw(&Rectangle::new(
+                            [(x0, y0), (x0 + scale as i32, y0 + scale as i32)],
+                            color.filled(),
+                        ))?;
+                    }
                 }
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }

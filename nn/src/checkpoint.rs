@@ -29,9 +29,21 @@ pub fn named_tensors<M: Module<f32> + ?Sized>(model: &mut M) -> Vec<(String, Ten
 }
 
 /// Writes named f32 tensors and metadata to `path` atomically.
-pub fn save_tensors(path: &Path, tensors: &[(String, Tensor<f32>)], metadata: HashMap<String, String>) -> Result<()> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> =
-        tensors.iter().map(|(n, t)| (n.clone(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape().to_vec())).collect();
+pub fn save_tensors(
+    path: &Path,
+    tensors: &[(String, Tensor<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                t.shape().to_vec(),
+            )
+        })
+        .collect();
     let mut seen = std::collections::HashSet::new();
     for (n, _, _) in &bytes {
         if !seen.insert(n) {
@@ -43,15 +55,22 @@ pub fn save_tensors(path: &Path, tensors: &[(String, Tensor<f32>)], metadata: Ha
         .map(|(n, b, s)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| err(path, format!("cannot encode: {e}")))?;
-    let data = safetensors::serialize(views, Some(metadata)).map_err(|e| err(path, format!("cannot encode: {e}")))?;
+    let data = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| err(path, format!("cannot encode: {e}")))?;
     write_atomic(path, &data)
 }
 
 /// Writes `data` to `path` via a temporary file, fsync and rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| err(path, format!("cannot create folder: {e}")))?;
-    let name = path.file_name().ok_or_else(|| err(path, "not a file name"))?.to_string_lossy();
+    let name = path
+        .file_name()
+        .ok_or_else(|| err(path, "not a file name"))?
+        .to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
@@ -83,18 +102,31 @@ pub struct Checkpoint {
 /// Reads every tensor of a safetensors file (f32 only).
 pub fn load_tensors(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
-            return Err(err(path, format!("tensor {name} has dtype {:?}, expected F32", view.dtype())));
+            return Err(err(
+                path,
+                format!("tensor {name} has dtype {:?}, expected F32", view.dtype()),
+            ));
         }
-        let data: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let t = Tensor::from_vec(data, view.shape()).map_err(|e| err(path, format!("tensor {name}: {e}")))?;
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let t = Tensor::from_vec(data, view.shape())
+            .map_err(|e| err(path, format!("tensor {name}: {e}")))?;
         tensors.insert(name, t);
     }
-    Ok(Checkpoint { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+    Ok(Checkpoint {
+        tensors,
+        metadata: meta.metadata().clone().unwrap_or_default(),
+    })
 }
 
 /// Saves a model's parameters and buffers (and `metadata`).
@@ -111,7 +143,11 @@ pub fn load_tensors(path: &Path) -> Result<Checkpoint> {
 /// assert_eq!(a.weight.data(), b.weight.data());
 /// # Ok::<(), autograd::Error>(())
 /// ```
-pub fn save_model<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, metadata: HashMap<String, String>) -> Result<()> {
+pub fn save_model<M: Module<f32> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
     save_tensors(path, &named_tensors(model), metadata)
 }
 
@@ -125,22 +161,32 @@ pub fn load_model<M: Module<f32> + ?Sized>(path: &Path, model: &mut M) -> Result
 
 /// Copies a checkpoint's tensors into the model; `extra_prefixes` names
 /// tensors that belong to something else (optimizer state) and are ignored.
-pub fn apply<M: Module<f32> + ?Sized>(path: &Path, ck: &Checkpoint, model: &mut M, extra_prefixes: &[&str]) -> Result<()> {
+pub fn apply<M: Module<f32> + ?Sized>(
+    path: &Path,
+    ck: &Checkpoint,
+    model: &mut M,
+    extra_prefixes: &[&str],
+) -> Result<()> {
     let expected = named_tensors(model);
     let mut problems = Vec::new();
     for (name, t) in &expected {
         match ck.tensors.get(name) {
             None => problems.push(format!("missing {name}")),
-            Some(c) if c.shape() != t.shape() => {
-                problems.push(format!("{name} has shape {} in the file, {} in the model", fmt_shape(c.shape()), fmt_shape(t.shape())))
-            }
+            Some(c) if c.shape() != t.shape() => problems.push(format!(
+                "{name} has shape {} in the file, {} in the model",
+                fmt_shape(c.shape()),
+                fmt_shape(t.shape())
+            )),
             _ => {}
         }
     }
     let mut unexpected: Vec<&String> = ck
         .tensors
         .keys()
-        .filter(|k| !expected.iter().any(|(n, _)| n == *k) && !extra_prefixes.iter().any(|p| k.starts_with(p)))
+        .filter(|k| {
+            !expected.iter().any(|(n, _)| n == *k)
+                && !extra_prefixes.iter().any(|p| k.starts_with(p))
+        })
         .collect();
     unexpected.sort();
     for k in unexpected {
@@ -148,7 +194,13 @@ pub fn apply<M: Module<f32> + ?Sized>(path: &Path, ck: &Checkpoint, model: &mut 
     }
     if !problems.is_empty() {
         problems.sort();
-        return Err(err(path, format!("checkpoint does not fit this model: {}", problems.join("; "))));
+        return Err(err(
+            path,
+            format!(
+                "checkpoint does not fit this model: {}",
+                problems.join("; ")
+            ),
+        ));
     }
     let mut copy = |n: &str, t: &mut Tensor<f32>| {
         if let Some(c) = ck.tensors.get(n) {

@@ -43,14 +43,22 @@ pub fn flatten<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
 pub fn cross_entropy<'t, T: Element>(logits: Var<'t, T>, targets: &[usize]) -> Result<Var<'t, T>> {
     let s = logits.shape();
     if s.len() != 2 {
-        return Err(Error::shape("cross_entropy", format!("logits {} must be 2-D [N, classes]", fmt_shape(&s))));
+        return Err(Error::shape(
+            "cross_entropy",
+            format!("logits {} must be 2-D [N, classes]", fmt_shape(&s)),
+        ));
     }
     ops::nll_loss(logits.log_softmax(1)?, targets)
 }
 
 /// Dropout that follows the mode: identity in [`Mode::Eval`].
 #[track_caller]
-pub fn dropout<'t, T: Element, R: Rng + ?Sized>(x: Var<'t, T>, p: f64, mode: Mode, rng: &mut R) -> Result<Var<'t, T>> {
+pub fn dropout<'t, T: Element, R: Rng + ?Sized>(
+    x: Var<'t, T>,
+    p: f64,
+    mode: Mode,
+    rng: &mut R,
+) -> Result<Var<'t, T>> {
     ops::dropout(x, p, mode.is_train(), rng)
 }
 
@@ -87,6 +95,10 @@ pub fn accuracy<T: Element>(scores: &Tensor<T>, targets: &[usize]) -> f64 {
     if targets.is_empty() {
         return 0.0;
     }
-    let hits = argmax_rows(scores).iter().zip(targets).filter(|(a, b)| a == b).count();
+    let hits = argmax_rows(scores)
+        .iter()
+        .zip(targets)
+        .filter(|(a, b)| a == b)
+        .count();
     hits as f64 / targets.len() as f64
 }

@@ -51,7 +51,15 @@ pub enum Dist {
 
 impl Init {
     /// Every scheme, in the order of the module table.
-    pub const ALL: [Init; 7] = [Init::Small, Init::Unit, Init::Xavier, Init::Glorot, Init::He, Init::LeCun, Init::ElabKaiming];
+    pub const ALL: [Init; 7] = [
+        Init::Small,
+        Init::Unit,
+        Init::Xavier,
+        Init::Glorot,
+        Init::He,
+        Init::LeCun,
+        Init::ElabKaiming,
+    ];
 
     /// The command-line name (`small`, `unit`, `xavier`, `glorot`, `he`, `lecun`, `elab-kaiming`).
     pub fn name(&self) -> &'static str {
@@ -111,7 +119,12 @@ impl Init {
     /// let want = (2.0 / (32.0 * 9.0f64)).sqrt();
     /// assert!((w.std_all(false) - want).abs() < 0.05 * want);
     /// ```
-    pub fn tensor<T: Element, R: Rng + ?Sized>(&self, shape: &[usize], dist: Dist, rng: &mut R) -> Tensor<T> {
+    pub fn tensor<T: Element, R: Rng + ?Sized>(
+        &self,
+        shape: &[usize],
+        dist: Dist,
+        rng: &mut R,
+    ) -> Tensor<T> {
         let (fi, fo) = fans(shape);
         let std = self.std(fi, fo);
         match dist {

@@ -55,15 +55,26 @@ impl<T: Element> Linear<T> {
     /// lecture's weight-init experiment also draws the bias: see
     /// [`Linear::with_bias_init`].)
     pub fn new<R: Rng + ?Sized>(fan_in: usize, fan_out: usize, init: Init, rng: &mut R) -> Self {
-        Linear { weight: init.tensor(&[fan_out, fan_in], Dist::Normal, rng), bias: Some(Tensor::zeros(&[fan_out])) }
+        Linear {
+            weight: init.tensor(&[fan_out, fan_in], Dist::Normal, rng),
+            bias: Some(Tensor::zeros(&[fan_out])),
+        }
     }
 
     /// Weight and bias both drawn with the weight's std, as the lecture's
     /// Torch code does (`self.b = torch.randn(fan_out) * 0.01`).
-    pub fn with_bias_init<R: Rng + ?Sized>(fan_in: usize, fan_out: usize, init: Init, rng: &mut R) -> Self {
+    pub fn with_bias_init<R: Rng + ?Sized>(
+        fan_in: usize,
+        fan_out: usize,
+        init: Init,
+        rng: &mut R,
+    ) -> Self {
         let weight = init.tensor(&[fan_out, fan_in], Dist::Normal, rng);
         let std = init.std(fan_in, fan_out);
-        Linear { weight, bias: Some(Tensor::randn(&[fan_out], 0.0, std, rng)) }
+        Linear {
+            weight,
+            bias: Some(Tensor::randn(&[fan_out], 0.0, std, rng)),
+        }
     }
 
     /// `x: [N, in]` (or `[.., in]`) to `[.., out]`.
@@ -74,7 +85,11 @@ impl<T: Element> Linear<T> {
         if xs.last() != Some(&fan_in) {
             return Err(Error::shape(
                 "linear",
-                format!("input {} does not end in {fan_in} features (weight {})", fmt_shape(&xs), fmt_shape(self.weight.shape())),
+                format!(
+                    "input {} does not end in {fan_in} features (weight {})",
+                    fmt_shape(&xs),
+                    fmt_shape(self.weight.shape())
+                ),
             ));
         }
         let w = tape.param(self.weight.clone());
@@ -89,7 +104,13 @@ impl<T: Element> Linear<T> {
 impl<T: Element> fmt::Display for Linear<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.weight.shape();
-        write!(f, "nn.Linear({} -> {}{})", s[1], s[0], if self.bias.is_some() { "" } else { ", no bias" })
+        write!(
+            f,
+            "nn.Linear({} -> {}{})",
+            s[1],
+            s[0],
+            if self.bias.is_some() { "" } else { ", no bias" }
+        )
     }
 }
 
@@ -130,8 +151,20 @@ pub struct Conv2d<T: Element> {
 
 impl<T: Element> Conv2d<T> {
     /// A `k x k` convolution with weights from `init`; bias (if any) zero.
-    pub fn new<R: Rng + ?Sized>(cin: usize, cout: usize, k: usize, cfg: Conv2dCfg, bias: bool, init: Init, rng: &mut R) -> Self {
-        Conv2d { weight: init.tensor(&[cout, cin, k, k], Dist::Normal, rng), bias: bias.then(|| Tensor::zeros(&[cout])), cfg }
+    pub fn new<R: Rng + ?Sized>(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        cfg: Conv2dCfg,
+        bias: bool,
+        init: Init,
+        rng: &mut R,
+    ) -> Self {
+        Conv2d {
+            weight: init.tensor(&[cout, cin, k, k], Dist::Normal, rng),
+            bias: bias.then(|| Tensor::zeros(&[cout])),
+            cfg,
+        }
     }
 
     /// `x: [N, in, H, W]` to `[N, out, Ho, Wo]`.
@@ -207,12 +240,21 @@ pub struct BatchNorm<T: Element> {
 impl<T: Element> BatchNorm<T> {
     /// For `c` channels.
     pub fn new(c: usize) -> Self {
-        BatchNorm { gamma: Tensor::ones(&[c]), beta: Tensor::zeros(&[c]), stats: BatchNormStats::new(c) }
+        BatchNorm {
+            gamma: Tensor::ones(&[c]),
+            beta: Tensor::zeros(&[c]),
+            stats: BatchNormStats::new(c),
+        }
     }
 
     /// Normalises `x`; in [`Mode::Train`] also updates the running statistics.
     #[track_caller]
-    pub fn forward<'t>(&mut self, tape: &'t Tape<T>, x: Var<'t, T>, mode: Mode) -> Result<Var<'t, T>> {
+    pub fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<T>,
+        x: Var<'t, T>,
+        mode: Mode,
+    ) -> Result<Var<'t, T>> {
         let g = tape.param(self.gamma.clone());
         let b = tape.param(self.beta.clone());
         ops::batch_norm(x, g, b, &mut self.stats, mode.is_train())
@@ -221,7 +263,13 @@ impl<T: Element> BatchNorm<T> {
 
 impl<T: Element> fmt::Display for BatchNorm<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "nn.BatchNormalization({}, momentum {}, eps {:e})", self.gamma.numel(), self.stats.momentum, self.stats.eps)
+        write!(
+            f,
+            "nn.BatchNormalization({}, momentum {}, eps {:e})",
+            self.gamma.numel(),
+            self.stats.momentum,
+            self.stats.eps
+        )
     }
 }
 

@@ -74,7 +74,12 @@ pub struct InitExperiment {
 
 impl Default for InitExperiment {
     fn default() -> Self {
-        InitExperiment { depth: 10, width: 500, batch: 1000, seed: 0 }
+        InitExperiment {
+            depth: 10,
+            width: 500,
+            batch: 1000,
+            seed: 0,
+        }
     }
 }
 
@@ -91,7 +96,9 @@ impl InitExperiment {
     pub fn run(&self, act: Act, init: Init) -> Result<((f64, f64), Vec<LayerStats>)> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
         let x = Tensor::<f32>::randn(&[self.batch, self.width], 0.0, 1.0, &mut rng);
-        let layers: Vec<Linear<f32>> = (0..self.depth).map(|_| Linear::new(self.width, self.width, init, &mut rng)).collect();
+        let layers: Vec<Linear<f32>> = (0..self.depth)
+            .map(|_| Linear::new(self.width, self.width, init, &mut rng))
+            .collect();
         let tape = Tape::new();
         let mut h = tape.constant(x.clone());
         let mut acts = Vec::with_capacity(self.depth);

@@ -11,7 +11,12 @@ use crate::{flatten, join, BatchNorm, Conv2d, Init, Linear, Mode, Module};
 /// A model that maps images `[N, C, H, W]` to class scores `[N, classes]`.
 pub trait Classifier: Module<f32> {
     /// The scores; `mode` selects batch-norm statistics and dropout.
-    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, mode: Mode) -> Result<Var<'t, f32>>;
+    fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<f32>,
+        x: Var<'t, f32>,
+        mode: Mode,
+    ) -> Result<Var<'t, f32>>;
     /// The first layer's weights as images `[out, C, kh, kw]` (for filter
     /// pictures), when the model has such a layer.
     fn first_layer_filters(&self) -> Option<Tensor<f32>> {
@@ -35,7 +40,9 @@ pub struct LinearSoftmax {
 impl LinearSoftmax {
     /// Weights N(0, 0.01^2) (the lecture's small init), bias 0.
     pub fn new<R: Rng + ?Sized>(inputs: usize, classes: usize, rng: &mut R) -> Self {
-        LinearSoftmax { fc: Linear::new(inputs, classes, Init::Small, rng) }
+        LinearSoftmax {
+            fc: Linear::new(inputs, classes, Init::Small, rng),
+        }
     }
 }
 
@@ -49,7 +56,12 @@ impl Module<f32> for LinearSoftmax {
 }
 
 impl Classifier for LinearSoftmax {
-    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, _: Mode) -> Result<Var<'t, f32>> {
+    fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<f32>,
+        x: Var<'t, f32>,
+        _: Mode,
+    ) -> Result<Var<'t, f32>> {
         self.fc.forward(tape, flatten(x)?)
     }
 }
@@ -64,8 +76,17 @@ pub struct TwoLayer {
 
 impl TwoLayer {
     /// `init` for both layers (the lecture's babysitting starts with `Init::Small`).
-    pub fn new<R: Rng + ?Sized>(inputs: usize, hidden: usize, classes: usize, init: Init, rng: &mut R) -> Self {
-        TwoLayer { fc1: Linear::new(inputs, hidden, init, rng), fc2: Linear::new(hidden, classes, init, rng) }
+    pub fn new<R: Rng + ?Sized>(
+        inputs: usize,
+        hidden: usize,
+        classes: usize,
+        init: Init,
+        rng: &mut R,
+    ) -> Self {
+        TwoLayer {
+            fc1: Linear::new(inputs, hidden, init, rng),
+            fc2: Linear::new(hidden, classes, init, rng),
+        }
     }
 }
 
@@ -81,7 +102,12 @@ impl Module<f32> for TwoLayer {
 }
 
 impl Classifier for TwoLayer {
-    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, _: Mode) -> Result<Var<'t, f32>> {
+    fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<f32>,
+        x: Var<'t, f32>,
+        _: Mode,
+    ) -> Result<Var<'t, f32>> {
         let h = self.fc1.forward(tape, flatten(x)?)?.relu()?;
         self.fc2.forward(tape, h)
     }
@@ -128,7 +154,10 @@ impl ConvNet {
         let chans = [(3, 32), (32, 32), (32, 64), (64, 64), (64, 128)];
         let cfg = Conv2dCfg::default().padding(1);
         ConvNet {
-            convs: chans.iter().map(|&(i, o)| Conv2d::new(i, o, 3, cfg, false, Init::He, rng)).collect(),
+            convs: chans
+                .iter()
+                .map(|&(i, o)| Conv2d::new(i, o, 3, cfg, false, Init::He, rng))
+                .collect(),
             bns: chans.iter().map(|&(_, o)| BatchNorm::new(o)).collect(),
             fc: Linear::new(128 * 4 * 4, 10, Init::Xavier, rng),
         }
@@ -158,7 +187,12 @@ impl Module<f32> for ConvNet {
 }
 
 impl Classifier for ConvNet {
-    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, mode: Mode) -> Result<Var<'t, f32>> {
+    fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<f32>,
+        x: Var<'t, f32>,
+        mode: Mode,
+    ) -> Result<Var<'t, f32>> {
         let mut h = x;
         for ((conv, bn), &pool) in self.convs.iter().zip(self.bns.iter_mut()).zip(&POOL_AFTER) {
             h = bn.forward(tape, conv.forward(tape, h)?, mode)?.relu()?;

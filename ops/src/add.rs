@@ -22,7 +22,8 @@ pub fn add<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>> {
     let (av, bv) = (a.value(), b.value());
     let y = av.zip_broadcast(&bv, "add", |x, y| x + y)?;
     let (sa, sb) = (Shape::from_slice(av.shape()), Shape::from_slice(bv.shape()));
-    a.tape().record("add", &[a, b], y, || AddBackward { sa, sb })
+    a.tape()
+        .record("add", &[a, b], y, || AddBackward { sa, sb })
 }
 
 struct AddBackward {
@@ -32,6 +33,9 @@ struct AddBackward {
 
 impl<T: Element> Backward<T> for AddBackward {
     fn backward(&self, g: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![needs[0].then(|| g.sum_to(&self.sa)), needs[1].then(|| g.sum_to(&self.sb))])
+        Ok(smallvec![
+            needs[0].then(|| g.sum_to(&self.sa)),
+            needs[1].then(|| g.sum_to(&self.sb))
+        ])
     }
 }

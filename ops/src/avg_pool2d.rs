@@ -34,25 +34,28 @@ pub fn avg_pool2d<T: Element>(x: Var<'_, T>, cfg: Pool2dCfg) -> Result<Var<'_, T
     let inv = T::ONE / T::from_usize(g.kh * g.kw);
     let mut out = vec![T::ZERO; planes * p];
     if planes * p > 0 {
-        out.par_chunks_mut(p).zip(xv.data().par_chunks(hw)).for_each(|(yo, xp)| {
-            for oh in 0..g.ho {
-                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                for ow in 0..g.wo {
-                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                    let mut s = T::ZERO;
-                    for ih in h0..h1 {
-                        for iw in w0..w1 {
-                            s += xp[ih * g.w + iw];
+        out.par_chunks_mut(p)
+            .zip(xv.data().par_chunks(hw))
+            .for_each(|(yo, xp)| {
+                for oh in 0..g.ho {
+                    let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                    for ow in 0..g.wo {
+                        let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                        let mut s = T::ZERO;
+                        for ih in h0..h1 {
+                            for iw in w0..w1 {
+                                s += xp[ih * g.w + iw];
+                            }
                         }
+                        yo[oh * g.wo + ow] = s * inv;
                     }
-                    yo[oh * g.wo + ow] = s * inv;
                 }
-            }
-        });
+            });
     }
     let y = Tensor::from_shape_vec(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]), out);
     let in_shape = Shape::from_slice(xs);
-    x.tape().record("avg_pool2d", &[x], y, || AvgPoolBackward { in_shape, g })
+    x.tape()
+        .record("avg_pool2d", &[x], y, || AvgPoolBackward { in_shape, g })
 }
 
 struct AvgPoolBackward {
@@ -68,21 +71,26 @@ impl<T: Element> Backward<T> for AvgPoolBackward {
         let inv = T::ONE / T::from_usize(g.kh * g.kw);
         let mut gx = vec![T::ZERO; n];
         if n > 0 && p > 0 {
-            gx.par_chunks_mut(hw).zip(gy.data().par_chunks(p)).for_each(|(gxp, gp)| {
-                for oh in 0..g.ho {
-                    let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                    for ow in 0..g.wo {
-                        let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                        let v = gp[oh * g.wo + ow] * inv;
-                        for ih in h0..h1 {
-                            for iw in w0..w1 {
-                                gxp[ih * g.w + iw] += v;
+            gx.par_chunks_mut(hw)
+                .zip(gy.data().par_chunks(p))
+                .for_each(|(gxp, gp)| {
+                    for oh in 0..g.ho {
+                        let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                        for ow in 0..g.wo {
+                            let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                            let v = gp[oh * g.wo + ow] * inv;
+                            for ih in h0..h1 {
+                                for iw in w0..w1 {
+                                    gxp[ih * g.w + iw] += v;
+                                }
                             }
                         }
                     }
-                }
-            });
+                });
         }
-        Ok(smallvec![Some(Tensor::from_shape_vec(self.in_shape.clone(), gx))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            self.in_shape.clone(),
+            gx
+        ))])
     }
 }

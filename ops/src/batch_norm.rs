@@ -21,7 +21,9 @@
 //! depend on the thread count. PyTorch's `momentum=None` (cumulative average)
 //! is not supported.
 
-use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use autograd::{
+    fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
+};
 use rayon::prelude::*;
 
 /// Running mean and variance of a batch-norm layer, with its momentum and eps
@@ -49,7 +51,13 @@ pub struct BatchNormStats<T: Element> {
 impl<T: Element> BatchNormStats<T> {
     /// Fresh statistics for `c` channels.
     pub fn new(c: usize) -> Self {
-        BatchNormStats { running_mean: Tensor::zeros(&[c]), running_var: Tensor::ones(&[c]), num_batches_tracked: 0, momentum: 0.1, eps: 1e-5 }
+        BatchNormStats {
+            running_mean: Tensor::zeros(&[c]),
+            running_var: Tensor::ones(&[c]),
+            num_batches_tracked: 0,
+            momentum: 0.1,
+            eps: 1e-5,
+        }
     }
 }
 
@@ -80,16 +88,37 @@ pub fn batch_norm<'t, T: Element>(
     let (xv, gv, bv) = (x.value(), gamma.value(), beta.value());
     let xs = xv.shape();
     if xs.len() < 2 {
-        return Err(Error::shape("batch_norm", format!("input {} must be at least 2-D [N, C, ...]", fmt_shape(xs))));
+        return Err(Error::shape(
+            "batch_norm",
+            format!("input {} must be at least 2-D [N, C, ...]", fmt_shape(xs)),
+        ));
     }
     let c = xs[1];
-    for (name, s) in [("gamma", gv.shape()), ("beta", bv.shape()), ("running_mean", stats.running_mean.shape()), ("running_var", stats.running_var.shape())] {
+    for (name, s) in [
+        ("gamma", gv.shape()),
+        ("beta", bv.shape()),
+        ("running_mean", stats.running_mean.shape()),
+        ("running_var", stats.running_var.shape()),
+    ] {
         if s != [c] {
-            return Err(Error::shape("batch_norm", format!("{name} {} must be [{c}] for input {} with {c} channels", fmt_shape(s), fmt_shape(xs))));
+            return Err(Error::shape(
+                "batch_norm",
+                format!(
+                    "{name} {} must be [{c}] for input {} with {c} channels",
+                    fmt_shape(s),
+                    fmt_shape(xs)
+                ),
+            ));
         }
     }
     if !(stats.eps >= 0.0) || !(0.0..=1.0).contains(&stats.momentum) {
-        return Err(Error::invalid("batch_norm", format!("eps {} must be >= 0 and momentum {} in [0, 1]", stats.eps, stats.momentum)));
+        return Err(Error::invalid(
+            "batch_norm",
+            format!(
+                "eps {} must be >= 0 and momentum {} in [0, 1]",
+                stats.eps, stats.momentum
+            ),
+        ));
     }
     let n = xs[0];
     let sp: usize = xs[2..].iter().product();
@@ -97,7 +126,10 @@ pub fn batch_norm<'t, T: Element>(
     if training && m <= 1 {
         return Err(Error::shape(
             "batch_norm",
-            format!("training needs more than 1 value per channel, got input {} ({m} per channel)", fmt_shape(xs)),
+            format!(
+                "training needs more than 1 value per channel, got input {} ({m} per channel)",
+                fmt_shape(xs)
+            ),
         ));
     }
     let xd = xv.data();
@@ -108,12 +140,18 @@ pub fn batch_norm<'t, T: Element>(
             .map(|ci| {
                 let mut s = 0.0;
                 for ni in 0..n {
-                    s += xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp].iter().map(|v| v.to_f64()).sum::<f64>();
+                    s += xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp]
+                        .iter()
+                        .map(|v| v.to_f64())
+                        .sum::<f64>();
                 }
                 let mu = s / m as f64;
                 let mut ss = 0.0;
                 for ni in 0..n {
-                    ss += xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp].iter().map(|v| (v.to_f64() - mu).powi(2)).sum::<f64>();
+                    ss += xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp]
+                        .iter()
+                        .map(|v| (v.to_f64() - mu).powi(2))
+                        .sum::<f64>();
                 }
                 (mu, ss / m as f64)
             })
@@ -129,27 +167,55 @@ pub fn batch_norm<'t, T: Element>(
             rv[ci] = T::from_f64((1.0 - mom) * rv[ci].to_f64() + mom * unbiased);
         }
         stats.num_batches_tracked += 1;
-        ms.iter().map(|&(mu, var)| (mu, 1.0 / (var + stats.eps).sqrt())).unzip()
+        ms.iter()
+            .map(|&(mu, var)| (mu, 1.0 / (var + stats.eps).sqrt()))
+            .unzip()
     } else {
-        let rm = stats.running_mean.data().iter().map(|v| v.to_f64()).collect();
-        let is = stats.running_var.data().iter().map(|v| 1.0 / (v.to_f64() + stats.eps).sqrt()).collect();
+        let rm = stats
+            .running_mean
+            .data()
+            .iter()
+            .map(|v| v.to_f64())
+            .collect();
+        let is = stats
+            .running_var
+            .data()
+            .iter()
+            .map(|v| 1.0 / (v.to_f64() + stats.eps).sqrt())
+            .collect();
         (rm, is)
     };
     // y = gamma * (x - mu) * s + beta = x * a + b, per channel
-    let a: Vec<T> = (0..c).map(|ci| T::from_f64(gv.data()[ci].to_f64() * invstd[ci])).collect();
-    let b: Vec<T> = (0..c).map(|ci| T::from_f64(bv.data()[ci].to_f64() - gv.data()[ci].to_f64() * invstd[ci] * mean[ci])).collect();
+    let a: Vec<T> = (0..c)
+        .map(|ci| T::from_f64(gv.data()[ci].to_f64() * invstd[ci]))
+        .collect();
+    let b: Vec<T> = (0..c)
+        .map(|ci| {
+            T::from_f64(bv.data()[ci].to_f64() - gv.data()[ci].to_f64() * invstd[ci] * mean[ci])
+        })
+        .collect();
     let mut out = vec![T::ZERO; xv.numel()];
     if sp > 0 && !out.is_empty() {
-        out.par_chunks_mut(sp).zip(xd.par_chunks(sp)).enumerate().for_each(|(pi, (yo, xp))| {
-            let ci = pi % c;
-            let (a, b) = (a[ci], b[ci]);
-            for (y, &xv) in yo.iter_mut().zip(xp) {
-                *y = xv * a + b;
-            }
-        });
+        out.par_chunks_mut(sp)
+            .zip(xd.par_chunks(sp))
+            .enumerate()
+            .for_each(|(pi, (yo, xp))| {
+                let ci = pi % c;
+                let (a, b) = (a[ci], b[ci]);
+                for (y, &xv) in yo.iter_mut().zip(xp) {
+                    *y = xv * a + b;
+                }
+            });
     }
     let y = Tensor::from_shape_vec(Shape::from_slice(xs), out);
-    x.tape().record("batch_norm", &[x, gamma, beta], y, || BatchNormBackward { x: xv, gamma: gv, mean, invstd, training })
+    x.tape()
+        .record("batch_norm", &[x, gamma, beta], y, || BatchNormBackward {
+            x: xv,
+            gamma: gv,
+            mean,
+            invstd,
+            training,
+        })
 }
 
 struct BatchNormBackward<T> {
@@ -187,29 +253,47 @@ impl<T: Element> Backward<T> for BatchNormBackward<T> {
         let gx = needs[0].then(|| {
             let mut gx = vec![T::ZERO; self.x.numel()];
             if sp > 0 && !gx.is_empty() {
-                gx.par_chunks_mut(sp).zip(gd.par_chunks(sp)).zip(xd.par_chunks(sp)).enumerate().for_each(|(pi, ((go, gp), xp))| {
-                    let ci = pi % c;
-                    let (mu, s, gam) = (self.mean[ci], self.invstd[ci], self.gamma.data()[ci].to_f64());
-                    if self.training {
-                        // dx = gamma s / M (M g - sum g - xhat sum g xhat)
-                        let k = gam * s / m;
-                        let (sg, sgx) = sums[ci];
-                        for ((o, &gv), &xv) in go.iter_mut().zip(gp).zip(xp) {
-                            let xhat = (xv.to_f64() - mu) * s;
-                            *o = T::from_f64(k * (m * gv.to_f64() - sg - xhat * sgx));
+                gx.par_chunks_mut(sp)
+                    .zip(gd.par_chunks(sp))
+                    .zip(xd.par_chunks(sp))
+                    .enumerate()
+                    .for_each(|(pi, ((go, gp), xp))| {
+                        let ci = pi % c;
+                        let (mu, s, gam) = (
+                            self.mean[ci],
+                            self.invstd[ci],
+                            self.gamma.data()[ci].to_f64(),
+                        );
+                        if self.training {
+                            // dx = gamma s / M (M g - sum g - xhat sum g xhat)
+                            let k = gam * s / m;
+                            let (sg, sgx) = sums[ci];
+                            for ((o, &gv), &xv) in go.iter_mut().zip(gp).zip(xp) {
+                                let xhat = (xv.to_f64() - mu) * s;
+                                *o = T::from_f64(k * (m * gv.to_f64() - sg - xhat * sgx));
+                            }
+                        } else {
+                            let k = T::from_f64(gam * s);
+                            for (o, &gv) in go.iter_mut().zip(gp) {
+                                *o = gv * k;
+                            }
                         }
-                    } else {
-                        let k = T::from_f64(gam * s);
-                        for (o, &gv) in go.iter_mut().zip(gp) {
-                            *o = gv * k;
-                        }
-                    }
-                });
+                    });
             }
             Tensor::from_shape_vec(Shape::from_slice(xs), gx)
         });
-        let ggamma = needs[1].then(|| Tensor::from_shape_vec(Shape::from_slice(&[c]), sums.iter().map(|s| T::from_f64(s.1)).collect()));
-        let gbeta = needs[2].then(|| Tensor::from_shape_vec(Shape::from_slice(&[c]), sums.iter().map(|s| T::from_f64(s.0)).collect()));
+        let ggamma = needs[1].then(|| {
+            Tensor::from_shape_vec(
+                Shape::from_slice(&[c]),
+                sums.iter().map(|s| T::from_f64(s.1)).collect(),
+            )
+        });
+        let gbeta = needs[2].then(|| {
+            Tensor::from_shape_vec(
+                Shape::from_slice(&[c]),
+                sums.iter().map(|s| T::from_f64(s.0)).collect(),
+            )
+        });
         Ok(smallvec![gx, ggamma, gbeta])
     }
 }

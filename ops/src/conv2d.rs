@@ -22,7 +22,9 @@
 //! order, so it is bit-identical whatever the thread count.
 
 use autograd::gemm::{gemm, MatRef};
-use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use autograd::{
+    fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
+};
 use rayon::prelude::*;
 
 use crate::kernels::im2col::{col2im, im2col, Window};
@@ -47,7 +49,11 @@ pub struct Conv2dCfg {
 
 impl Default for Conv2dCfg {
     fn default() -> Self {
-        Conv2dCfg { stride: [1, 1], padding: [0, 0], dilation: [1, 1] }
+        Conv2dCfg {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        }
     }
 }
 
@@ -101,40 +107,86 @@ pub fn out_len(len: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usi
 /// # Ok::<(), autograd::Error>(())
 /// ```
 #[track_caller]
-pub fn conv2d<'t, T: Element>(x: Var<'t, T>, w: Var<'t, T>, b: Option<Var<'t, T>>, cfg: Conv2dCfg) -> Result<Var<'t, T>> {
+pub fn conv2d<'t, T: Element>(
+    x: Var<'t, T>,
+    w: Var<'t, T>,
+    b: Option<Var<'t, T>>,
+    cfg: Conv2dCfg,
+) -> Result<Var<'t, T>> {
     let (xv, wv) = (x.value(), w.value());
     let bv = b.map(|b| b.value());
     let (g, n, c, f) = check(xv.shape(), wv.shape(), bv.as_ref().map(|b| b.shape()), &cfg)?;
     let y = forward(&xv, &wv, bv.as_ref(), &g, n, c, f);
     let mut inputs: smallvec::SmallVec<[Var<'t, T>; 3]> = smallvec![x, w];
     inputs.extend(b);
-    x.tape().record("conv2d", &inputs, y, || Conv2dBackward { x: xv, w: wv, g, has_bias: b.is_some() })
+    x.tape().record("conv2d", &inputs, y, || Conv2dBackward {
+        x: xv,
+        w: wv,
+        g,
+        has_bias: b.is_some(),
+    })
 }
 
 #[track_caller]
-fn check(xs: &[usize], ws: &[usize], bs: Option<&[usize]>, cfg: &Conv2dCfg) -> Result<(Window, usize, usize, usize)> {
+fn check(
+    xs: &[usize],
+    ws: &[usize],
+    bs: Option<&[usize]>,
+    cfg: &Conv2dCfg,
+) -> Result<(Window, usize, usize, usize)> {
     if xs.len() != 4 {
-        return Err(Error::shape("conv2d", format!("input {} must be 4-D [N, C, H, W]", fmt_shape(xs))));
+        return Err(Error::shape(
+            "conv2d",
+            format!("input {} must be 4-D [N, C, H, W]", fmt_shape(xs)),
+        ));
     }
     if ws.len() != 4 {
-        return Err(Error::shape("conv2d", format!("weight {} must be 4-D [out_channels, in_channels, kh, kw]", fmt_shape(ws))));
+        return Err(Error::shape(
+            "conv2d",
+            format!(
+                "weight {} must be 4-D [out_channels, in_channels, kh, kw]",
+                fmt_shape(ws)
+            ),
+        ));
     }
     if xs[1] != ws[1] {
         return Err(Error::shape(
             "conv2d",
-            format!("input {} has {} channels, weight {} expects {}", fmt_shape(xs), xs[1], fmt_shape(ws), ws[1]),
+            format!(
+                "input {} has {} channels, weight {} expects {}",
+                fmt_shape(xs),
+                xs[1],
+                fmt_shape(ws),
+                ws[1]
+            ),
         ));
     }
     if let Some(bs) = bs {
         if bs != [ws[0]] {
-            return Err(Error::shape("conv2d", format!("bias {} must be [{}] (one per output channel)", fmt_shape(bs), ws[0])));
+            return Err(Error::shape(
+                "conv2d",
+                format!(
+                    "bias {} must be [{}] (one per output channel)",
+                    fmt_shape(bs),
+                    ws[0]
+                ),
+            ));
         }
     }
     if cfg.stride.contains(&0) || cfg.dilation.contains(&0) {
-        return Err(Error::invalid("conv2d", format!("stride {:?} and dilation {:?} must be positive", cfg.stride, cfg.dilation)));
+        return Err(Error::invalid(
+            "conv2d",
+            format!(
+                "stride {:?} and dilation {:?} must be positive",
+                cfg.stride, cfg.dilation
+            ),
+        ));
     }
     if ws[2] == 0 || ws[3] == 0 {
-        return Err(Error::shape("conv2d", format!("weight {} has an empty kernel", fmt_shape(ws))));
+        return Err(Error::shape(
+            "conv2d",
+            format!("weight {} has an empty kernel", fmt_shape(ws)),
+        ));
     }
     let ho = out_len(xs[2], ws[2], cfg.stride[0], cfg.padding[0], cfg.dilation[0]);
     let wo = out_len(xs[3], ws[3], cfg.stride[1], cfg.padding[1], cfg.dilation[1]);
@@ -152,10 +204,23 @@ fn check(xs: &[usize], ws: &[usize], bs: Option<&[usize]>, cfg: &Conv2dCfg) -> R
         ));
     };
     // the im2col buffer and the output must be addressable
-    let col = [ws[1], ws[2], ws[3], ho, wo].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let out = [xs[0], ws[0], ho, wo].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if col.is_none_or(|v| v > isize::MAX as usize / 8) || out.is_none_or(|v| v > isize::MAX as usize / 8) {
-        return Err(Error::shape("conv2d", format!("output of input {} and weight {} is too large", fmt_shape(xs), fmt_shape(ws))));
+    let col = [ws[1], ws[2], ws[3], ho, wo]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d));
+    let out = [xs[0], ws[0], ho, wo]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d));
+    if col.is_none_or(|v| v > isize::MAX as usize / 8)
+        || out.is_none_or(|v| v > isize::MAX as usize / 8)
+    {
+        return Err(Error::shape(
+            "conv2d",
+            format!(
+                "output of input {} and weight {} is too large",
+                fmt_shape(xs),
+                fmt_shape(ws)
+            ),
+        ));
     }
     let g = Window {
         h: xs[2],
@@ -174,7 +239,15 @@ fn check(xs: &[usize], ws: &[usize], bs: Option<&[usize]>, cfg: &Conv2dCfg) -> R
     Ok((g, xs[0], xs[1], ws[0]))
 }
 
-fn forward<T: Element>(x: &Tensor<T>, w: &Tensor<T>, b: Option<&Tensor<T>>, g: &Window, n: usize, c: usize, f: usize) -> Tensor<T> {
+fn forward<T: Element>(
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
+    g: &Window,
+    n: usize,
+    c: usize,
+    f: usize,
+) -> Tensor<T> {
     let p = g.ho * g.wo;
     let ckk = c * g.kh * g.kw;
     let in_sz = c * g.h * g.w;
@@ -235,9 +308,21 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
         let in_sz = c * g.h * g.w;
         let (need_x, need_w) = (needs[0], needs[1]);
         let wm = MatRef::row_major(self.w.data(), f, ckk);
-        let mut gx = if need_x { vec![T::ZERO; self.x.numel()] } else { Vec::new() };
+        let mut gx = if need_x {
+            vec![T::ZERO; self.x.numel()]
+        } else {
+            Vec::new()
+        };
         let groups = n.div_ceil(GROUP).max(1);
-        let mut gw_parts: Vec<Vec<T>> = (0..groups).map(|_| if need_w { vec![T::ZERO; f * ckk] } else { Vec::new() }).collect();
+        let mut gw_parts: Vec<Vec<T>> = (0..groups)
+            .map(|_| {
+                if need_w {
+                    vec![T::ZERO; f * ckk]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
         let is_1x1 = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
         let xd = self.x.data();
         let gyd = gy.data();
@@ -277,7 +362,10 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
                 .enumerate()
                 .for_each(|(gi, (gw_part, gx_chunk))| work(gi, gw_part, gx_chunk));
         } else {
-            gw_parts.par_iter_mut().enumerate().for_each(|(gi, gw_part)| work(gi, gw_part, &mut []));
+            gw_parts
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(gi, gw_part)| work(gi, gw_part, &mut []));
         }
         let gw = need_w.then(|| {
             let mut acc = std::mem::take(&mut gw_parts[0]);
@@ -288,13 +376,19 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
             }
             Tensor::from_shape_vec(Shape::from_slice(self.w.shape()), acc)
         });
-        let mut grads: InputGrads<T> = smallvec![need_x.then(|| Tensor::from_shape_vec(Shape::from_slice(xs), gx)), gw];
+        let mut grads: InputGrads<T> = smallvec![
+            need_x.then(|| Tensor::from_shape_vec(Shape::from_slice(xs), gx)),
+            gw
+        ];
         if self.has_bias {
             let gb = needs[2].then(|| {
                 let mut gb = vec![T::ZERO; f];
                 for ni in 0..n {
                     for (fi, acc) in gb.iter_mut().enumerate() {
-                        let s: T = gyd[(ni * f + fi) * p..(ni * f + fi + 1) * p].iter().copied().sum();
+                        let s: T = gyd[(ni * f + fi) * p..(ni * f + fi + 1) * p]
+                            .iter()
+                            .copied()
+                            .sum();
                         *acc += s;
                     }
                 }
@@ -321,9 +415,17 @@ mod tests {
         let o = conv2d(i, w, None, Conv2dCfg::default()).unwrap();
         assert_eq!(o.value().data(), &[14.0, 20.0]);
         let (a, b) = (0.5, -2.0);
-        let grads = tape.backward_with(o, Tensor::from_vec(vec![a, b], &[1, 1, 1, 2]).unwrap()).unwrap();
-        assert_eq!(grads.wrt(i).unwrap().data(), &[a, 2. * a + b, 3. * a + 2. * b, 3. * b]);
-        assert_eq!(grads.wrt(w).unwrap().data(), &[a + 2. * b, 2. * a + 3. * b, 3. * a + 4. * b]);
+        let grads = tape
+            .backward_with(o, Tensor::from_vec(vec![a, b], &[1, 1, 1, 2]).unwrap())
+            .unwrap();
+        assert_eq!(
+            grads.wrt(i).unwrap().data(),
+            &[a, 2. * a + b, 3. * a + 2. * b, 3. * b]
+        );
+        assert_eq!(
+            grads.wrt(w).unwrap().data(),
+            &[a + 2. * b, 2. * a + 3. * b, 3. * a + 4. * b]
+        );
     }
 
     #[test]

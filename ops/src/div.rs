@@ -22,7 +22,8 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 pub fn div<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>> {
     let (av, bv) = (a.value(), b.value());
     let y = av.zip_broadcast(&bv, "div", |x, y| x / y)?;
-    a.tape().record("div", &[a, b], y, || DivBackward { a: av, b: bv })
+    a.tape()
+        .record("div", &[a, b], y, || DivBackward { a: av, b: bv })
 }
 
 struct DivBackward<T> {
@@ -32,11 +33,21 @@ struct DivBackward<T> {
 
 impl<T: Element> Backward<T> for DivBackward<T> {
     fn backward(&self, g: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
-        let ga = if needs[0] { Some(g.zip_broadcast(&self.b, "div", |g, b| g / b)?.sum_to(self.a.shape())) } else { None };
+        let ga = if needs[0] {
+            Some(
+                g.zip_broadcast(&self.b, "div", |g, b| g / b)?
+                    .sum_to(self.a.shape()),
+            )
+        } else {
+            None
+        };
         let gb = if needs[1] {
             // -g * a / b^2 = -(g * a / b) / b, in the broadcast shape
             let ga_b = g.zip_broadcast(&self.a, "div", |g, a| g * a)?;
-            Some(ga_b.zip_broadcast(&self.b, "div", |ga, b| -ga / (b * b))?.sum_to(self.b.shape()))
+            Some(
+                ga_b.zip_broadcast(&self.b, "div", |ga, b| -ga / (b * b))?
+                    .sum_to(self.b.shape()),
+            )
         } else {
             None
         };

@@ -23,24 +23,48 @@ use rand::Rng;
 /// # Ok::<(), autograd::Error>(())
 /// ```
 #[track_caller]
-pub fn dropout<'t, T: Element, R: Rng + ?Sized>(x: Var<'t, T>, p: f64, training: bool, rng: &mut R) -> Result<Var<'t, T>> {
+pub fn dropout<'t, T: Element, R: Rng + ?Sized>(
+    x: Var<'t, T>,
+    p: f64,
+    training: bool,
+    rng: &mut R,
+) -> Result<Var<'t, T>> {
     if !(0.0..=1.0).contains(&p) {
-        return Err(Error::invalid("dropout", format!("probability {p} must be in [0, 1]")));
+        return Err(Error::invalid(
+            "dropout",
+            format!("probability {p} must be in [0, 1]"),
+        ));
     }
     if !training || p == 0.0 {
         return Ok(x);
     }
     let xv = x.value();
-    let scale = if p < 1.0 { T::from_f64(1.0 / (1.0 - p)) } else { T::ZERO };
-    let mask: Vec<T> = (0..xv.numel()).map(|_| if rng.random::<f64>() >= p { scale } else { T::ZERO }).collect();
+    let scale = if p < 1.0 {
+        T::from_f64(1.0 / (1.0 - p))
+    } else {
+        T::ZERO
+    };
+    let mask: Vec<T> = (0..xv.numel())
+        .map(|_| {
+            if rng.random::<f64>() >= p {
+                scale
+            } else {
+                T::ZERO
+            }
+        })
+        .collect();
     let y = Tensor::from_shape_vec(x.shape(), crate::par_zip(xv.data(), &mask, |a, m| a * m));
-    x.tape().record("dropout", &[x], y, || DropoutBackward(mask))
+    x.tape()
+        .record("dropout", &[x], y, || DropoutBackward(mask))
 }
 
 struct DropoutBackward<T>(Vec<T>);
 
 impl<T: Element> Backward<T> for DropoutBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_zip(g.data(), &self.0, |g, m| g * m)))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            crate::par_zip(g.data(), &self.0, |g, m| g * m)
+        ))])
     }
 }

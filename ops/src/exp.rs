@@ -24,6 +24,9 @@ struct ExpBackward<T>(Tensor<T>);
 
 impl<T: Element> Backward<T> for ExpBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_zip(g.data(), self.0.data(), |g, y| g * y)))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            crate::par_zip(g.data(), self.0.data(), |g, y| g * y)
+        ))])
     }
 }

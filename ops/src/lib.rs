@@ -128,7 +128,10 @@ pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
 /// so results do not depend on the thread count).
 pub(crate) fn par_map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
     if x.len() >= PAR_THRESHOLD {
-        x.par_iter().with_min_len(PAR_THRESHOLD / 4).map(|&v| f(v)).collect()
+        x.par_iter()
+            .with_min_len(PAR_THRESHOLD / 4)
+            .map(|&v| f(v))
+            .collect()
     } else {
         x.iter().map(|&v| f(v)).collect()
     }
@@ -138,7 +141,11 @@ pub(crate) fn par_map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> 
 pub(crate) fn par_zip<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
     debug_assert_eq!(a.len(), b.len());
     if a.len() >= PAR_THRESHOLD {
-        a.par_iter().zip(b.par_iter()).with_min_len(PAR_THRESHOLD / 4).map(|(&x, &y)| f(x, y)).collect()
+        a.par_iter()
+            .zip(b.par_iter())
+            .with_min_len(PAR_THRESHOLD / 4)
+            .map(|(&x, &y)| f(x, y))
+            .collect()
     } else {
         a.iter().zip(b.iter()).map(|(&x, &y)| f(x, y)).collect()
     }
@@ -150,7 +157,10 @@ pub(crate) fn norm_axis(op: &'static str, axis: isize, shape: &[usize]) -> Resul
     let nd = shape.len() as isize;
     let a = if axis < 0 { axis + nd } else { axis };
     if a < 0 || a >= nd {
-        return Err(Error::shape(op, format!("axis {axis} out of range for shape {}", fmt_shape(shape))));
+        return Err(Error::shape(
+            op,
+            format!("axis {axis} out of range for shape {}", fmt_shape(shape)),
+        ));
     }
     Ok(a as usize)
 }
@@ -158,7 +168,11 @@ pub(crate) fn norm_axis(op: &'static str, axis: isize, shape: &[usize]) -> Resul
 /// (outer, len, inner) sizes around `axis`: the element at (o, i, j) is at
 /// `(o * len + i) * inner + j`.
 pub(crate) fn split_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
 }
 
 /// The output shape of a reduction along `axis`.

@@ -25,6 +25,9 @@ struct LogBackward<T>(Tensor<T>);
 
 impl<T: Element> Backward<T> for LogBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_zip(g.data(), self.0.data(), |g, x| g / x)))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            crate::par_zip(g.data(), self.0.data(), |g, x| g / x)
+        ))])
     }
 }

@@ -47,7 +47,11 @@ pub fn log_softmax<T: Element>(x: Var<'_, T>, axis: isize) -> Result<Var<'_, T>>
     }
     let y = Tensor::from_shape_vec(x.shape(), out);
     let saved = y.clone();
-    x.tape().record("log_softmax", &[x], y, || LogSoftmaxBackward { y: saved, ax })
+    x.tape()
+        .record("log_softmax", &[x], y, || LogSoftmaxBackward {
+            y: saved,
+            ax,
+        })
 }
 
 struct LogSoftmaxBackward<T> {
@@ -72,6 +76,9 @@ impl<T: Element> Backward<T> for LogSoftmaxBackward<T> {
                 }
             }
         }
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), gx))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            gx
+        ))])
     }
 }

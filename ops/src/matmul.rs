@@ -11,7 +11,9 @@
 
 use autograd::gemm::MatRef;
 use autograd::tensor::{broadcast_shapes, broadcast_strides};
-use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use autograd::{
+    fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
+};
 use rayon::prelude::*;
 
 use crate::kernels::par_gemm::par_gemm;
@@ -44,14 +46,29 @@ pub fn matmul<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>
     if k != k2 {
         return Err(Error::shape(
             "matmul",
-            format!("{} @ {}: inner dimensions differ ({k} vs {k2})", fmt_shape(sa), fmt_shape(sb)),
+            format!(
+                "{} @ {}: inner dimensions differ ({k} vs {k2})",
+                fmt_shape(sa),
+                fmt_shape(sb)
+            ),
         ));
     }
     let Some(batch) = broadcast_shapes(&sa[..sa.len() - 2], &sb[..sb.len() - 2]) else {
-        return Err(Error::shape("matmul", format!("{} @ {}: batch dimensions do not broadcast", fmt_shape(sa), fmt_shape(sb))));
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "{} @ {}: batch dimensions do not broadcast",
+                fmt_shape(sa),
+                fmt_shape(sb)
+            ),
+        ));
     };
     let y = batched(&av, false, &bv, false, &batch, m, k, n);
-    a.tape().record("matmul", &[a, b], y, || MatmulBackward { a: av, b: bv, batch })
+    a.tape().record("matmul", &[a, b], y, || MatmulBackward {
+        a: av,
+        b: bv,
+        batch,
+    })
 }
 
 /// The matrices of `t` (last two dims) as seen through an optional transpose.
@@ -67,7 +84,16 @@ fn mat<T: Element>(data: &[T], rows: usize, cols: usize, trans: bool) -> MatRef<
 /// `op(A_i) op(B_i)` for every batch index `i` of `batch`, where op is an
 /// optional transpose of the stored matrices; result `[batch.., m, n]`.
 #[allow(clippy::too_many_arguments)]
-fn batched<T: Element>(a: &Tensor<T>, ta: bool, b: &Tensor<T>, tb: bool, batch: &[usize], m: usize, k: usize, n: usize) -> Tensor<T> {
+fn batched<T: Element>(
+    a: &Tensor<T>,
+    ta: bool,
+    b: &Tensor<T>,
+    tb: bool,
+    batch: &[usize],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Tensor<T> {
     let (sa, sb) = (a.shape(), b.shape());
     let (ar, ac) = (sa[sa.len() - 2], sa[sa.len() - 1]);
     let (br, bc) = (sb[sb.len() - 2], sb[sb.len() - 1]);
@@ -84,14 +110,22 @@ fn batched<T: Element>(a: &Tensor<T>, ta: bool, b: &Tensor<T>, tb: bool, batch: 
     // Fast path: B is one matrix shared by the whole batch and A is not
     // transposed: fold the batch into A's rows, one GEMM.
     if b_b.iter().product::<usize>() == 1 && a_b.iter().product::<usize>() == nb && !ta {
-        par_gemm(T::ONE, MatRef::row_major(a.data(), nb * m, k), mat(b.data(), br, bc, tb), T::ZERO, &mut out);
+        par_gemm(
+            T::ONE,
+            MatRef::row_major(a.data(), nb * m, k),
+            mat(b.data(), br, bc, tb),
+            T::ZERO,
+            &mut out,
+        );
         return Tensor::from_shape_vec(out_shape, out);
     }
     let st_a = broadcast_strides(a_b, batch);
     let st_b = broadcast_strides(b_b, batch);
     let offsets: Vec<(usize, usize)> = {
         let mut v = Vec::with_capacity(nb);
-        autograd::tensor::for_each_strided(batch, [&st_a, &st_b], |_, [oa, ob]| v.push((oa * ar * ac, ob * br * bc)));
+        autograd::tensor::for_each_strided(batch, [&st_a, &st_b], |_, [oa, ob]| {
+            v.push((oa * ar * ac, ob * br * bc))
+        });
         v
     };
     let run = |(i, c): (usize, &mut [T])| {
@@ -123,12 +157,19 @@ impl<T: Element> Backward<T> for MatmulBackward<T> {
         let n = sb[sb.len() - 1];
         let nb: usize = self.batch.iter().product();
         // dA = G B^T : [batch, m, n] @ [.., n, k]
-        let ga = needs[0].then(|| batched(g, false, &self.b, true, &self.batch, m, n, k).sum_to(sa));
+        let ga =
+            needs[0].then(|| batched(g, false, &self.b, true, &self.batch, m, n, k).sum_to(sa));
         let gb = if needs[1] {
             if sb.len() == 2 && sa[..sa.len() - 2].iter().product::<usize>() == nb {
                 // B shared by the batch: dB = A2^T G2 with A2 = [nb*m, k], G2 = [nb*m, n]
                 let mut out = vec![T::ZERO; k * n];
-                par_gemm(T::ONE, MatRef::row_major(self.a.data(), nb * m, k).t(), MatRef::row_major(g.data(), nb * m, n), T::ZERO, &mut out);
+                par_gemm(
+                    T::ONE,
+                    MatRef::row_major(self.a.data(), nb * m, k).t(),
+                    MatRef::row_major(g.data(), nb * m, n),
+                    T::ZERO,
+                    &mut out,
+                );
                 Some(Tensor::from_shape_vec(Shape::from_slice(sb), out))
             } else {
                 Some(batched(&self.a, true, g, false, &self.batch, k, m, n).sum_to(sb))

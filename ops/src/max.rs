@@ -6,7 +6,9 @@
 //! Backward: `dL/dx[o, i, j] = g[o, j] if i == argmax[o, j] else 0`: the
 //! gradient flows only to the winning element.
 
-use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use autograd::{
+    fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
+};
 
 /// Maximum along `axis` (negative counts from the end); errors on an empty axis.
 ///
@@ -23,7 +25,13 @@ pub fn max<T: Element>(x: Var<'_, T>, axis: isize, keepdim: bool) -> Result<Var<
     let ax = crate::norm_axis("max", axis, xv.shape())?;
     let (outer, len, inner) = crate::split_axis(xv.shape(), ax);
     if len == 0 {
-        return Err(Error::shape("max", format!("cannot take the max over axis {axis} of size 0 (shape {})", fmt_shape(xv.shape()))));
+        return Err(Error::shape(
+            "max",
+            format!(
+                "cannot take the max over axis {axis} of size 0 (shape {})",
+                fmt_shape(xv.shape())
+            ),
+        ));
     }
     let d = xv.data();
     let mut out = vec![T::NEG_INFINITY; outer * inner];
@@ -45,7 +53,11 @@ pub fn max<T: Element>(x: Var<'_, T>, axis: isize, keepdim: bool) -> Result<Var<
     }
     let y = Tensor::from_shape_vec(crate::reduced_shape(xv.shape(), ax, keepdim), out);
     let in_shape = Shape::from_slice(xv.shape());
-    x.tape().record("max", &[x], y, || MaxBackward { in_shape, axis: ax, arg })
+    x.tape().record("max", &[x], y, || MaxBackward {
+        in_shape,
+        axis: ax,
+        arg,
+    })
 }
 
 struct MaxBackward {
@@ -65,6 +77,9 @@ impl<T: Element> Backward<T> for MaxBackward {
                 gx[(o * len + i) * inner + j] = gd[o * inner + j];
             }
         }
-        Ok(smallvec![Some(Tensor::from_shape_vec(self.in_shape.clone(), gx))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            self.in_shape.clone(),
+            gx
+        ))])
     }
 }

@@ -10,7 +10,9 @@
 //! the gradient goes only to each window's winner, and adds up where
 //! overlapping windows (kernel > stride) share a winner.
 
-use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use autograd::{
+    fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
+};
 use rayon::prelude::*;
 
 use crate::conv2d::out_len;
@@ -37,7 +39,11 @@ pub struct Pool2dCfg {
 impl Pool2dCfg {
     /// A square `k x k` window with stride `k` and no padding.
     pub fn new(k: usize) -> Self {
-        Pool2dCfg { kernel: [k, k], stride: [k, k], padding: [0, 0] }
+        Pool2dCfg {
+            kernel: [k, k],
+            stride: [k, k],
+            padding: [0, 0],
+        }
     }
     /// Same stride on both axes.
     pub fn stride(mut self, s: usize) -> Self {
@@ -55,24 +61,51 @@ impl Pool2dCfg {
 #[track_caller]
 pub(crate) fn pool_window(op: &'static str, xs: &[usize], cfg: &Pool2dCfg) -> Result<Window> {
     if xs.len() != 4 {
-        return Err(Error::shape(op, format!("input {} must be 4-D [N, C, H, W]", fmt_shape(xs))));
+        return Err(Error::shape(
+            op,
+            format!("input {} must be 4-D [N, C, H, W]", fmt_shape(xs)),
+        ));
     }
     if cfg.kernel.contains(&0) || cfg.stride.contains(&0) {
-        return Err(Error::invalid(op, format!("kernel {:?} and stride {:?} must be positive", cfg.kernel, cfg.stride)));
+        return Err(Error::invalid(
+            op,
+            format!(
+                "kernel {:?} and stride {:?} must be positive",
+                cfg.kernel, cfg.stride
+            ),
+        ));
     }
     if cfg.padding[0] > cfg.kernel[0] / 2 || cfg.padding[1] > cfg.kernel[1] / 2 {
-        return Err(Error::invalid(op, format!("padding {:?} must be at most half the kernel {:?}", cfg.padding, cfg.kernel)));
+        return Err(Error::invalid(
+            op,
+            format!(
+                "padding {:?} must be at most half the kernel {:?}",
+                cfg.padding, cfg.kernel
+            ),
+        ));
     }
     let ho = out_len(xs[2], cfg.kernel[0], cfg.stride[0], cfg.padding[0], 1);
     let wo = out_len(xs[3], cfg.kernel[1], cfg.stride[1], cfg.padding[1], 1);
     let (Some(ho), Some(wo)) = (ho, wo) else {
         return Err(Error::shape(
             op,
-            format!("kernel {:?} does not fit input {} padded by {:?}", cfg.kernel, fmt_shape(xs), cfg.padding),
+            format!(
+                "kernel {:?} does not fit input {} padded by {:?}",
+                cfg.kernel,
+                fmt_shape(xs),
+                cfg.padding
+            ),
         ));
     };
-    if ho.checked_mul(wo).and_then(|p| p.checked_mul(xs[0] * xs[1])).is_none() {
-        return Err(Error::shape(op, format!("output for input {} is too large", fmt_shape(xs))));
+    if ho
+        .checked_mul(wo)
+        .and_then(|p| p.checked_mul(xs[0] * xs[1]))
+        .is_none()
+    {
+        return Err(Error::shape(
+            op,
+            format!("output for input {} is too large", fmt_shape(xs)),
+        ));
     }
     Ok(Window {
         h: xs[2],
@@ -120,34 +153,42 @@ pub fn max_pool2d<T: Element>(x: Var<'_, T>, cfg: Pool2dCfg) -> Result<Var<'_, T
     let mut out = vec![T::ZERO; planes * p];
     let mut arg = vec![0u32; planes * p];
     if planes * p > 0 {
-        out.par_chunks_mut(p).zip(arg.par_chunks_mut(p)).zip(xv.data().par_chunks(hw)).for_each(|((yo, ao), xp)| {
-            for oh in 0..g.ho {
-                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                for ow in 0..g.wo {
-                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                    let mut best = T::NEG_INFINITY;
-                    let mut bi = h0 * g.w + w0;
-                    for ih in h0..h1 {
-                        for iw in w0..w1 {
-                            let v = xp[ih * g.w + iw];
-                            if v > best || v.is_nan() {
-                                best = v;
-                                bi = ih * g.w + iw;
-                                if v.is_nan() {
-                                    break;
+        out.par_chunks_mut(p)
+            .zip(arg.par_chunks_mut(p))
+            .zip(xv.data().par_chunks(hw))
+            .for_each(|((yo, ao), xp)| {
+                for oh in 0..g.ho {
+                    let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                    for ow in 0..g.wo {
+                        let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                        let mut best = T::NEG_INFINITY;
+                        let mut bi = h0 * g.w + w0;
+                        for ih in h0..h1 {
+                            for iw in w0..w1 {
+                                let v = xp[ih * g.w + iw];
+                                if v > best || v.is_nan() {
+                                    best = v;
+                                    bi = ih * g.w + iw;
+                                    if v.is_nan() {
+                                        break;
+                                    }
                                 }
                             }
                         }
+                        yo[oh * g.wo + ow] = best;
+                        ao[oh * g.wo + ow] = bi as u32;
                     }
-                    yo[oh * g.wo + ow] = best;
-                    ao[oh * g.wo + ow] = bi as u32;
                 }
-            }
-        });
+            });
     }
     let y = Tensor::from_shape_vec(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]), out);
     let in_shape = Shape::from_slice(xs);
-    x.tape().record("max_pool2d", &[x], y, || MaxPoolBackward { in_shape, arg, hw, p })
+    x.tape().record("max_pool2d", &[x], y, || MaxPoolBackward {
+        in_shape,
+        arg,
+        hw,
+        p,
+    })
 }
 
 struct MaxPoolBackward {
@@ -162,15 +203,19 @@ impl<T: Element> Backward<T> for MaxPoolBackward {
         let n: usize = self.in_shape.iter().product();
         let mut gx = vec![T::ZERO; n];
         if n > 0 && self.p > 0 {
-            gx.par_chunks_mut(self.hw).zip(g.data().par_chunks(self.p)).zip(self.arg.par_chunks(self.p)).for_each(
-                |((gxp, gp), ap)| {
+            gx.par_chunks_mut(self.hw)
+                .zip(g.data().par_chunks(self.p))
+                .zip(self.arg.par_chunks(self.p))
+                .for_each(|((gxp, gp), ap)| {
                     for (&a, &gv) in ap.iter().zip(gp) {
                         gxp[a as usize] += gv;
                     }
-                },
-            );
+                });
         }
-        Ok(smallvec![Some(Tensor::from_shape_vec(self.in_shape.clone(), gx))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            self.in_shape.clone(),
+            gx
+        ))])
     }
 }
 

@@ -24,7 +24,14 @@ pub fn mean_all<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
     let n = xv.numel();
     let s: T = xv.data().iter().copied().sum();
     let shape = Shape::from_slice(xv.shape());
-    x.tape().record("mean", &[x], Tensor::scalar(s / T::from_usize(n)), || MeanBackward { in_shape: shape, axis: None, n })
+    x.tape()
+        .record("mean", &[x], Tensor::scalar(s / T::from_usize(n)), || {
+            MeanBackward {
+                in_shape: shape,
+                axis: None,
+                n,
+            }
+        })
 }
 
 /// Mean along `axis` (negative counts from the end).
@@ -44,7 +51,11 @@ pub fn mean<T: Element>(x: Var<'_, T>, axis: isize, keepdim: bool) -> Result<Var
     let inv = T::ONE / T::from_usize(n);
     let y = sum_axis(&xv, ax, keepdim).map(|v| v * inv);
     let shape = Shape::from_slice(xv.shape());
-    x.tape().record("mean", &[x], y, || MeanBackward { in_shape: shape, axis: Some(ax), n })
+    x.tape().record("mean", &[x], y, || MeanBackward {
+        in_shape: shape,
+        axis: Some(ax),
+        n,
+    })
 }
 
 struct MeanBackward {
@@ -55,6 +66,11 @@ struct MeanBackward {
 
 impl<T: Element> Backward<T> for MeanBackward {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(expand_axis(g, &self.in_shape, self.axis, T::ONE / T::from_usize(self.n)))])
+        Ok(smallvec![Some(expand_axis(
+            g,
+            &self.in_shape,
+            self.axis,
+            T::ONE / T::from_usize(self.n)
+        ))])
     }
 }

@@ -21,7 +21,8 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 pub fn mul<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>> {
     let (av, bv) = (a.value(), b.value());
     let y = av.zip_broadcast(&bv, "mul", |x, y| x * y)?;
-    a.tape().record("mul", &[a, b], y, || MulBackward { a: av, b: bv })
+    a.tape()
+        .record("mul", &[a, b], y, || MulBackward { a: av, b: bv })
 }
 
 struct MulBackward<T> {
@@ -31,8 +32,22 @@ struct MulBackward<T> {
 
 impl<T: Element> Backward<T> for MulBackward<T> {
     fn backward(&self, g: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
-        let ga = if needs[0] { Some(g.zip_broadcast(&self.b, "mul", |g, b| g * b)?.sum_to(self.a.shape())) } else { None };
-        let gb = if needs[1] { Some(g.zip_broadcast(&self.a, "mul", |g, a| g * a)?.sum_to(self.b.shape())) } else { None };
+        let ga = if needs[0] {
+            Some(
+                g.zip_broadcast(&self.b, "mul", |g, b| g * b)?
+                    .sum_to(self.a.shape()),
+            )
+        } else {
+            None
+        };
+        let gb = if needs[1] {
+            Some(
+                g.zip_broadcast(&self.a, "mul", |g, a| g * a)?
+                    .sum_to(self.b.shape()),
+            )
+        } else {
+            None
+        };
         Ok(smallvec![ga, gb])
     }
 }

@@ -17,7 +17,8 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 pub fn mul_scalar<T: Element>(x: Var<'_, T>, s: f64) -> Result<Var<'_, T>> {
     let s = T::from_f64(s);
     let y = Tensor::from_shape_vec(x.shape(), crate::par_map(x.value().data(), |v| v * s));
-    x.tape().record("mul_scalar", &[x], y, || MulScalarBackward(s))
+    x.tape()
+        .record("mul_scalar", &[x], y, || MulScalarBackward(s))
 }
 
 struct MulScalarBackward<T>(T);
@@ -25,6 +26,9 @@ struct MulScalarBackward<T>(T);
 impl<T: Element> Backward<T> for MulScalarBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
         let s = self.0;
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_map(g.data(), |v| v * s)))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            crate::par_map(g.data(), |v| v * s)
+        ))])
     }
 }

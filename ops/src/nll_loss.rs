@@ -8,7 +8,9 @@
 //!
 //! Cross-entropy is `nll_loss(log_softmax(logits, 1), t)` (see `nn`).
 
-use autograd::{fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var};
+use autograd::{
+    fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
+};
 
 /// Mean negative log-likelihood of `targets` under log-probabilities `x: [N, C]`.
 ///
@@ -26,23 +28,40 @@ pub fn nll_loss<'t, T: Element>(x: Var<'t, T>, targets: &[usize]) -> Result<Var<
     let xv = x.value();
     let xs = xv.shape();
     if xs.len() != 2 {
-        return Err(Error::shape("nll_loss", format!("input {} must be 2-D [N, classes]", fmt_shape(xs))));
+        return Err(Error::shape(
+            "nll_loss",
+            format!("input {} must be 2-D [N, classes]", fmt_shape(xs)),
+        ));
     }
     let (n, c) = (xs[0], xs[1]);
     if targets.len() != n {
-        return Err(Error::shape("nll_loss", format!("input {} has batch {n} but {} targets were given", fmt_shape(xs), targets.len())));
+        return Err(Error::shape(
+            "nll_loss",
+            format!(
+                "input {} has batch {n} but {} targets were given",
+                fmt_shape(xs),
+                targets.len()
+            ),
+        ));
     }
     if n == 0 {
-        return Err(Error::shape("nll_loss", "empty batch: the mean over 0 examples is undefined"));
+        return Err(Error::shape(
+            "nll_loss",
+            "empty batch: the mean over 0 examples is undefined",
+        ));
     }
     if let Some((i, &t)) = targets.iter().enumerate().find(|(_, &t)| t >= c) {
-        return Err(Error::invalid("nll_loss", format!("target {t} at position {i} is out of range for {c} classes")));
+        return Err(Error::invalid(
+            "nll_loss",
+            format!("target {t} at position {i} is out of range for {c} classes"),
+        ));
     }
     let d = xv.data();
     let s: T = targets.iter().enumerate().map(|(i, &t)| d[i * c + t]).sum();
     let y = Tensor::scalar(-s / T::from_usize(n));
     let (shape, targets) = (Shape::from_slice(xs), targets.to_vec());
-    x.tape().record("nll_loss", &[x], y, || NllBackward { shape, targets })
+    x.tape()
+        .record("nll_loss", &[x], y, || NllBackward { shape, targets })
 }
 
 struct NllBackward {
@@ -58,6 +77,9 @@ impl<T: Element> Backward<T> for NllBackward {
         for (i, &t) in self.targets.iter().enumerate() {
             gx[i * c + t] = v;
         }
-        Ok(smallvec![Some(Tensor::from_shape_vec(self.shape.clone(), gx))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            self.shape.clone(),
+            gx
+        ))])
     }
 }

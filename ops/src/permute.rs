@@ -38,7 +38,10 @@ pub fn permute<'t, T: Element>(x: Var<'t, T>, perm: &[usize]) -> Result<Var<'t, 
 pub fn transpose<'t, T: Element>(x: Var<'t, T>, a: usize, b: usize) -> Result<Var<'t, T>> {
     let nd = x.shape().len();
     if a >= nd || b >= nd {
-        return Err(Error::shape("transpose", format!("axes ({a}, {b}) out of range for a {nd}-d tensor")));
+        return Err(Error::shape(
+            "transpose",
+            format!("axes ({a}, {b}) out of range for a {nd}-d tensor"),
+        ));
     }
     let mut perm: Vec<usize> = (0..nd).collect();
     perm.swap(a, b);

@@ -26,6 +26,9 @@ struct PowBackward<T>(Tensor<T>, f64);
 impl<T: Element> Backward<T> for PowBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
         let (e, em1) = (T::from_f64(self.1), T::from_f64(self.1 - 1.0));
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_zip(g.data(), self.0.data(), |g, x| g * e * x.powf(em1))))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            crate::par_zip(g.data(), self.0.data(), |g, x| g * e * x.powf(em1))
+        ))])
     }
 }

@@ -21,7 +21,10 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 /// ```
 #[track_caller]
 pub fn relu<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
-    let y = Tensor::from_shape_vec(x.shape(), crate::par_map(x.value().data(), |v| if v > T::ZERO { v } else { T::ZERO }));
+    let y = Tensor::from_shape_vec(
+        x.shape(),
+        crate::par_map(x.value().data(), |v| if v > T::ZERO { v } else { T::ZERO }),
+    );
     let saved = y.clone();
     x.tape().record("relu", &[x], y, || ReluBackward(saved))
 }
@@ -32,7 +35,11 @@ impl<T: Element> Backward<T> for ReluBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
         Ok(smallvec![Some(Tensor::from_shape_vec(
             g.shape().into(),
-            crate::par_zip(g.data(), self.0.data(), |g, y| if y > T::ZERO { g } else { T::ZERO })
+            crate::par_zip(g.data(), self.0.data(), |g, y| if y > T::ZERO {
+                g
+            } else {
+                T::ZERO
+            })
         ))])
     }
 }

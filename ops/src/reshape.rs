@@ -20,7 +20,8 @@ pub fn reshape<'t, T: Element>(x: Var<'t, T>, shape: &[isize]) -> Result<Var<'t,
     let xv = x.value();
     let y = xv.reshape_infer(shape)?;
     let in_shape = Shape::from_slice(xv.shape());
-    x.tape().record("reshape", &[x], y, || ReshapeBackward(in_shape))
+    x.tape()
+        .record("reshape", &[x], y, || ReshapeBackward(in_shape))
 }
 
 struct ReshapeBackward(Shape);

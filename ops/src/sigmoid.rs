@@ -28,13 +28,17 @@ pub fn sigmoid<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
         }),
     );
     let saved = y.clone();
-    x.tape().record("sigmoid", &[x], y, || SigmoidBackward(saved))
+    x.tape()
+        .record("sigmoid", &[x], y, || SigmoidBackward(saved))
 }
 
 struct SigmoidBackward<T>(Tensor<T>);
 
 impl<T: Element> Backward<T> for SigmoidBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_zip(g.data(), self.0.data(), |g, y| g * y * (T::ONE - y))))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            crate::par_zip(g.data(), self.0.data(), |g, y| g * y * (T::ONE - y))
+        ))])
     }
 }

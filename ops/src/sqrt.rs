@@ -25,6 +25,9 @@ struct SqrtBackward<T>(Tensor<T>);
 impl<T: Element> Backward<T> for SqrtBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
         let two = T::from_f64(2.0);
-        Ok(smallvec![Some(Tensor::from_shape_vec(g.shape().into(), crate::par_zip(g.data(), self.0.data(), |g, y| g / (two * y))))])
+        Ok(smallvec![Some(Tensor::from_shape_vec(
+            g.shape().into(),
+            crate::par_zip(g.data(), self.0.data(), |g, y| g / (two * y))
+        ))])
     }
 }

@@ -21,7 +21,8 @@ pub fn sub<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>> {
     let (av, bv) = (a.value(), b.value());
     let y = av.zip_broadcast(&bv, "sub", |x, y| x - y)?;
     let (sa, sb) = (Shape::from_slice(av.shape()), Shape::from_slice(bv.shape()));
-    a.tape().record("sub", &[a, b], y, || SubBackward { sa, sb })
+    a.tape()
+        .record("sub", &[a, b], y, || SubBackward { sa, sb })
 }
 
 struct SubBackward {
@@ -31,6 +32,9 @@ struct SubBackward {
 
 impl<T: Element> Backward<T> for SubBackward {
     fn backward(&self, g: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![needs[0].then(|| g.sum_to(&self.sa)), needs[1].then(|| g.sum_to(&self.sb).map(|v| -v))])
+        Ok(smallvec![
+            needs[0].then(|| g.sum_to(&self.sa)),
+            needs[1].then(|| g.sum_to(&self.sb).map(|v| -v))
+        ])
     }
 }

@@ -22,7 +22,11 @@ pub fn sum_all<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
     let xv = x.value();
     let s: T = xv.data().iter().copied().sum();
     let shape = Shape::from_slice(xv.shape());
-    x.tape().record("sum", &[x], Tensor::scalar(s), || SumBackward { in_shape: shape, axis: None })
+    x.tape()
+        .record("sum", &[x], Tensor::scalar(s), || SumBackward {
+            in_shape: shape,
+            axis: None,
+        })
 }
 
 /// Sum along `axis` (negative counts from the end).
@@ -41,7 +45,10 @@ pub fn sum<T: Element>(x: Var<'_, T>, axis: isize, keepdim: bool) -> Result<Var<
     let ax = crate::norm_axis("sum", axis, xv.shape())?;
     let y = sum_axis(&xv, ax, keepdim);
     let shape = Shape::from_slice(xv.shape());
-    x.tape().record("sum", &[x], y, || SumBackward { in_shape: shape, axis: Some(ax) })
+    x.tape().record("sum", &[x], y, || SumBackward {
+        in_shape: shape,
+        axis: Some(ax),
+    })
 }
 
 /// Sum along an axis of a tensor (no tape).
@@ -63,7 +70,12 @@ pub(crate) fn sum_axis<T: Element>(x: &Tensor<T>, ax: usize, keepdim: bool) -> T
 
 /// Broadcasts `g` (the reduced tensor, with or without keepdim) back over
 /// `axis` of `in_shape`, times `scale`.
-pub(crate) fn expand_axis<T: Element>(g: &Tensor<T>, in_shape: &[usize], axis: Option<usize>, scale: T) -> Tensor<T> {
+pub(crate) fn expand_axis<T: Element>(
+    g: &Tensor<T>,
+    in_shape: &[usize],
+    axis: Option<usize>,
+    scale: T,
+) -> Tensor<T> {
     let n: usize = in_shape.iter().product();
     match axis {
         None => {
@@ -91,6 +103,11 @@ struct SumBackward {
 
 impl<T: Element> Backward<T> for SumBackward {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(expand_axis(g, &self.in_shape, self.axis, T::ONE))])
+        Ok(smallvec![Some(expand_axis(
+            g,
+            &self.in_shape,
+            self.axis,
+            T::ONE
+        ))])
     }
 }

@@ -31,7 +31,13 @@ pub const EXPLOSION_FACTOR: f64 = 3.0;
 /// is SGD's `weight_decay * w` with `weight_decay = reg`.
 pub fn l2_penalty<M: Module<f32> + ?Sized>(model: &M, reg: f64) -> f64 {
     let mut s = 0.0;
-    model.visit("", &mut |_, t| s += t.data().iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>());
+    model.visit("", &mut |_, t| {
+        s += t
+            .data()
+            .iter()
+            .map(|&v| (v as f64) * (v as f64))
+            .sum::<f64>()
+    });
     0.5 * reg * s
 }
 
@@ -66,16 +72,29 @@ impl fmt::Display for InitialLoss {
 }
 
 /// Computes the initial loss on a batch (train mode) and checks it against ln(classes).
-pub fn initial_loss_check<M: Classifier + ?Sized>(model: &mut M, batch: &Dataset, reg: f64) -> Result<InitialLoss> {
+pub fn initial_loss_check<M: Classifier + ?Sized>(
+    model: &mut M,
+    batch: &Dataset,
+    reg: f64,
+) -> Result<InitialLoss> {
     if batch.is_empty() || batch.classes < 2 {
-        return Err(Error::invalid("initial_loss_check", "needs a non-empty batch and at least 2 classes"));
+        return Err(Error::invalid(
+            "initial_loss_check",
+            "needs a non-empty batch and at least 2 classes",
+        ));
     }
     let tape = Tape::new();
     let _g = tape.no_grad();
     let scores = model.forward(&tape, tape.constant(batch.images.clone()), Mode::Train)?;
     let loss = nn::cross_entropy(scores, &batch.labels)?.value().item()? as f64;
     let expected = (batch.classes as f64).ln();
-    Ok(InitialLoss { loss, expected, loss_with_reg: loss + l2_penalty(model, reg), reg, pass: (loss - expected).abs() <= 0.05 * expected })
+    Ok(InitialLoss {
+        loss,
+        expected,
+        loss_with_reg: loss + l2_penalty(model, reg),
+        reg,
+        pass: (loss - expected).abs() <= 0.05 * expected,
+    })
 }
 
 /// Why a run was stopped.
@@ -96,7 +115,10 @@ impl fmt::Display for Explosion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Explosion::NonFinite(v) => write!(f, "loss exploded to {v}"),
-            Explosion::TooLarge { loss, initial } => write!(f, "loss exploded: {loss:.4} > {EXPLOSION_FACTOR} x the initial {initial:.4}"),
+            Explosion::TooLarge { loss, initial } => write!(
+                f,
+                "loss exploded: {loss:.4} > {EXPLOSION_FACTOR} x the initial {initial:.4}"
+            ),
         }
     }
 }
@@ -139,14 +161,23 @@ impl fmt::Display for Overfit {
             "overfit {} steps: loss {first:.4} -> {last:.6}, train accuracy {:.1}%: {}",
             self.losses.len(),
             100.0 * self.train_acc,
-            if self.success { "PASS (memorised the subset)" } else { "FAIL (could not fit the subset: check the model and the learning rate)" }
+            if self.success {
+                "PASS (memorised the subset)"
+            } else {
+                "FAIL (could not fit the subset: check the model and the learning rate)"
+            }
         )
     }
 }
 
 /// Full-batch plain SGD (no regularisation) on a tiny subset for `steps`
 /// steps: the model should memorise it.
-pub fn overfit_tiny<M: Classifier + ?Sized>(model: &mut M, subset: &Dataset, lr: f64, steps: usize) -> Result<Overfit> {
+pub fn overfit_tiny<M: Classifier + ?Sized>(
+    model: &mut M,
+    subset: &Dataset,
+    lr: f64,
+    steps: usize,
+) -> Result<Overfit> {
     let mut sgd = Sgd::new(lr);
     let mut losses = Vec::with_capacity(steps);
     for _ in 0..steps {
@@ -157,7 +188,11 @@ pub fn overfit_tiny<M: Classifier + ?Sized>(model: &mut M, subset: &Dataset, lr:
         }
     }
     let train_acc = evaluate(model, subset, subset.len().max(1))?.acc;
-    Ok(Overfit { losses, train_acc, success: train_acc >= 1.0 })
+    Ok(Overfit {
+        losses,
+        train_acc,
+        success: train_acc >= 1.0,
+    })
 }
 
 /// Hyper-parameters of one trial.
@@ -194,9 +229,16 @@ pub struct Trial {
 
 /// Trains a fresh model (`make(seed)`) for `cfg.iters` steps, stopping early
 /// on an explosion, then measures validation accuracy.
-pub fn run_trial<M: Classifier>(make: &(dyn Fn(u64) -> M + Sync), train: &Dataset, val: &Dataset, cfg: TrialCfg) -> Result<Trial> {
+pub fn run_trial<M: Classifier>(
+    make: &(dyn Fn(u64) -> M + Sync),
+    train: &Dataset,
+    val: &Dataset,
+    cfg: TrialCfg,
+) -> Result<Trial> {
     let mut model = make(cfg.seed);
-    let mut sgd = Sgd::new(cfg.lr).momentum(cfg.momentum).weight_decay(cfg.reg);
+    let mut sgd = Sgd::new(cfg.lr)
+        .momentum(cfg.momentum)
+        .weight_decay(cfg.reg);
     let mut losses = Vec::with_capacity(cfg.iters);
     let mut accs = Vec::with_capacity(cfg.iters);
     let mut boom = None;
@@ -218,9 +260,20 @@ pub fn run_trial<M: Classifier>(make: &(dyn Fn(u64) -> M + Sync), train: &Datase
         epoch += 1;
     }
     let tail = (accs.len() / 10).max(1);
-    let train_acc = accs[accs.len().saturating_sub(tail)..].iter().sum::<f64>() / tail.min(accs.len()).max(1) as f64;
-    let val_acc = if boom.is_none() { evaluate(&mut model, val, 500)?.acc } else { 0.0 };
-    Ok(Trial { cfg, losses, explosion: boom, val_acc, train_acc })
+    let train_acc = accs[accs.len().saturating_sub(tail)..].iter().sum::<f64>()
+        / tail.min(accs.len()).max(1) as f64;
+    let val_acc = if boom.is_none() {
+        evaluate(&mut model, val, 500)?.acc
+    } else {
+        0.0
+    };
+    Ok(Trial {
+        cfg,
+        losses,
+        explosion: boom,
+        val_acc,
+        train_acc,
+    })
 }
 
 /// Ranges of log10(learning rate) and log10(L2 strength).
@@ -235,12 +288,18 @@ pub struct SearchSpace {
 impl SearchSpace {
     /// The lecture's coarse ranges: lr 1e-7..1e-3, reg 1e-5..1.
     pub fn lecture_coarse() -> Self {
-        SearchSpace { log10_lr: (-7.0, -3.0), log10_reg: (-5.0, 0.0) }
+        SearchSpace {
+            log10_lr: (-7.0, -3.0),
+            log10_reg: (-5.0, 0.0),
+        }
     }
 
     /// A finer space centred on a trial's values, `half` decades each side.
     pub fn around(lr: f64, reg: f64, half: f64) -> Self {
-        SearchSpace { log10_lr: (lr.log10() - half, lr.log10() + half), log10_reg: (reg.log10() - half, reg.log10() + half) }
+        SearchSpace {
+            log10_lr: (lr.log10() - half, lr.log10() + half),
+            log10_reg: (reg.log10() - half, reg.log10() + half),
+        }
     }
 
     /// `n` (lr, reg) pairs drawn uniformly in log space; the same seed gives
@@ -275,7 +334,10 @@ impl SearchSpace {
     /// ```
     pub fn boundary_warnings(&self, lr: f64, reg: f64) -> Vec<String> {
         let mut w = Vec::new();
-        for (name, v, (lo, hi)) in [("learning rate", lr, self.log10_lr), ("regularisation", reg, self.log10_reg)] {
+        for (name, v, (lo, hi)) in [
+            ("learning rate", lr, self.log10_lr),
+            ("regularisation", reg, self.log10_reg),
+        ] {
             let x = v.log10();
             let margin = 0.1 * (hi - lo);
             if x <= lo + margin {
@@ -317,7 +379,14 @@ pub fn random_search<M: Classifier>(
         .sample(n, seed)
         .into_iter()
         .enumerate()
-        .map(|(i, (lr, reg))| TrialCfg { lr, reg, iters, batch, momentum, seed: seed.wrapping_add(i as u64 + 1) })
+        .map(|(i, (lr, reg))| TrialCfg {
+            lr,
+            reg,
+            iters,
+            batch,
+            momentum,
+            seed: seed.wrapping_add(i as u64 + 1),
+        })
         .collect();
     let mut trials = cfgs
         .into_par_iter()
@@ -329,10 +398,14 @@ pub fn random_search<M: Classifier>(
         })
         .collect::<Result<Vec<Trial>>>()?;
     trials.sort_by(|a, b| {
-        (a.explosion.is_some(), -a.val_acc).partial_cmp(&(b.explosion.is_some(), -b.val_acc)).unwrap_or(std::cmp::Ordering::Equal)
+        (a.explosion.is_some(), -a.val_acc)
+            .partial_cmp(&(b.explosion.is_some(), -b.val_acc))
+            .unwrap_or(std::cmp::Ordering::Equal)
     });
     let warnings = match trials.first() {
-        Some(best) if best.explosion.is_none() => space.boundary_warnings(best.cfg.lr, best.cfg.reg),
+        Some(best) if best.explosion.is_none() => {
+            space.boundary_warnings(best.cfg.lr, best.cfg.reg)
+        }
         _ => vec!["every trial exploded: lower the learning-rate range".to_string()],
     };
     Ok(Search { trials, warnings })

@@ -55,7 +55,10 @@ pub struct Cosine {
 impl LrSchedule for Cosine {
     fn lr(&self, t: usize) -> f64 {
         let t = t.min(self.t_max) as f64;
-        self.eta_min + (self.base - self.eta_min) * (1.0 + (std::f64::consts::PI * t / self.t_max.max(1) as f64).cos()) / 2.0
+        self.eta_min
+            + (self.base - self.eta_min)
+                * (1.0 + (std::f64::consts::PI * t / self.t_max.max(1) as f64).cos())
+                / 2.0
     }
 }
 

@@ -63,7 +63,16 @@ pub struct Sgd<T: Element> {
 impl<T: Element> Sgd<T> {
     /// Plain SGD with learning rate `lr`.
     pub fn new(lr: f64) -> Self {
-        Sgd { lr, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, buffers: HashMap::new(), steps: 0, ratios: Vec::new() }
+        Sgd {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            buffers: HashMap::new(),
+            steps: 0,
+            ratios: Vec::new(),
+        }
     }
     /// Sets the momentum.
     pub fn momentum(mut self, m: f64) -> Self {
@@ -98,10 +107,19 @@ impl<T: Element> Sgd<T> {
     /// without momentum or with dampening (as PyTorch).
     pub fn step<M: Module<T> + ?Sized>(&mut self, model: &mut M, grads: &Grads<T>) -> Result<()> {
         if !(self.lr >= 0.0) || !(self.momentum >= 0.0) || !(self.weight_decay >= 0.0) {
-            return Err(Error::invalid("sgd", format!("lr {}, momentum {} and weight_decay {} must be >= 0", self.lr, self.momentum, self.weight_decay)));
+            return Err(Error::invalid(
+                "sgd",
+                format!(
+                    "lr {}, momentum {} and weight_decay {} must be >= 0",
+                    self.lr, self.momentum, self.weight_decay
+                ),
+            ));
         }
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
-            return Err(Error::invalid("sgd", "Nesterov momentum requires a momentum and zero dampening"));
+            return Err(Error::invalid(
+                "sgd",
+                "Nesterov momentum requires a momentum and zero dampening",
+            ));
         }
         // gather first so a shape error leaves the model untouched
         let mut work: Vec<(String, Tensor<T>)> = Vec::new();
@@ -109,7 +127,14 @@ impl<T: Element> Sgd<T> {
         model.visit("", &mut |name, p| {
             if let Some(g) = grads.of(p) {
                 if g.shape() != p.shape() && err.is_none() {
-                    err = Some(Error::shape("sgd", format!("gradient of {name} has shape {:?}, parameter {:?}", g.shape(), p.shape())));
+                    err = Some(Error::shape(
+                        "sgd",
+                        format!(
+                            "gradient of {name} has shape {:?}, parameter {:?}",
+                            g.shape(),
+                            p.shape()
+                        ),
+                    ));
                 }
                 work.push((name.to_string(), g));
             }
@@ -118,11 +143,19 @@ impl<T: Element> Sgd<T> {
             return Err(e);
         }
         let mut grads_by_name: HashMap<String, Tensor<T>> = work.into_iter().collect();
-        let (lr, mom, damp, wd, nesterov) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
+        let (lr, mom, damp, wd, nesterov) = (
+            self.lr,
+            self.momentum,
+            self.dampening,
+            self.weight_decay,
+            self.nesterov,
+        );
         let buffers = &mut self.buffers;
         let mut ratios = Vec::new();
         model.visit_mut("", &mut |name, p| {
-            let Some(mut d) = grads_by_name.remove(name) else { return };
+            let Some(mut d) = grads_by_name.remove(name) else {
+                return;
+            };
             let (wdt, momt, dampt) = (T::from_f64(wd), T::from_f64(mom), T::from_f64(1.0 - damp));
             if wd != 0.0 {
                 for (dv, &pv) in d.data_mut().iter_mut().zip(p.data()) {
@@ -149,7 +182,14 @@ impl<T: Element> Sgd<T> {
             }
             let w_norm = p.norm();
             let u_norm = lr * d.norm();
-            ratios.push((name.to_string(), if w_norm > 0.0 { u_norm / w_norm } else { f64::INFINITY }));
+            ratios.push((
+                name.to_string(),
+                if w_norm > 0.0 {
+                    u_norm / w_norm
+                } else {
+                    f64::INFINITY
+                },
+            ));
             let lrt = T::from_f64(lr);
             for (pv, &dv) in p.data_mut().iter_mut().zip(d.data()) {
                 *pv -= lrt * dv;

@@ -30,7 +30,12 @@ pub struct StepInfo<'a> {
 }
 
 /// One SGD step on a batch; returns (loss, accuracy) before the update.
-pub fn train_step<M: Classifier + ?Sized>(model: &mut M, sgd: &mut Sgd<f32>, images: &Tensor<f32>, labels: &[usize]) -> Result<(f64, f64)> {
+pub fn train_step<M: Classifier + ?Sized>(
+    model: &mut M,
+    sgd: &mut Sgd<f32>,
+    images: &Tensor<f32>,
+    labels: &[usize],
+) -> Result<(f64, f64)> {
     let tape = Tape::new();
     let scores = model.forward(&tape, tape.constant(images.clone()), Mode::Train)?;
     let loss = nn::cross_entropy(scores, labels)?;
@@ -61,31 +66,51 @@ pub fn train_epoch<M: Classifier + ?Sized>(
         loss_sum += loss * b.len() as f64;
         hits += acc * b.len() as f64;
         seen += b.len();
-        on_step(StepInfo { step, loss, acc, sgd });
+        on_step(StepInfo {
+            step,
+            loss,
+            acc,
+            sgd,
+        });
         if !loss.is_finite() {
             break;
         }
     }
-    Ok(Pass { loss: loss_sum / seen.max(1) as f64, acc: hits / seen.max(1) as f64 })
+    Ok(Pass {
+        loss: loss_sum / seen.max(1) as f64,
+        acc: hits / seen.max(1) as f64,
+    })
 }
 
 /// Loss and accuracy over a set in eval mode, recording nothing.
-pub fn evaluate<M: Classifier + ?Sized>(model: &mut M, set: &Dataset, batch: usize) -> Result<Pass> {
+pub fn evaluate<M: Classifier + ?Sized>(
+    model: &mut M,
+    set: &Dataset,
+    batch: usize,
+) -> Result<Pass> {
     let (mut loss_sum, mut hits) = (0.0, 0.0);
     for b in Batches::new(set, batch, None, 0, None) {
         let b = b?;
         let scores = predict(model, &b.images)?;
         let tape = Tape::new();
-        loss_sum += nn::cross_entropy(tape.constant(scores.clone()), &b.labels)?.value().item()? as f64 * b.len() as f64;
+        loss_sum += nn::cross_entropy(tape.constant(scores.clone()), &b.labels)?
+            .value()
+            .item()? as f64
+            * b.len() as f64;
         hits += nn::accuracy(&scores, &b.labels) * b.len() as f64;
     }
     let n = set.len().max(1) as f64;
-    Ok(Pass { loss: loss_sum / n, acc: hits / n })
+    Ok(Pass {
+        loss: loss_sum / n,
+        acc: hits / n,
+    })
 }
 
 /// Scores of a batch in eval mode.
 pub fn predict<M: Classifier + ?Sized>(model: &mut M, x: &Tensor<f32>) -> Result<Tensor<f32>> {
     let tape = Tape::new();
     let _g = tape.no_grad();
-    Ok(model.forward(&tape, tape.constant(x.clone()), Mode::Eval)?.value())
+    Ok(model
+        .forward(&tape, tape.constant(x.clone()), Mode::Eval)?
+        .value())
 }

@@ -46,7 +46,8 @@ fn momentum_and_weight_decay_two_steps() {
     sgd.step(&mut p, &g).unwrap();
     close(p.0.data(), &[0.949 - 0.096849, -2.023 - 0.043677]);
     // update ratio of step 2: ||0.1 buf|| / ||p before||
-    let want = (0.096849f64.powi(2) + 0.043677f64.powi(2)).sqrt() / (0.949f64.powi(2) + 2.023f64.powi(2)).sqrt();
+    let want = (0.096849f64.powi(2) + 0.043677f64.powi(2)).sqrt()
+        / (0.949f64.powi(2) + 2.023f64.powi(2)).sqrt();
     assert!((sgd.update_ratios()[0].1 - want).abs() < 1e-12);
 }
 

@@ -20,7 +20,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// The function under test, over the case's inputs (all differentiated).
-pub type OpFn = Arc<dyn for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> Result<Var<'t, f64>> + Send + Sync>;
+pub type OpFn =
+    Arc<dyn for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> Result<Var<'t, f64>> + Send + Sync>;
 
 /// One generated sample: inputs, the function, and a description.
 #[derive(Clone)]
@@ -32,7 +33,11 @@ pub struct Case {
 
 impl fmt::Debug for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shapes: Vec<String> = self.inputs.iter().map(|t| autograd::fmt_shape(t.shape())).collect();
+        let shapes: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|t| autograd::fmt_shape(t.shape()))
+            .collect();
         write!(f, "{} on inputs {}", self.desc, shapes.join(", "))
     }
 }
@@ -51,8 +56,16 @@ pub struct Entry {
     pub n_cases: u32,
 }
 
-fn case(desc: String, inputs: Vec<Tensor<f64>>, f: impl for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> Result<Var<'t, f64>> + Send + Sync + 'static) -> Case {
-    Case { desc, inputs, f: Arc::new(f) }
+fn case(
+    desc: String,
+    inputs: Vec<Tensor<f64>>,
+    f: impl for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> Result<Var<'t, f64>> + Send + Sync + 'static,
+) -> Case {
+    Case {
+        desc,
+        inputs,
+        f: Arc::new(f),
+    }
 }
 
 // ---- input generators -------------------------------------------------------
@@ -86,32 +99,61 @@ fn shape_strategy(max_rank: usize, max_dim: usize) -> impl Strategy<Value = Vec<
 /// Two shapes that broadcast: `b` is a suffix of `a` with some dims set to 1;
 /// sides are swapped at random.
 fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, u64)> {
-    (shape_strategy(3, 3), 0usize..=3, prop::collection::vec(any::<bool>(), 3), any::<bool>(), any::<u64>()).prop_map(
-        |(a, drop, ones, swap, seed)| {
+    (
+        shape_strategy(3, 3),
+        0usize..=3,
+        prop::collection::vec(any::<bool>(), 3),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(a, drop, ones, swap, seed)| {
             let drop = drop.min(a.len() - 1);
-            let b: Vec<usize> = a[drop..].iter().zip(&ones).map(|(&d, &one)| if one { 1 } else { d }).collect();
+            let b: Vec<usize> = a[drop..]
+                .iter()
+                .zip(&ones)
+                .map(|(&d, &one)| if one { 1 } else { d })
+                .collect();
             if swap {
                 (b, a, seed)
             } else {
                 (a, b, seed)
             }
-        },
-    )
+        })
 }
 
-fn binary(id: &'static str, op: for<'t> fn(Var<'t, f64>, Var<'t, f64>) -> Result<Var<'t, f64>>, denom_safe: bool) -> impl Strategy<Value = Case> {
+fn binary(
+    id: &'static str,
+    op: for<'t> fn(Var<'t, f64>, Var<'t, f64>) -> Result<Var<'t, f64>>,
+    denom_safe: bool,
+) -> impl Strategy<Value = Case> {
     broadcast_pair().prop_map(move |(sa, sb, seed)| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let a = randn(&sa, &mut rng);
-        let b = if denom_safe { uniform(&sb, 0.5, 2.0, &mut rng) } else { randn(&sb, &mut rng) };
-        case(format!("{id} {sa:?} with {sb:?}"), vec![a, b], move |_, v| op(v[0], v[1]))
+        let b = if denom_safe {
+            uniform(&sb, 0.5, 2.0, &mut rng)
+        } else {
+            randn(&sb, &mut rng)
+        };
+        case(
+            format!("{id} {sa:?} with {sb:?}"),
+            vec![a, b],
+            move |_, v| op(v[0], v[1]),
+        )
     })
 }
 
-fn unary(id: &'static str, gen: fn(&[usize], &mut ChaCha8Rng) -> Tensor<f64>, op: fn(Var<'_, f64>) -> Result<Var<'_, f64>>) -> impl Strategy<Value = Case> {
+fn unary(
+    id: &'static str,
+    gen: fn(&[usize], &mut ChaCha8Rng) -> Tensor<f64>,
+    op: fn(Var<'_, f64>) -> Result<Var<'_, f64>>,
+) -> impl Strategy<Value = Case> {
     (shape_strategy(4, 4), any::<u64>()).prop_map(move |(s, seed)| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        case(format!("{id} {s:?}"), vec![gen(&s, &mut rng)], move |_, v| op(v[0]))
+        case(
+            format!("{id} {s:?}"),
+            vec![gen(&s, &mut rng)],
+            move |_, v| op(v[0]),
+        )
     })
 }
 
@@ -121,47 +163,108 @@ fn positive(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor<f64> {
 
 /// Shape, an axis inside it (possibly negative), keepdim, seed.
 fn axis_case() -> impl Strategy<Value = (Vec<usize>, isize, bool, u64)> {
-    (shape_strategy(4, 4), any::<prop::sample::Index>(), any::<bool>(), any::<bool>(), any::<u64>()).prop_map(|(s, ix, neg, keep, seed)| {
-        let a = ix.index(s.len()) as isize;
-        (s.clone(), if neg { a - s.len() as isize } else { a }, keep, seed)
-    })
+    (
+        shape_strategy(4, 4),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(s, ix, neg, keep, seed)| {
+            let a = ix.index(s.len()) as isize;
+            (
+                s.clone(),
+                if neg { a - s.len() as isize } else { a },
+                keep,
+                seed,
+            )
+        })
 }
 
-fn conv_case(batch: std::ops::RangeInclusive<usize>, stride: std::ops::RangeInclusive<usize>, dilation: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Case> {
-    (batch, 1..=3usize, 1..=3usize, 1..=3usize, 1..=3usize, stride, 0..=2usize, dilation, 0..=3usize, any::<bool>(), any::<u64>()).prop_map(
-        |(n, cin, cout, kh, kw, s, p, d, extra, bias, seed)| {
+fn conv_case(
+    batch: std::ops::RangeInclusive<usize>,
+    stride: std::ops::RangeInclusive<usize>,
+    dilation: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = Case> {
+    (
+        batch,
+        1..=3usize,
+        1..=3usize,
+        1..=3usize,
+        1..=3usize,
+        stride,
+        0..=2usize,
+        dilation,
+        0..=3usize,
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(n, cin, cout, kh, kw, s, p, d, extra, bias, seed)| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             // smallest input the dilated kernel fits, plus a little
             let h = (d * (kh - 1) + 1).saturating_sub(2 * p).max(1) + extra;
             let w = (d * (kw - 1) + 1).saturating_sub(2 * p).max(1) + extra.min(2);
-            let cfg = Conv2dCfg { stride: [s, s], padding: [p, p], dilation: [d, d] };
-            let mut inputs = vec![randn(&[n, cin, h, w], &mut rng), randn(&[cout, cin, kh, kw], &mut rng)];
+            let cfg = Conv2dCfg {
+                stride: [s, s],
+                padding: [p, p],
+                dilation: [d, d],
+            };
+            let mut inputs = vec![
+                randn(&[n, cin, h, w], &mut rng),
+                randn(&[cout, cin, kh, kw], &mut rng),
+            ];
             if bias {
                 inputs.push(randn(&[cout], &mut rng));
             }
-            case(format!("conv2d stride {s} padding {p} dilation {d} bias {bias}"), inputs, move |_, v| {
-                ops::conv2d(v[0], v[1], v.get(2).copied(), cfg)
-            })
-        },
-    )
+            case(
+                format!("conv2d stride {s} padding {p} dilation {d} bias {bias}"),
+                inputs,
+                move |_, v| ops::conv2d(v[0], v[1], v.get(2).copied(), cfg),
+            )
+        })
 }
 
-fn pool_case(max: bool, kernel: std::ops::RangeInclusive<usize>, stride: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Case> {
-    (1..=2usize, 1..=2usize, kernel, stride, any::<bool>(), 0..=3usize, any::<u64>()).prop_map(move |(n, c, k, s, pad, extra, seed)| {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let p = if pad { k / 2 } else { 0 };
-        let h = k + extra;
-        let cfg = Pool2dCfg { kernel: [k, k], stride: [s, s], padding: [p, p] };
-        let x = if max { distinct(&[n, c, h, h + 1], &mut rng) } else { randn(&[n, c, h, h + 1], &mut rng) };
-        let name = if max { "max_pool2d" } else { "avg_pool2d" };
-        case(format!("{name} kernel {k} stride {s} padding {p}"), vec![x], move |_, v| {
-            if max {
-                ops::max_pool2d(v[0], cfg)
+fn pool_case(
+    max: bool,
+    kernel: std::ops::RangeInclusive<usize>,
+    stride: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = Case> {
+    (
+        1..=2usize,
+        1..=2usize,
+        kernel,
+        stride,
+        any::<bool>(),
+        0..=3usize,
+        any::<u64>(),
+    )
+        .prop_map(move |(n, c, k, s, pad, extra, seed)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let p = if pad { k / 2 } else { 0 };
+            let h = k + extra;
+            let cfg = Pool2dCfg {
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [p, p],
+            };
+            let x = if max {
+                distinct(&[n, c, h, h + 1], &mut rng)
             } else {
-                ops::avg_pool2d(v[0], cfg)
-            }
+                randn(&[n, c, h, h + 1], &mut rng)
+            };
+            let name = if max { "max_pool2d" } else { "avg_pool2d" };
+            case(
+                format!("{name} kernel {k} stride {s} padding {p}"),
+                vec![x],
+                move |_, v| {
+                    if max {
+                        ops::max_pool2d(v[0], cfg)
+                    } else {
+                        ops::avg_pool2d(v[0], cfg)
+                    }
+                },
+            )
         })
-    })
 }
 
 fn batch_norm_case(training: bool) -> impl Strategy<Value = Case> {
@@ -179,31 +282,51 @@ fn batch_norm_case(training: bool) -> impl Strategy<Value = Case> {
         stats.running_mean = randn(&[c], &mut rng);
         stats.running_var = uniform(&[c], 0.5, 2.0, &mut rng);
         let mode = if training { "train" } else { "eval" };
-        case(format!("batch_norm {mode} {shape:?}"), vec![x, gamma, beta], move |_, v| {
-            let mut s = stats.clone();
-            ops::batch_norm(v[0], v[1], v[2], &mut s, training)
-        })
+        case(
+            format!("batch_norm {mode} {shape:?}"),
+            vec![x, gamma, beta],
+            move |_, v| {
+                let mut s = stats.clone();
+                ops::batch_norm(v[0], v[1], v[2], &mut s, training)
+            },
+        )
     })
 }
 
 fn matmul_case() -> impl Strategy<Value = Case> {
-    (0..4usize, 1..=4usize, 1..=4usize, 1..=4usize, 1..=3usize, any::<u64>()).prop_map(|(kind, m, k, n, b, seed)| {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (sa, sb): (Vec<usize>, Vec<usize>) = match kind {
-            0 => (vec![m, k], vec![k, n]),
-            1 => (vec![b, m, k], vec![b, k, n]),
-            2 => (vec![b, m, k], vec![k, n]),
-            _ => (vec![m, k], vec![2, b, k, n]),
-        };
-        let (a, bt) = (randn(&sa, &mut rng), randn(&sb, &mut rng));
-        case(format!("matmul {sa:?} @ {sb:?}"), vec![a, bt], |_, v| ops::matmul(v[0], v[1]))
-    })
+    (
+        0..4usize,
+        1..=4usize,
+        1..=4usize,
+        1..=4usize,
+        1..=3usize,
+        any::<u64>(),
+    )
+        .prop_map(|(kind, m, k, n, b, seed)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (sa, sb): (Vec<usize>, Vec<usize>) = match kind {
+                0 => (vec![m, k], vec![k, n]),
+                1 => (vec![b, m, k], vec![b, k, n]),
+                2 => (vec![b, m, k], vec![k, n]),
+                _ => (vec![m, k], vec![2, b, k, n]),
+            };
+            let (a, bt) = (randn(&sa, &mut rng), randn(&sb, &mut rng));
+            case(format!("matmul {sa:?} @ {sb:?}"), vec![a, bt], |_, v| {
+                ops::matmul(v[0], v[1])
+            })
+        })
 }
 
 // ---- the registry -----------------------------------------------------------
 
 fn entry(id: &'static str, op: &'static str, cases: fn() -> BoxedStrategy<Case>) -> Entry {
-    Entry { id, op, cases, cfg: GradcheckConfig::default(), n_cases: 24 }
+    Entry {
+        id,
+        op,
+        cases,
+        cfg: GradcheckConfig::default(),
+        n_cases: 24,
+    }
 }
 
 /// Every registered op variant.
@@ -218,7 +341,9 @@ pub fn registry() -> Vec<Entry> {
             (shape_strategy(3, 4), -3.0..3.0f64, any::<u64>())
                 .prop_map(|(s, c, seed)| {
                     let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
-                    case(format!("add_scalar {c}"), vec![x], move |_, v| ops::add_scalar(v[0], c))
+                    case(format!("add_scalar {c}"), vec![x], move |_, v| {
+                        ops::add_scalar(v[0], c)
+                    })
                 })
                 .boxed()
         }),
@@ -226,13 +351,17 @@ pub fn registry() -> Vec<Entry> {
             (shape_strategy(3, 4), -3.0..3.0f64, any::<u64>())
                 .prop_map(|(s, c, seed)| {
                     let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
-                    case(format!("mul_scalar {c}"), vec![x], move |_, v| ops::mul_scalar(v[0], c))
+                    case(format!("mul_scalar {c}"), vec![x], move |_, v| {
+                        ops::mul_scalar(v[0], c)
+                    })
                 })
                 .boxed()
         }),
         entry("exp", "exp", || unary("exp", randn, ops::exp).boxed()),
         entry("log", "log", || unary("log", positive, ops::log).boxed()),
-        entry("sqrt", "sqrt", || unary("sqrt", positive, ops::sqrt).boxed()),
+        entry("sqrt", "sqrt", || {
+            unary("sqrt", positive, ops::sqrt).boxed()
+        }),
         entry("pow", "pow", || {
             (shape_strategy(3, 4), -2.0..3.0f64, any::<u64>())
                 .prop_map(|(s, e, seed)| {
@@ -241,24 +370,40 @@ pub fn registry() -> Vec<Entry> {
                 })
                 .boxed()
         }),
-        entry("relu", "relu", || unary("relu", away_from_zero, ops::relu).boxed()),
+        entry("relu", "relu", || {
+            unary("relu", away_from_zero, ops::relu).boxed()
+        }),
         entry("tanh", "tanh", || unary("tanh", randn, ops::tanh).boxed()),
-        entry("sigmoid", "sigmoid", || unary("sigmoid", randn, ops::sigmoid).boxed()),
-        entry("sum_all", "sum", || unary("sum_all", randn, ops::sum_all).boxed()),
+        entry("sigmoid", "sigmoid", || {
+            unary("sigmoid", randn, ops::sigmoid).boxed()
+        }),
+        entry("sum_all", "sum", || {
+            unary("sum_all", randn, ops::sum_all).boxed()
+        }),
         entry("sum_axis", "sum", || {
             axis_case()
                 .prop_map(|(s, a, keep, seed)| {
                     let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
-                    case(format!("sum axis {a} keepdim {keep}"), vec![x], move |_, v| ops::sum(v[0], a, keep))
+                    case(
+                        format!("sum axis {a} keepdim {keep}"),
+                        vec![x],
+                        move |_, v| ops::sum(v[0], a, keep),
+                    )
                 })
                 .boxed()
         }),
-        entry("mean_all", "mean", || unary("mean_all", randn, ops::mean_all).boxed()),
+        entry("mean_all", "mean", || {
+            unary("mean_all", randn, ops::mean_all).boxed()
+        }),
         entry("mean_axis", "mean", || {
             axis_case()
                 .prop_map(|(s, a, keep, seed)| {
                     let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
-                    case(format!("mean axis {a} keepdim {keep}"), vec![x], move |_, v| ops::mean(v[0], a, keep))
+                    case(
+                        format!("mean axis {a} keepdim {keep}"),
+                        vec![x],
+                        move |_, v| ops::mean(v[0], a, keep),
+                    )
                 })
                 .boxed()
         }),
@@ -266,7 +411,11 @@ pub fn registry() -> Vec<Entry> {
             axis_case()
                 .prop_map(|(s, a, keep, seed)| {
                     let x = distinct(&s, &mut ChaCha8Rng::seed_from_u64(seed));
-                    case(format!("max axis {a} keepdim {keep}"), vec![x], move |_, v| ops::max(v[0], a, keep))
+                    case(
+                        format!("max axis {a} keepdim {keep}"),
+                        vec![x],
+                        move |_, v| ops::max(v[0], a, keep),
+                    )
                 })
                 .boxed()
         }),
@@ -275,7 +424,11 @@ pub fn registry() -> Vec<Entry> {
                 .prop_map(|(s, seed)| {
                     let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
                     let last = *s.last().unwrap() as isize;
-                    case(format!("reshape {s:?} to [-1, {last}]"), vec![x], move |_, v| ops::reshape(v[0], &[-1, last]))
+                    case(
+                        format!("reshape {s:?} to [-1, {last}]"),
+                        vec![x],
+                        move |_, v| ops::reshape(v[0], &[-1, last]),
+                    )
                 })
                 .boxed()
         }),
@@ -286,25 +439,48 @@ pub fn registry() -> Vec<Entry> {
                     let x = randn(&s, &mut rng);
                     let mut perm: Vec<usize> = (0..s.len()).collect();
                     perm.shuffle(&mut rng);
-                    case(format!("permute {perm:?}"), vec![x], move |_, v| ops::permute(v[0], &perm))
+                    case(format!("permute {perm:?}"), vec![x], move |_, v| {
+                        ops::permute(v[0], &perm)
+                    })
                 })
                 .boxed()
         }),
         entry("matmul", "matmul", || matmul_case().boxed()),
-        entry("conv2d", "conv2d", || conv_case(1..=2, 1..=3, 1..=3).boxed()),
-        entry("conv2d_dilated_strided", "conv2d", || conv_case(1..=2, 2..=3, 2..=3).boxed()),
+        entry("conv2d", "conv2d", || {
+            conv_case(1..=2, 1..=3, 1..=3).boxed()
+        }),
+        entry("conv2d_dilated_strided", "conv2d", || {
+            conv_case(1..=2, 2..=3, 2..=3).boxed()
+        }),
         // more samples than one weight-gradient reduction group (8)
-        Entry { n_cases: 6, ..entry("conv2d_large_batch", "conv2d", || conv_case(9..=17, 1..=2, 1..=2).boxed()) },
-        entry("max_pool2d", "max_pool2d", || pool_case(true, 1..=3, 1..=3).boxed()),
-        entry("max_pool2d_overlapping", "max_pool2d", || pool_case(true, 3..=3, 1..=2).boxed()),
-        entry("avg_pool2d", "avg_pool2d", || pool_case(false, 1..=3, 1..=3).boxed()),
-        entry("batch_norm_train", "batch_norm", || batch_norm_case(true).boxed()),
-        entry("batch_norm_eval", "batch_norm", || batch_norm_case(false).boxed()),
+        Entry {
+            n_cases: 6,
+            ..entry("conv2d_large_batch", "conv2d", || {
+                conv_case(9..=17, 1..=2, 1..=2).boxed()
+            })
+        },
+        entry("max_pool2d", "max_pool2d", || {
+            pool_case(true, 1..=3, 1..=3).boxed()
+        }),
+        entry("max_pool2d_overlapping", "max_pool2d", || {
+            pool_case(true, 3..=3, 1..=2).boxed()
+        }),
+        entry("avg_pool2d", "avg_pool2d", || {
+            pool_case(false, 1..=3, 1..=3).boxed()
+        }),
+        entry("batch_norm_train", "batch_norm", || {
+            batch_norm_case(true).boxed()
+        }),
+        entry("batch_norm_eval", "batch_norm", || {
+            batch_norm_case(false).boxed()
+        }),
         entry("log_softmax", "log_softmax", || {
             axis_case()
                 .prop_map(|(s, a, _, seed)| {
                     let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed)).map(|v| 3.0 * v);
-                    case(format!("log_softmax axis {a}"), vec![x], move |_, v| ops::log_softmax(v[0], a))
+                    case(format!("log_softmax axis {a}"), vec![x], move |_, v| {
+                        ops::log_softmax(v[0], a)
+                    })
                 })
                 .boxed()
         }),
@@ -314,7 +490,9 @@ pub fn registry() -> Vec<Entry> {
                     let mut rng = ChaCha8Rng::seed_from_u64(seed);
                     let x = randn(&[n, c], &mut rng);
                     let t: Vec<usize> = (0..n).map(|_| rng.random_range(0..c)).collect();
-                    case(format!("nll_loss targets {t:?}"), vec![x], move |_, v| ops::nll_loss(v[0], &t))
+                    case(format!("nll_loss targets {t:?}"), vec![x], move |_, v| {
+                        ops::nll_loss(v[0], &t)
+                    })
                 })
                 .boxed()
         }),
@@ -335,9 +513,11 @@ pub fn registry() -> Vec<Entry> {
                     let mut rng = ChaCha8Rng::seed_from_u64(seed);
                     let x = randn(&[n, c], &mut rng);
                     let t: Vec<usize> = (0..n).map(|_| rng.random_range(0..c)).collect();
-                    case(format!("nll_loss(log_softmax) targets {t:?}"), vec![x], move |_, v| {
-                        ops::nll_loss(ops::log_softmax(v[0], 1)?, &t)
-                    })
+                    case(
+                        format!("nll_loss(log_softmax) targets {t:?}"),
+                        vec![x],
+                        move |_, v| ops::nll_loss(ops::log_softmax(v[0], 1)?, &t),
+                    )
                 })
                 .boxed()
         }),

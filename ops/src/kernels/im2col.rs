@@ -48,10 +48,18 @@ impl Window {
     #[inline]
     fn valid_cols(&self, kj: usize) -> (usize, usize) {
         let off = kj * self.dw; // iw = ow*sw + off - pw
-        let lo = if off >= self.pw { 0 } else { (self.pw - off).div_ceil(self.sw) };
+        let lo = if off >= self.pw {
+            0
+        } else {
+            (self.pw - off).div_ceil(self.sw)
+        };
         // ow*sw + off - pw < w  <=>  ow*sw < w + pw - off
         let lim = self.w + self.pw;
-        let hi = if lim <= off { 0 } else { (lim - off).div_ceil(self.sw) };
+        let hi = if lim <= off {
+            0
+        } else {
+            (lim - off).div_ceil(self.sw)
+        };
         (lo.min(self.wo), hi.min(self.wo))
     }
 }
@@ -77,7 +85,8 @@ pub fn im2col<T: Copy + Default>(x: &[T], c: usize, g: &Window, col: &mut [T]) {
                             let src = &plane[ih * g.w..(ih + 1) * g.w];
                             if g.sw == 1 {
                                 let start = lo + kj * g.dw - g.pw;
-                                d[lo..hi.max(lo)].copy_from_slice(&src[start..start + hi.saturating_sub(lo)]);
+                                d[lo..hi.max(lo)]
+                                    .copy_from_slice(&src[start..start + hi.saturating_sub(lo)]);
                             } else {
                                 for ow in lo..hi {
                                     d[ow] = src[ow * g.sw + kj * g.dw - g.pw];
@@ -142,10 +151,29 @@ mod tests {
 
     #[test]
     fn im2col_and_col2im_match_naive_loops() {
-        for &(h, w, k, s, p, d) in &[(5, 7, 3, 1, 1, 1), (8, 6, 3, 2, 2, 2), (4, 4, 2, 2, 0, 1), (9, 5, 2, 3, 1, 3), (3, 3, 1, 1, 0, 1)] {
+        for &(h, w, k, s, p, d) in &[
+            (5, 7, 3, 1, 1, 1),
+            (8, 6, 3, 2, 2, 2),
+            (4, 4, 2, 2, 0, 1),
+            (9, 5, 2, 3, 1, 3),
+            (3, 3, 1, 1, 0, 1),
+        ] {
             let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
             let wo = (w + 2 * p - d * (k - 1) - 1) / s + 1;
-            let g = Window { h, w, kh: k, kw: k, sh: s, sw: s, ph: p, pw: p, dh: d, dw: d, ho, wo };
+            let g = Window {
+                h,
+                w,
+                kh: k,
+                kw: k,
+                sh: s,
+                sw: s,
+                ph: p,
+                pw: p,
+                dh: d,
+                dw: d,
+                ho,
+                wo,
+            };
             let c = 2;
             let x: Vec<f64> = (0..c * h * w).map(|i| i as f64 + 1.0).collect();
             let mut col = vec![f64::NAN; c * k * k * ho * wo];

@@ -23,12 +23,21 @@ pub fn par_gemm<T: Element>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: 
     }
     // rows per block: a multiple of 8, about 2 blocks per thread for balance
     let rows = (m.div_ceil(threads * 2)).next_multiple_of(8).max(8);
-    c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(bi, cb)| {
-        let r0 = bi * rows;
-        let mr = cb.len() / n;
-        let sub = MatRef { data: &a.data[r0 * a.rs..], rows: mr, cols: k, rs: a.rs, cs: a.cs };
-        gemm(alpha, sub, b, beta, cb, n);
-    });
+    c[..m * n]
+        .par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(bi, cb)| {
+            let r0 = bi * rows;
+            let mr = cb.len() / n;
+            let sub = MatRef {
+                data: &a.data[r0 * a.rs..],
+                rows: mr,
+                cols: k,
+                rs: a.rs,
+                cs: a.cs,
+            };
+            gemm(alpha, sub, b, beta, cb, n);
+        });
 }
 
 #[cfg(test)]
@@ -38,18 +47,42 @@ mod tests {
     #[test]
     fn par_gemm_matches_serial_bitwise() {
         let (m, k, n) = (301, 67, 129);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32) / 40.0 - 1.2).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53 % 97) as f32) / 40.0 - 1.2)
+            .collect();
         let mut c1 = vec![0.0; m * n];
         let mut c2 = vec![0.0; m * n];
-        gemm(1.0, MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), 0.0, &mut c1, n);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-        pool.install(|| par_gemm(1.0, MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), 0.0, &mut c2));
+        gemm(
+            1.0,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            0.0,
+            &mut c1,
+            n,
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            par_gemm(
+                1.0,
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&b, k, n),
+                0.0,
+                &mut c2,
+            )
+        });
         assert_eq!(c1, c2);
         // and against a naive loop in f64
         for i in (0..m).step_by(37) {
             for j in (0..n).step_by(11) {
-                let want: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
+                let want: f64 = (0..k)
+                    .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                    .sum();
                 assert!((c1[i * n + j] as f64 - want).abs() < 1e-3);
             }
         }

@@ -1,0 +1,303 @@
+//! The reference workloads of `shared/bench/README.md`, one line each in the
+//! PyTorch peer script's format, so the outputs can be joined line by line.
+//!
+//! `cargo run --release --example bench -- [--threads T] [--filter NAME]`
+//!
+//! Median of repeated runs after 3 warm-up runs (at least 10 runs and 1 s;
+//! 3 s for the training step). `scripts`-free comparison: see
+//! `examples/bench_compare.py` for the ratio table against PyTorch.
+
+mod common;
+
+use std::time::Instant;
+
+use autograd::{Tape, Tensor};
+use nn::models::{Classifier, ConvNet};
+use nn::Mode;
+use ops::{BatchNormStats, Conv2dCfg, Pool2dCfg, VarOps};
+use optim::Sgd;
+use rand::{Rng, SeedableRng};
+
+struct Timing {
+    median: f64,
+    min: f64,
+    reps: usize,
+}
+
+fn timeit(mut f: impl FnMut(), min_time: f64) -> Timing {
+    for _ in 0..3 {
+        f();
+    }
+    let mut ts = Vec::new();
+    let start = Instant::now();
+    while ts.len() < 10 || (start.elapsed().as_secs_f64() < min_time && ts.len() < 200) {
+        let t = Instant::now();
+        f();
+        ts.push(t.elapsed().as_secs_f64());
+    }
+    ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = ts.len();
+    let median = if n % 2 == 1 {
+        ts[n / 2]
+    } else {
+        0.5 * (ts[n / 2 - 1] + ts[n / 2])
+    };
+    Timing {
+        median,
+        min: ts[0],
+        reps: n,
+    }
+}
+
+struct Bench {
+    filter: String,
+    threads: usize,
+}
+
+impl Bench {
+    fn run(
+        &self,
+        name: &str,
+        flops: Option<f64>,
+        extra: Option<&dyn Fn(f64) -> String>,
+        min_time: f64,
+        f: impl FnMut(),
+    ) {
+        if !name.contains(&self.filter) {
+            return;
+        }
+        let t = timeit(f, min_time);
+        let mut line = format!(
+            "workload={name} impl=lecture-grad-{} threads={} median_ms={:.3} min_ms={:.3} reps={}",
+            env!("CARGO_PKG_VERSION"),
+            self.threads,
+            t.median * 1e3,
+            t.min * 1e3,
+            t.reps
+        );
+        if let Some(fl) = flops {
+            line += &format!(" gflops={:.1}", fl / t.median / 1e9);
+        }
+        if let Some(e) = extra {
+            line += &format!(" extra={}", e(t.median));
+        }
+        println!("{line}");
+    }
+}
+
+fn main() {
+    let threads: usize = common::arg_or("--threads", 2);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("thread pool");
+    let b = Bench {
+        filter: common::arg("--filter").unwrap_or_default(),
+        threads,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+
+    // GEMM
+    {
+        let a = Tensor::<f32>::randn(&[1024, 1024], 0.0, 1.0, &mut rng);
+        let bm = Tensor::<f32>::randn(&[1024, 1024], 0.0, 1.0, &mut rng);
+        b.run("sgemm_1024", Some(2.0 * 1024f64.powi(3)), None, 1.0, || {
+            let tape = Tape::new();
+            let _g = tape.no_grad();
+            std::hint::black_box(
+                ops::matmul(tape.constant(a.clone()), tape.constant(bm.clone()))
+                    .unwrap()
+                    .value(),
+            );
+        });
+    }
+
+    // conv2d
+    let n = 128;
+    for (name, cin, cout, h, p, d) in [
+        ("conv_3_64_32", 3, 64, 32, 1, 1),
+        ("conv_64_128_16", 64, 128, 16, 1, 1),
+        ("conv_128_256_8", 128, 256, 8, 1, 1),
+        ("conv_dil2_64_64_32", 64, 64, 32, 2, 2),
+    ] {
+        if !(name.to_string() + "_fwdbwd").contains(&b.filter)
+            && !(name.to_string() + "_fwd").contains(&b.filter)
+        {
+            continue;
+        }
+        let x = Tensor::<f32>::randn(&[n, cin, h, h], 0.0, 1.0, &mut rng);
+        let w = Tensor::<f32>::randn(
+            &[cout, cin, 3, 3],
+            0.0,
+            (2.0 / (cin * 9) as f64).sqrt(),
+            &mut rng,
+        );
+        let bias = Tensor::<f32>::zeros(&[cout]);
+        let cfg = Conv2dCfg::default().padding(p).dilation(d);
+        let ho = h + 2 * p - d * 2;
+        let fl = 2.0 * (n * cout * ho * ho * cin * 9) as f64;
+        let g = Tensor::<f32>::randn(&[n, cout, ho, ho], 0.0, 1.0, &mut rng);
+        b.run(&format!("{name}_fwd"), Some(fl), None, 1.0, || {
+            let tape = Tape::new();
+            let _g = tape.no_grad();
+            let y = ops::conv2d(
+                tape.constant(x.clone()),
+                tape.constant(w.clone()),
+                Some(tape.constant(bias.clone())),
+                cfg,
+            )
+            .unwrap();
+            std::hint::black_box(y.value());
+        });
+        b.run(&format!("{name}_fwdbwd"), Some(3.0 * fl), None, 1.0, || {
+            let tape = Tape::new();
+            let (xv, wv, bv) = (
+                tape.param(x.clone()),
+                tape.param(w.clone()),
+                tape.param(bias.clone()),
+            );
+            let y = ops::conv2d(xv, wv, Some(bv), cfg).unwrap();
+            std::hint::black_box(tape.backward_with(y, g.clone()).unwrap());
+        });
+    }
+
+    // pooling, normalisation, activations, loss
+    let x0 = Tensor::<f32>::randn(&[128, 64, 32, 32], 0.0, 1.0, &mut rng);
+    let fwdbwd = |name: &str,
+                  f: &dyn for<'t> Fn(autograd::Var<'t, f32>) -> autograd::Var<'t, f32>,
+                  rng: &mut rand_chacha::ChaCha8Rng| {
+        if !name.contains(&b.filter) {
+            return;
+        }
+        let shape = {
+            let tape = Tape::new();
+            let _g = tape.no_grad();
+            f(tape.constant(x0.clone())).shape()
+        };
+        let g = Tensor::<f32>::randn(&shape, 0.0, 1.0, rng);
+        b.run(name, None, None, 1.0, || {
+            let tape = Tape::new();
+            let y = f(tape.param(x0.clone()));
+            std::hint::black_box(tape.backward_with(y, g.clone()).unwrap());
+        });
+    };
+    fwdbwd(
+        "maxpool_fwdbwd",
+        &|x| ops::max_pool2d(x, Pool2dCfg::new(2)).unwrap(),
+        &mut rng,
+    );
+    if "batchnorm_train_fwdbwd".contains(&b.filter) {
+        let g = Tensor::<f32>::randn(&[128, 64, 32, 32], 0.0, 1.0, &mut rng);
+        let (gamma, beta) = (Tensor::<f32>::ones(&[64]), Tensor::<f32>::zeros(&[64]));
+        let mut stats = BatchNormStats::<f32>::new(64);
+        b.run("batchnorm_train_fwdbwd", None, None, 1.0, || {
+            let tape = Tape::new();
+            let y = ops::batch_norm(
+                tape.param(x0.clone()),
+                tape.param(gamma.clone()),
+                tape.param(beta.clone()),
+                &mut stats,
+                true,
+            )
+            .unwrap();
+            std::hint::black_box(tape.backward_with(y, g.clone()).unwrap());
+        });
+    }
+    fwdbwd("relu_fwdbwd", &|x| x.relu().unwrap(), &mut rng);
+    fwdbwd("tanh_fwdbwd", &|x| x.tanh().unwrap(), &mut rng);
+    {
+        let logits = Tensor::<f32>::randn(&[128, 10], 0.0, 1.0, &mut rng);
+        let tgt: Vec<usize> = (0..128).map(|_| rng.random_range(0..10)).collect();
+        b.run("logsoftmax_nll_fwdbwd", None, None, 1.0, || {
+            let tape = Tape::new();
+            let l = tape.param(logits.clone());
+            let loss = ops::nll_loss(l.log_softmax(1).unwrap(), &tgt).unwrap();
+            std::hint::black_box(tape.backward(loss).unwrap());
+        });
+    }
+
+    // reference ConvNet
+    {
+        let mut model = ConvNet::new(&mut rng);
+        let fl_img = 2.0
+            * (3 * 32 * 32 * 32 * 9
+                + 32 * 32 * 32 * 32 * 9
+                + 32 * 64 * 16 * 16 * 9
+                + 64 * 64 * 16 * 16 * 9
+                + 64 * 128 * 8 * 8 * 9
+                + 2048 * 10) as f64;
+        let mut sgd = Sgd::new(0.01).momentum(0.9).weight_decay(5e-4);
+        let xin = Tensor::<f32>::randn(&[128, 3, 32, 32], 0.0, 1.0, &mut rng);
+        let yin: Vec<usize> = (0..128).map(|_| rng.random_range(0..10)).collect();
+        let ips = |med: f64| format!("images_per_s={:.0}", 128.0 / med);
+        b.run(
+            "convnet_train_step",
+            Some(3.0 * fl_img * 128.0),
+            Some(&ips),
+            3.0,
+            || {
+                optim::train::train_step(&mut model, &mut sgd, &xin, &yin).unwrap();
+            },
+        );
+        b.run(
+            "convnet_eval_fwd",
+            Some(fl_img * 128.0),
+            Some(&ips),
+            1.0,
+            || {
+                let tape = Tape::new();
+                let _g = tape.no_grad();
+                std::hint::black_box(
+                    model
+                        .forward(&tape, tape.constant(xin.clone()), Mode::Eval)
+                        .unwrap()
+                        .value(),
+                );
+            },
+        );
+    }
+
+    // tape overhead on tiny tensors
+    {
+        let ta = Tensor::<f32>::randn(&[4], 0.0, 1.0, &mut rng);
+        let tb = Tensor::<f32>::full(&[4], 0.5);
+        let tc = Tensor::<f32>::ones(&[4]);
+        let us = |med: f64| format!("us_per_op={:.2}", med / 3000.0 * 1e6);
+        b.run("tape_chain_1000", None, Some(&us), 1.0, || {
+            let tape = Tape::new();
+            let (a, bb, c) = (
+                tape.param(ta.clone()),
+                tape.param(tb.clone()),
+                tape.param(tc.clone()),
+            );
+            let mut x = a;
+            for _ in 0..1000 {
+                x = x.mul(bb).unwrap().add(c).unwrap().relu().unwrap();
+            }
+            std::hint::black_box(tape.backward(x.sum_all().unwrap()).unwrap());
+        });
+    }
+
+    // the weight-init experiment's forward
+    {
+        let xm = Tensor::<f32>::randn(&[1000, 500], 0.0, 1.0, &mut rng);
+        let layers: Vec<nn::Linear<f32>> = (0..10)
+            .map(|_| nn::Linear::new(500, 500, nn::Init::Xavier, &mut rng))
+            .collect();
+        b.run(
+            "mlp10_tanh_fwd",
+            Some(10.0 * 2.0 * 1000.0 * 500.0 * 500.0),
+            None,
+            1.0,
+            || {
+                let tape = Tape::new();
+                let _g = tape.no_grad();
+                let mut h = tape.constant(xm.clone());
+                for l in &layers {
+                    h = l.forward(&tape, h).unwrap().tanh().unwrap();
+                }
+                std::hint::black_box(h.value());
+            },
+        );
+    }
+}
