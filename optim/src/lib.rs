@@ -6,6 +6,7 @@
 //! hyper-parameter search into functions.
 
 pub mod babysit;
+pub mod checkpoint;
 pub mod schedule;
 pub mod sgd;
 pub mod train;

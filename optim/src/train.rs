@@ -57,11 +57,36 @@ pub fn train_epoch<M: Classifier + ?Sized>(
     seed: u64,
     epoch: u64,
     augment: Option<Augment>,
+    on_step: impl FnMut(StepInfo<'_>),
+) -> Result<Pass> {
+    train_epoch_from(model, sgd, train, batch, seed, epoch, 0, usize::MAX, augment, on_step)
+}
+
+/// Steps `start..end` of an epoch (to resume mid-epoch, or to stop at a
+/// given step). The batches before `start` are drawn and dropped, so the
+/// batch order and the augmentation draws are exactly those of a full epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch_from<M: Classifier + ?Sized>(
+    model: &mut M,
+    sgd: &mut Sgd<f32>,
+    train: &Dataset,
+    batch: usize,
+    seed: u64,
+    epoch: u64,
+    start: usize,
+    end: usize,
+    augment: Option<Augment>,
     mut on_step: impl FnMut(StepInfo<'_>),
 ) -> Result<Pass> {
     let (mut loss_sum, mut hits, mut seen) = (0.0, 0.0, 0usize);
     for (step, b) in Batches::new(train, batch, Some(seed), epoch, augment).enumerate() {
+        if step >= end {
+            break;
+        }
         let b = b?;
+        if step < start {
+            continue;
+        }
         let (loss, acc) = train_step(model, sgd, &b.images, &b.labels)?;
         loss_sum += loss * b.len() as f64;
         hits += acc * b.len() as f64;
