@@ -18,7 +18,7 @@ use common::progress::Progress;
 use data::Augment;
 use nn::models::{ConvNet, LinearSoftmax, TwoLayer};
 use nn::{Classifier, Init};
-use optim::train::{evaluate, train_epoch};
+use optim::train::{evaluate, train_epoch_from};
 use optim::{LrSchedule, Sgd};
 use rand::SeedableRng;
 
@@ -60,7 +60,7 @@ fn recipe(model: &str) -> Recipe {
         },
         _ => Recipe {
             batch: 128,
-            lr: 0.1,
+            lr: 0.05,
             reg: 5e-4,
             momentum: 0.9,
             nesterov: true,
@@ -70,7 +70,7 @@ fn recipe(model: &str) -> Recipe {
                 crop_padding: 4,
                 hflip: true,
             }),
-            warmup_epochs: 1,
+            warmup_epochs: 2,
         },
     }
 }
@@ -153,16 +153,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let tr = {
             let sched = &sched;
             let (losses, ratios, global) = (&mut losses, &mut ratios, &mut global);
-            // the schedule advances once per epoch (the loop borrows the optimizer)
-            sgd.lr = sched.lr(*global);
-            train_epoch(
+            // per-step schedule: warm-up, then cosine
+            let first = epoch * steps_per_epoch;
+            let lr_at = |step: usize| sched.lr(first + step);
+            train_epoch_from(
                 model.as_mut(),
                 &mut sgd,
                 &s.train,
                 batch,
                 seed,
                 epoch as u64,
+                0,
+                usize::MAX,
                 r.augment,
+                Some(&lr_at),
                 |info| {
                     losses.push((*global as f64, info.loss));
                     if *global % 20 == 0 {

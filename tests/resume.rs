@@ -36,7 +36,7 @@ fn resume_mid_epoch_is_bit_identical() {
         let mut b = TinyConv::new(0);
         let mut sb = sgd();
         train_epoch(&mut b, &mut sb, &train, BATCH, SEED, 0, AUG, |i| losses_b.push(i.loss.to_bits())).unwrap();
-        train_epoch_from(&mut b, &mut sb, &train, BATCH, SEED, 1, 0, 2, AUG, |i| losses_b.push(i.loss.to_bits())).unwrap();
+        train_epoch_from(&mut b, &mut sb, &train, BATCH, SEED, 1, 0, 2, AUG, None, |i| losses_b.push(i.loss.to_bits())).unwrap();
         save_training(&path, &mut b, &sb, Position { epoch: 1, step: 2, seed: SEED }).unwrap();
     }
     // a fresh process would start from a different init and a blank optimizer
@@ -46,7 +46,7 @@ fn resume_mid_epoch_is_bit_identical() {
     assert_eq!(pos, Position { epoch: 1, step: 2, seed: SEED });
     assert_eq!(sc.momentum, 0.9);
     assert!(sc.nesterov);
-    train_epoch_from(&mut c, &mut sc, &train, BATCH, pos.seed, pos.epoch, pos.step, usize::MAX, AUG, |i| losses_b.push(i.loss.to_bits())).unwrap();
+    train_epoch_from(&mut c, &mut sc, &train, BATCH, pos.seed, pos.epoch, pos.step, usize::MAX, AUG, None, |i| losses_b.push(i.loss.to_bits())).unwrap();
     train_epoch(&mut c, &mut sc, &train, BATCH, pos.seed, 2, AUG, |i| losses_b.push(i.loss.to_bits())).unwrap();
     assert_eq!(losses_a, losses_b, "losses differ after resuming");
     assert_eq!(snapshot(&mut a), snapshot(&mut c), "weights or batch-norm statistics differ after resuming");

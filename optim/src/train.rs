@@ -59,12 +59,14 @@ pub fn train_epoch<M: Classifier + ?Sized>(
     augment: Option<Augment>,
     on_step: impl FnMut(StepInfo<'_>),
 ) -> Result<Pass> {
-    train_epoch_from(model, sgd, train, batch, seed, epoch, 0, usize::MAX, augment, on_step)
+    train_epoch_from(model, sgd, train, batch, seed, epoch, 0, usize::MAX, augment, None, on_step)
 }
 
 /// Steps `start..end` of an epoch (to resume mid-epoch, or to stop at a
 /// given step). The batches before `start` are drawn and dropped, so the
 /// batch order and the augmentation draws are exactly those of a full epoch.
+/// `lr_at(step)`, when given, sets the learning rate before each step (step
+/// counted within the epoch), for per-step schedules and warm-up.
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch_from<M: Classifier + ?Sized>(
     model: &mut M,
@@ -76,6 +78,7 @@ pub fn train_epoch_from<M: Classifier + ?Sized>(
     start: usize,
     end: usize,
     augment: Option<Augment>,
+    lr_at: Option<&dyn Fn(usize) -> f64>,
     mut on_step: impl FnMut(StepInfo<'_>),
 ) -> Result<Pass> {
     let (mut loss_sum, mut hits, mut seen) = (0.0, 0.0, 0usize);
@@ -86,6 +89,9 @@ pub fn train_epoch_from<M: Classifier + ?Sized>(
         let b = b?;
         if step < start {
             continue;
+        }
+        if let Some(f) = lr_at {
+            sgd.lr = f(step);
         }
         let (loss, acc) = train_step(model, sgd, &b.images, &b.labels)?;
         loss_sum += loss * b.len() as f64;
