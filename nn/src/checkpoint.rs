@@ -102,9 +102,14 @@ pub struct Checkpoint {
 /// Reads every tensor of a safetensors file (f32 only).
 pub fn load_tensors(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
+    parse_tensors(&bytes, path)
+}
+
+/// Parses a safetensors file already in memory; `path` names it in errors.
+pub fn parse_tensors(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
+    let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| err(path, format!("not a valid safetensors file: {e}")))?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {

@@ -127,6 +127,21 @@ pub fn conv2d<'t, T: Element>(
     })
 }
 
+/// The output shape `[N, F, Ho, Wo]` of a convolution, or the error
+/// `conv2d` would return for these shapes (no tensor is touched).
+///
+/// ```
+/// use ops::{conv2d::output_shape, Conv2dCfg};
+/// let s = output_shape(&[8, 3, 32, 32], &[16, 3, 3, 3], None, &Conv2dCfg::default().padding(1)).unwrap();
+/// assert_eq!(s.as_slice(), &[8, 16, 32, 32]);
+/// assert!(output_shape(&[8, 3, 32, 32], &[16, 3, 3, 3], None, &Conv2dCfg::default().padding(usize::MAX)).is_err());
+/// ```
+#[track_caller]
+pub fn output_shape(xs: &[usize], ws: &[usize], bs: Option<&[usize]>, cfg: &Conv2dCfg) -> Result<Shape> {
+    let (g, n, _, f) = check(xs, ws, bs, cfg)?;
+    Ok(Shape::from_slice(&[n, f, g.ho, g.wo]))
+}
+
 #[track_caller]
 fn check(
     xs: &[usize],
@@ -203,25 +218,9 @@ fn check(
             ),
         ));
     };
-    // the im2col buffer and the output must be addressable
-    let col = [ws[1], ws[2], ws[3], ho, wo]
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d));
-    let out = [xs[0], ws[0], ho, wo]
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d));
-    if col.is_none_or(|v| v > isize::MAX as usize / 8)
-        || out.is_none_or(|v| v > isize::MAX as usize / 8)
-    {
-        return Err(Error::shape(
-            "conv2d",
-            format!(
-                "output of input {} and weight {} is too large",
-                fmt_shape(xs),
-                fmt_shape(ws)
-            ),
-        ));
-    }
+    // the output and the per-sample im2col buffer must stay within bounds
+    crate::check_size("conv2d", "output", &[xs[0], ws[0], ho, wo])?;
+    crate::check_size("conv2d", "im2col buffer", &[ws[1], ws[2], ws[3], ho, wo])?;
     let g = Window {
         h: xs[2],
         w: xs[3],

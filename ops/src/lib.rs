@@ -121,6 +121,20 @@ pub mod prelude {
     pub use autograd::{Element, Grads, Result, Tape, Tensor, Var};
 }
 
+/// The largest tensor, in elements, that an op will allocate: 2^31 (8 GiB of
+/// f32). Larger outputs or work buffers are shape errors, not aborts.
+pub const MAX_ELEMENTS: usize = 1 << 31;
+
+/// The number of elements of `dims`, or an error naming `op` when it
+/// overflows or exceeds [`MAX_ELEMENTS`].
+#[track_caller]
+pub(crate) fn check_size(op: &'static str, what: &str, dims: &[usize]) -> Result<usize> {
+    match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= MAX_ELEMENTS => Ok(n),
+        _ => Err(Error::shape(op, format!("{what} {} would exceed {MAX_ELEMENTS} elements", fmt_shape(dims)))),
+    }
+}
+
 /// Elements above which elementwise kernels split work across rayon threads.
 pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
 

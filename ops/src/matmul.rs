@@ -63,6 +63,9 @@ pub fn matmul<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>
             ),
         ));
     };
+    let mut out_dims = batch.to_vec();
+    out_dims.extend([m, n]);
+    crate::check_size("matmul", "output", &out_dims)?;
     let y = batched(&av, false, &bv, false, &batch, m, k, n);
     a.tape().record("matmul", &[a, b], y, || MatmulBackward {
         a: av,

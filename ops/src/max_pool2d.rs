@@ -97,16 +97,7 @@ pub(crate) fn pool_window(op: &'static str, xs: &[usize], cfg: &Pool2dCfg) -> Re
             ),
         ));
     };
-    if ho
-        .checked_mul(wo)
-        .and_then(|p| p.checked_mul(xs[0] * xs[1]))
-        .is_none()
-    {
-        return Err(Error::shape(
-            op,
-            format!("output for input {} is too large", fmt_shape(xs)),
-        ));
-    }
+    crate::check_size(op, "output", &[xs[0], xs[1], ho, wo])?;
     Ok(Window {
         h: xs[2],
         w: xs[3],
@@ -121,6 +112,20 @@ pub(crate) fn pool_window(op: &'static str, xs: &[usize], cfg: &Pool2dCfg) -> Re
         ho,
         wo,
     })
+}
+
+/// The output shape `[N, C, Ho, Wo]` of `max_pool2d` / `avg_pool2d`, or the
+/// error they would return (no tensor is touched).
+///
+/// ```
+/// use ops::{max_pool2d::output_shape, Pool2dCfg};
+/// assert_eq!(output_shape(&[2, 3, 8, 8], &Pool2dCfg::new(3).stride(2).padding(1)).unwrap().as_slice(), &[2, 3, 4, 4]);
+/// assert!(output_shape(&[2, 3, 8, 8], &Pool2dCfg::new(2).padding(2)).is_err());
+/// ```
+#[track_caller]
+pub fn output_shape(xs: &[usize], cfg: &Pool2dCfg) -> Result<Shape> {
+    let g = pool_window("max_pool2d", xs, cfg)?;
+    Ok(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]))
 }
 
 /// In-image index range `[lo, hi)` of the window starting at `o * s - p`.
