@@ -1,5 +1,6 @@
-//! Pictures with plotters: PNG when a TrueType font is available (Debian's
-//! fonts-dejavu-core), SVG otherwise (SVG needs no font).
+//! Pictures with plotters, as PNG. Text needs a TrueType font (Debian's
+//! fonts-dejavu-core); without one, `png_ok()` is false and the examples
+//! skip their pictures after saying so.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -25,7 +26,7 @@ pub fn png_ok() -> bool {
                 }
             }
         }
-        eprintln!("note: no TrueType font found (apt-get install fonts-dejavu-core); writing SVG instead of PNG");
+        eprintln!("note: no TrueType font found (apt-get install fonts-dejavu-core): pictures are skipped");
         false
     })
 }
@@ -49,7 +50,7 @@ where
         }
         Ok(path)
     } else {
-        Err("no font for PNG output; use save_svg".into())
+        Err("no TrueType font for the picture's text (apt-get install fonts-dejavu-core)".into())
     }
 }
 
