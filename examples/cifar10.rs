@@ -216,18 +216,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
     }
-    // update/weight ratio health
+    // update/weight ratio health: the median over the run (the cosine
+    // schedule drives the last steps' ratio towards 0 on purpose)
     for (name, v) in &ratios {
-        if let Some(&(_, last)) = v.last() {
-            let note = if last < 1e-4 {
-                "  <- far below 1e-3: learning rate may be too low"
-            } else if last > 1e-2 {
-                "  <- far above 1e-3: learning rate may be too high"
-            } else {
-                ""
-            };
-            println!("update/weight ratio {name}: {last:.2e}{note}");
+        let mut r: Vec<f64> = v.iter().map(|p| p.1).filter(|x| x.is_finite()).collect();
+        if r.is_empty() {
+            continue;
         }
+        r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let med = r[r.len() / 2];
+        let note = if med < 1e-4 {
+            "  <- far below 1e-3: learning rate may be too low"
+        } else if med > 1e-2 {
+            "  <- far above 1e-3: learning rate may be too high"
+        } else {
+            ""
+        };
+        println!("update/weight ratio {name}: median {med:.2e} over the run{note}");
     }
     // reload the best model and evaluate it again
     let mut reloaded = make(&model_name, seed + 1);

@@ -34,6 +34,7 @@ pub trait Element:
     + MulAssign
     + DivAssign
     + std::iter::Sum
+    + crate::gemm::Gemm
 {
     /// Additive identity.
     const ZERO: Self;
@@ -71,32 +72,10 @@ pub trait Element:
     fn is_finite(self) -> bool;
     /// Is NaN.
     fn is_nan(self) -> bool;
-    /// `C = alpha A B + beta C` on strided row/column layouts; see [`crate::gemm`].
-    ///
-    /// # Safety
-    /// The pointers and strides must describe valid, non-overlapping (for `c`)
-    /// matrices of the given sizes. Call the safe [`crate::gemm::gemm`] instead.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
 }
 
 macro_rules! impl_element {
-    ($t:ty, $name:literal, $gemm:path) => {
+    ($t:ty, $name:literal) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -158,30 +137,9 @@ macro_rules! impl_element {
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
-            #[inline]
-            unsafe fn gemm_raw(
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: Self,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                beta: Self,
-                c: *mut Self,
-                rsc: isize,
-                csc: isize,
-            ) {
-                // SAFETY: forwarded verbatim; the caller upholds matrixmultiply's
-                // contract (see `crate::gemm::gemm`, which checks it).
-                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-            }
         }
     };
 }
 
-impl_element!(f32, "f32", matrixmultiply::sgemm);
-impl_element!(f64, "f64", matrixmultiply::dgemm);
+impl_element!(f32, "f32");
+impl_element!(f64, "f64");

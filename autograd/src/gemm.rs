@@ -7,6 +7,64 @@
 
 use crate::Element;
 
+/// The raw GEMM kernel of an element type (matrixmultiply's `sgemm` /
+/// `dgemm`). Internal: call the safe [`gemm`] instead.
+pub trait Gemm: Sized {
+    /// `C = alpha A B + beta C` on raw strided pointers.
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid matrices of the given
+    /// sizes, and `c` must not overlap `a` or `b` ([`gemm`] checks all of it).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_gemm {
+    ($t:ty, $kernel:path) => {
+        impl Gemm for $t {
+            #[inline]
+            unsafe fn gemm_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded verbatim; the caller upholds the kernel's
+                // contract (the safe `gemm` below checks it).
+                unsafe { $kernel(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_gemm!(f32, matrixmultiply::sgemm);
+impl_gemm!(f64, matrixmultiply::dgemm);
+
 /// A read-only strided matrix view: element (i, j) is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a, T> {

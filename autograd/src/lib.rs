@@ -11,8 +11,11 @@
 //!
 //! The primitive ops live in the `ops` crate; this crate is the machinery.
 
+#![deny(unsafe_code)]
+
 pub mod element;
 pub mod error;
+#[allow(unsafe_code)] // the one kernel file with unsafe: each block has a SAFETY comment
 pub mod gemm;
 pub mod gradcheck;
 pub mod tape;

@@ -11,6 +11,8 @@
 //! Every reader checks sizes, magic numbers and labels, and its errors name
 //! the file and the problem.
 
+#![forbid(unsafe_code)]
+
 pub mod cifar;
 pub mod dataset;
 pub mod idx;

@@ -31,7 +31,7 @@ pub fn png_ok() -> bool {
     })
 }
 
-/// Draws with `draw` on a `w x h` canvas saved as `stem.png` (or `.svg`).
+/// Draws with `draw` on a `w x h` canvas saved as `stem.png`.
 /// Returns the path written.
 pub fn save<F>(stem: &Path, w: u32, h: u32, draw: F) -> Result<PathBuf, Box<dyn std::error::Error>>
 where

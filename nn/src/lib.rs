@@ -41,6 +41,8 @@
 //! # Ok::<(), autograd::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod checkpoint;
 pub mod functional;
 pub mod init;

@@ -22,6 +22,8 @@
 //! # Ok::<(), autograd::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 use autograd::{fmt_shape, Element, Error, Result, Var};
 use rayon::prelude::*;
 

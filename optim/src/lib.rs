@@ -5,6 +5,8 @@
 //! epoch loop; [`babysit`] turns the lecture's sanity checks and
 //! hyper-parameter search into functions.
 
+#![forbid(unsafe_code)]
+
 pub mod babysit;
 pub mod checkpoint;
 pub mod schedule;
