@@ -58,6 +58,10 @@ fn wrong_shapes_for_every_op() {
         ("max_pool2d kernel 0", ops::max_pool2d(c(&[1, 1, 8, 8]), Pool2dCfg::new(0)).map(drop), ErrorKind::InvalidArgument, &["max_pool2d", "kernel"]),
         ("max_pool2d padding", ops::max_pool2d(c(&[1, 1, 8, 8]), Pool2dCfg::new(2).padding(2)).map(drop), ErrorKind::InvalidArgument, &["max_pool2d", "padding", "half"]),
         ("max_pool2d too small", ops::max_pool2d(c(&[1, 1, 2, 2]), Pool2dCfg::new(3)).map(drop), ErrorKind::Shape, &["max_pool2d", "does not fit"]),
+        // found by the ops fuzz target: an empty plane padded into a window
+        ("max_pool2d empty plane", ops::max_pool2d(c(&[1, 1, 0, 4]), Pool2dCfg::new(2).padding(1)).map(drop), ErrorKind::Shape, &["max_pool2d", "[1, 1, 0, 4]", "empty spatial dimension"]),
+        ("avg_pool2d empty plane", ops::avg_pool2d(c(&[1, 1, 4, 0]), Pool2dCfg::new(2).padding(1)).map(drop), ErrorKind::Shape, &["avg_pool2d", "empty spatial dimension"]),
+        ("conv2d empty plane", ops::conv2d(c(&[1, 3, 0, 4]), p(&[4, 3, 1, 1]), None, Conv2dCfg::default().padding(1)).map(drop), ErrorKind::Shape, &["conv2d", "empty spatial dimension"]),
         ("avg_pool2d stride 0", ops::avg_pool2d(c(&[1, 1, 8, 8]), Pool2dCfg::new(2).stride(0)).map(drop), ErrorKind::InvalidArgument, &["avg_pool2d", "stride"]),
         ("batch_norm rank", ops::batch_norm(c(&[3]), p(&[3]), p(&[3]), &mut st, true).map(drop), ErrorKind::Shape, &["batch_norm", "at least 2-D"]),
         ("batch_norm gamma", ops::batch_norm(c(&[4, 3]), p(&[2]), p(&[3]), &mut st, true).map(drop), ErrorKind::Shape, &["batch_norm", "gamma [2]", "3 channels"]),

@@ -164,6 +164,9 @@ fn check(
             ),
         ));
     }
+    if xs[2] == 0 || xs[3] == 0 {
+        return Err(Error::shape("conv2d", format!("input {} has an empty spatial dimension", fmt_shape(xs))));
+    }
     if xs[1] != ws[1] {
         return Err(Error::shape(
             "conv2d",

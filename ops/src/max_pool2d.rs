@@ -66,6 +66,9 @@ pub(crate) fn pool_window(op: &'static str, xs: &[usize], cfg: &Pool2dCfg) -> Re
             format!("input {} must be 4-D [N, C, H, W]", fmt_shape(xs)),
         ));
     }
+    if xs[2] == 0 || xs[3] == 0 {
+        return Err(Error::shape(op, format!("input {} has an empty spatial dimension", fmt_shape(xs))));
+    }
     if cfg.kernel.contains(&0) || cfg.stride.contains(&0) {
         return Err(Error::invalid(
             op,
