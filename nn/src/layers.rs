@@ -114,18 +114,27 @@ impl<T: Element> fmt::Display for Linear<T> {
     }
 }
 
+/// `weight` and an optional `bias`, the parameters of Linear and Conv2d.
+fn visit_weight_bias<T: Element>(prefix: &str, w: &Tensor<T>, b: Option<&Tensor<T>>, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+    f(&join(prefix, "weight"), w);
+    if let Some(b) = b {
+        f(&join(prefix, "bias"), b);
+    }
+}
+
+fn visit_weight_bias_mut<T: Element>(prefix: &str, w: &mut Tensor<T>, b: Option<&mut Tensor<T>>, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+    f(&join(prefix, "weight"), w);
+    if let Some(b) = b {
+        f(&join(prefix, "bias"), b);
+    }
+}
+
 impl<T: Element> Module<T> for Linear<T> {
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
-        f(&join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), b);
-        }
+        visit_weight_bias(prefix, &self.weight, self.bias.as_ref(), f)
     }
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
-        f(&join(prefix, "weight"), &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(&join(prefix, "bias"), b);
-        }
+        visit_weight_bias_mut(prefix, &mut self.weight, self.bias.as_mut(), f)
     }
 }
 
@@ -200,16 +209,10 @@ impl<T: Element> fmt::Display for Conv2d<T> {
 
 impl<T: Element> Module<T> for Conv2d<T> {
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
-        f(&join(prefix, "weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), b);
-        }
+        visit_weight_bias(prefix, &self.weight, self.bias.as_ref(), f)
     }
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
-        f(&join(prefix, "weight"), &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(&join(prefix, "bias"), b);
-        }
+        visit_weight_bias_mut(prefix, &mut self.weight, self.bias.as_mut(), f)
     }
 }
 
