@@ -223,7 +223,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let xb = val.slice(0, 100.min(val.len()))?.images;
         let h = reloaded.fc1.forward(&tape, nn::flatten(tape.constant(xb))?)?.relu()?.value();
         let hs = h.shape().to_vec();
-        pics.push(common::plot::image_grid(&out.join("babysit_hidden_activations"), "hidden activations (100 samples x units)", &[h.data().to_vec()], 1, hs[0], hs[1], 1, 6)?);
+        // clip at the 99th percentile so one large activation does not darken the rest
+        let mut sorted = h.data().to_vec();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let p99 = sorted[(sorted.len() * 99) / 100];
+        let clipped: Vec<f32> = h.data().iter().map(|&v| v.min(p99)).collect();
+        pics.push(common::plot::image_grid(&out.join("babysit_hidden_activations"), "hidden activations (100 samples x units, ReLU)", &[clipped], 1, hs[0], hs[1], 1, 6)?);
         let dead = (0..hs[1]).filter(|&j| (0..hs[0]).all(|i| h.data()[i * hs[1] + j] == 0.0)).count();
         println!("   hidden units never active on these 100 samples: {dead} of {}", hs[1]);
         for p in pics {

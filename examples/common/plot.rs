@@ -207,7 +207,7 @@ pub fn image_grid(
     let cell_h = h as u32 * scale + 4;
     save(
         stem,
-        (cols as u32 * cell_w).max(240),
+        (cols as u32 * cell_w).max(480),
         rows as u32 * cell_h + 36,
         |root| {
             root.draw_text(title, &("sans-serif", 18).into_text_style(root), (6, 6))?;
