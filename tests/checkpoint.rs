@@ -1,5 +1,5 @@
 //! Checkpoints: round trip, atomic replace, and clear errors for a file that
-//! belongs to another model or is not a checkpoint.
+//! belongs to another model or is not a checkpoint; PyTorch's files read back.
 
 use nn::checkpoint::{load_model, save_model};
 use nn::models::{ConvNet, TwoLayer};
@@ -82,4 +82,23 @@ fn garbage_and_truncated_files_are_errors_and_saves_replace_atomically() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, vec!["x.safetensors".to_string()]);
+}
+
+/// A checkpoint written by PyTorch (`safetensors.torch.save_file` of an
+/// `nn.Sequential` with `fc1 = nn.Linear(4, 3)`, `fc2 = nn.Linear(3, 2)`,
+/// `torch.manual_seed(0)`) loads into our TwoLayer and gives PyTorch's output.
+#[test]
+fn reads_a_checkpoint_written_by_pytorch() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_two_layer.safetensors");
+    let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
+    load_model(&path, &mut m).unwrap();
+    let w0: Vec<f32> = m.fc1.weight.data()[..4].to_vec();
+    let want = [-0.003743410110473633f32, 0.26822179555892944, -0.4115225672721863, -0.3679695129394531];
+    assert_eq!(w0, want);
+    let x = autograd::Tensor::from_vec(vec![1.0f32, -2.0, 0.5, 3.0], &[1, 4]).unwrap();
+    let out = optim::train::predict(&mut m, &x).unwrap();
+    let torch_out = [0.5690127611160278f32, -0.21750031411647797];
+    for (a, b) in out.data().iter().zip(torch_out) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
 }
