@@ -75,7 +75,7 @@ pub trait Element:
 }
 
 macro_rules! impl_element {
-    ($t:ty, $name:literal) => {
+    ($t:ty, $name:literal, $tanh:expr) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -103,7 +103,7 @@ macro_rules! impl_element {
             }
             #[inline]
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                $tanh(self)
             }
             #[inline]
             fn powf(self, e: Self) -> Self {
@@ -141,5 +141,7 @@ macro_rules! impl_element {
     };
 }
 
-impl_element!(f32, "f32");
-impl_element!(f64, "f64");
+// f32 uses a fast polynomial tanh (a few ulp; see `fastmath`); f64, used
+// for gradient checks, keeps libm's.
+impl_element!(f32, "f32", crate::fastmath::tanh_f32);
+impl_element!(f64, "f64", f64::tanh);

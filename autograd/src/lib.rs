@@ -15,6 +15,7 @@
 
 pub mod element;
 pub mod error;
+pub mod fastmath;
 #[allow(unsafe_code)] // the one kernel file with unsafe: each block has a SAFETY comment
 pub mod gemm;
 pub mod gradcheck;

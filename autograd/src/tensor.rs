@@ -352,8 +352,23 @@ impl<T: Element> Tensor<T> {
                 ),
             ));
         }
-        let in_strides = strides_of(&self.shape);
         let out_shape: Shape = perm.iter().map(|&p| self.shape[p]).collect();
+        if perm == [1, 0] {
+            // 2-D transpose in 32 x 32 tiles (cache friendly)
+            let (r, c) = (self.shape[0], self.shape[1]);
+            let mut out = vec![T::ZERO; r * c];
+            for i0 in (0..r).step_by(32) {
+                for j0 in (0..c).step_by(32) {
+                    for i in i0..(i0 + 32).min(r) {
+                        for j in j0..(j0 + 32).min(c) {
+                            out[j * r + i] = self.data[i * c + j];
+                        }
+                    }
+                }
+            }
+            return Ok(Self::from_parts(out_shape, out));
+        }
+        let in_strides = strides_of(&self.shape);
         let src_strides: Shape = perm.iter().map(|&p| in_strides[p]).collect();
         let mut out = Vec::with_capacity(self.numel());
         let d = &self.data;
@@ -488,6 +503,22 @@ impl<T: Element> Tensor<T> {
                 .collect();
             return Ok(Self::from_parts(self.shape.clone(), data));
         }
+        // fast path: one operand's shape is the other's trailing dims (a bias
+        // [C] on [N, C], a plane on a batch): zip row by row
+        if other.ndim() <= self.ndim() && self.shape[self.ndim() - other.ndim()..] == other.shape[..] && other.numel() > 0 {
+            let mut out = Vec::with_capacity(self.numel());
+            for row in self.data.chunks(other.numel()) {
+                out.extend(row.iter().zip(other.data.iter()).map(|(&a, &b)| f(a, b)));
+            }
+            return Ok(Self::from_parts(self.shape.clone(), out));
+        }
+        if self.ndim() <= other.ndim() && other.shape[other.ndim() - self.ndim()..] == self.shape[..] && self.numel() > 0 {
+            let mut out = Vec::with_capacity(other.numel());
+            for row in other.data.chunks(self.numel()) {
+                out.extend(self.data.iter().zip(row.iter()).map(|(&a, &b)| f(a, b)));
+            }
+            return Ok(Self::from_parts(other.shape.clone(), out));
+        }
         let Some(out_shape) = broadcast_shapes(&self.shape, &other.shape) else {
             return Err(Error::shape(
                 op,
@@ -514,6 +545,16 @@ impl<T: Element> Tensor<T> {
             return self.clone();
         }
         let n = checked_numel(shape).unwrap_or(0);
+        // fast path: `shape` is this tensor's trailing dims: add up the rows
+        if shape.len() <= self.ndim() && self.shape[self.ndim() - shape.len()..] == *shape && n > 0 {
+            let mut out = vec![T::ZERO; n];
+            for row in self.data.chunks(n) {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o += v;
+                }
+            }
+            return Self::from_parts(Shape::from_slice(shape), out);
+        }
         let mut out = vec![T::ZERO; n];
         let st = broadcast_strides(shape, &self.shape);
         let d = &self.data;
