@@ -45,13 +45,18 @@ fn exp_mid(t: f32) -> f32 {
 /// Hyperbolic tangent in f32, a few ulp from the exact value.
 #[inline]
 pub fn tanh_f32(x: f32) -> f32 {
-    if x.is_nan() {
-        return x;
-    }
-    let a = x.abs().min(9.0);
+    // branch-free (both halves computed, then selected) so loops vectorise
+    let a = x.abs().min(9.0); // NaN becomes 9 here; restored below
     let t = 2.0 * a;
-    let m = if t < 0.5 { expm1_small(t) } else { exp_mid(t) - 1.0 };
-    (m / (m + 2.0)).copysign(x)
+    let small = expm1_small(t);
+    let big = exp_mid(t) - 1.0;
+    let m = if t < 0.5 { small } else { big };
+    let r = (m / (m + 2.0)).copysign(x);
+    if x.is_nan() {
+        x
+    } else {
+        r
+    }
 }
 
 #[cfg(test)]
