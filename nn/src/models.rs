@@ -64,6 +64,15 @@ impl Classifier for LinearSoftmax {
     ) -> Result<Var<'t, f32>> {
         self.fc.forward(tape, flatten(x)?)
     }
+    /// The class templates: each row of W as a 3x32x32 image (for CIFAR-10).
+    fn first_layer_filters(&self) -> Option<Tensor<f32>> {
+        let s = self.fc.weight.shape();
+        if s[1] == 3 * 32 * 32 {
+            self.fc.weight.reshape(&[s[0], 3, 32, 32]).ok()
+        } else {
+            None
+        }
+    }
 }
 
 /// Two-layer net: x (flattened) -> hidden ReLU -> scores.
