@@ -24,6 +24,17 @@ pub trait Classifier: Module<f32> {
     }
 }
 
+/// The rows of a `[units, 3072]` weight as `[units, 3, 32, 32]` images (a
+/// fully connected first layer on CIFAR-10), or `None` for other inputs.
+fn rows_as_cifar_images(w: &Tensor<f32>) -> Option<Tensor<f32>> {
+    let s = w.shape();
+    if s[1] == 3 * 32 * 32 {
+        w.reshape(&[s[0], 3, 32, 32]).ok()
+    } else {
+        None
+    }
+}
+
 /// The linear softmax classifier: scores = x W^T + b, x flattened (3072 -> 10).
 ///
 /// ```
@@ -66,12 +77,7 @@ impl Classifier for LinearSoftmax {
     }
     /// The class templates: each row of W as a 3x32x32 image (for CIFAR-10).
     fn first_layer_filters(&self) -> Option<Tensor<f32>> {
-        let s = self.fc.weight.shape();
-        if s[1] == 3 * 32 * 32 {
-            self.fc.weight.reshape(&[s[0], 3, 32, 32]).ok()
-        } else {
-            None
-        }
+        rows_as_cifar_images(&self.fc.weight)
     }
 }
 
@@ -121,12 +127,7 @@ impl Classifier for TwoLayer {
         self.fc2.forward(tape, h)
     }
     fn first_layer_filters(&self) -> Option<Tensor<f32>> {
-        let s = self.fc1.weight.shape();
-        if s[1] == 3 * 32 * 32 {
-            self.fc1.weight.reshape(&[s[0], 3, 32, 32]).ok()
-        } else {
-            None
-        }
+        rows_as_cifar_images(&self.fc1.weight)
     }
 }
 
