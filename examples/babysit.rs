@@ -33,17 +33,43 @@ use rand::SeedableRng;
 const HIDDEN: usize = 50;
 
 fn two_layer(seed: u64) -> TwoLayer {
-    TwoLayer::new(3072, HIDDEN, 10, Init::Small, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+    TwoLayer::new(
+        3072,
+        HIDDEN,
+        10,
+        Init::Small,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+    )
 }
 
 fn fmt_trial(t: &Trial) -> String {
     match &t.explosion {
-        Some(e) => format!("lr {:.2e} reg {:.2e}: stopped after {} steps, {e}", t.cfg.lr, t.cfg.reg, t.losses.len()),
-        None => format!("lr {:.2e} reg {:.2e}: val acc {:.1}% (train {:.1}%)", t.cfg.lr, t.cfg.reg, 100.0 * t.val_acc, 100.0 * t.train_acc),
+        Some(e) => format!(
+            "lr {:.2e} reg {:.2e}: stopped after {} steps, {e}",
+            t.cfg.lr,
+            t.cfg.reg,
+            t.losses.len()
+        ),
+        None => format!(
+            "lr {:.2e} reg {:.2e}: val acc {:.1}% (train {:.1}%)",
+            t.cfg.lr,
+            t.cfg.reg,
+            100.0 * t.val_acc,
+            100.0 * t.train_acc
+        ),
     }
 }
 
-fn search(name: &str, space: SearchSpace, n: usize, iters: usize, seed: u64, train: &Dataset, val: &Dataset, out: &std::path::Path) -> Result<babysit::Search, Box<dyn std::error::Error>> {
+fn search(
+    name: &str,
+    space: SearchSpace,
+    n: usize,
+    iters: usize,
+    seed: u64,
+    train: &Dataset,
+    val: &Dataset,
+    out: &std::path::Path,
+) -> Result<babysit::Search, Box<dyn std::error::Error>> {
     println!(
         "{name} search: {n} trials of {iters} steps, lr 1e{:.1}..1e{:.1}, reg 1e{:.1}..1e{:.1} (log-uniform), {} threads",
         space.log10_lr.0,
@@ -54,10 +80,21 @@ fn search(name: &str, space: SearchSpace, n: usize, iters: usize, seed: u64, tra
     );
     let bar = Progress::new(n as u64, name);
     let done = std::sync::atomic::AtomicU64::new(0);
-    let s = babysit::random_search(&two_layer, train, val, space, n, iters, 100, 0.9, seed, &|t| {
-        let i = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        bar.step(i, || fmt_trial(t));
-    })?;
+    let s = babysit::random_search(
+        &two_layer,
+        train,
+        val,
+        space,
+        n,
+        iters,
+        100,
+        0.9,
+        seed,
+        &|t| {
+            let i = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            bar.step(i, || fmt_trial(t));
+        },
+    )?;
     bar.finish();
     for t in s.trials.iter().take(5) {
         println!("  {}", fmt_trial(t));
@@ -72,11 +109,24 @@ fn search(name: &str, space: SearchSpace, n: usize, iters: usize, seed: u64, tra
             .trials
             .iter()
             .map(|t| {
-                let res = if t.explosion.is_some() { "exploded".to_string() } else { format!("val {:.1}%", 100.0 * t.val_acc) };
-                (format!("lr {:.1e} reg {:.1e} {res}", t.cfg.lr, t.cfg.reg), t.losses.clone(), t.explosion.is_some())
+                let res = if t.explosion.is_some() {
+                    "exploded".to_string()
+                } else {
+                    format!("val {:.1}%", 100.0 * t.val_acc)
+                };
+                (
+                    format!("lr {:.1e} reg {:.1e} {res}", t.cfg.lr, t.cfg.reg),
+                    t.losses.clone(),
+                    t.explosion.is_some(),
+                )
             })
             .collect();
-        let p = common::plot::command_center(&out.join(format!("babysit_{name}_search")), &format!("{name} search: loss per trial, best first"), &cells, 5)?;
+        let p = common::plot::command_center(
+            &out.join(format!("babysit_{name}_search")),
+            &format!("{name} search: loss per trial, best first"),
+            &cells,
+            5,
+        )?;
         println!("  picture: {}", p.display());
     }
     Ok(s)
@@ -94,9 +144,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("== 1. preprocessing: mean image and std image of the training set");
     let s = cifar::load(&dir, test_path.as_deref(), false, limit, Norm::PerPixel)?;
     let (train, val) = (&s.train, &s.val);
-    println!("   {} training, {} validation images; pixel mean {:.1}, mean std {:.1}", train.len(), val.len(), s.norm.mean.mean_all(), s.norm.std.mean_all());
+    println!(
+        "   {} training, {} validation images; pixel mean {:.1}, mean std {:.1}",
+        train.len(),
+        val.len(),
+        s.norm.mean.mean_all(),
+        s.norm.std.mean_all()
+    );
     if common::plot::png_ok() {
-        let p = common::plot::image_grid(&out.join("babysit_mean_std_image"), "mean image | std image", &[s.norm.mean.data().to_vec(), s.norm.std.data().to_vec()], 3, 32, 32, 2, 6)?;
+        let p = common::plot::image_grid(
+            &out.join("babysit_mean_std_image"),
+            "mean image | std image",
+            &[s.norm.mean.data().to_vec(), s.norm.std.data().to_vec()],
+            3,
+            32,
+            32,
+            2,
+            6,
+        )?;
         println!("   picture: {}", p.display());
     }
 
@@ -115,33 +180,82 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 4. learning rate too low / too high
     println!("== 4. learning rate too low, too high");
-    let probe = |lr: f64| babysit::run_trial(&two_layer, train, val, TrialCfg { lr, reg: 1e-6, iters: 100, batch: 100, momentum: 0.9, seed });
+    let probe = |lr: f64| {
+        babysit::run_trial(
+            &two_layer,
+            train,
+            val,
+            TrialCfg {
+                lr,
+                reg: 1e-6,
+                iters: 100,
+                batch: 100,
+                momentum: 0.9,
+                seed,
+            },
+        )
+    };
     let low = probe(1e-6)?;
     println!(
         "   lr 1e-6: loss {:.4} -> {:.4} after {} steps: {}",
         low.losses[0],
         low.losses.last().unwrap(),
         low.losses.len(),
-        if (low.losses[0] - low.losses.last().unwrap()).abs() < 0.05 { "barely changing: learning rate too low" } else { "it moves" }
+        if (low.losses[0] - low.losses.last().unwrap()).abs() < 0.05 {
+            "barely changing: learning rate too low"
+        } else {
+            "it moves"
+        }
     );
     for lr in [1e6, 3.0] {
         let high = probe(lr)?;
         match &high.explosion {
-            Some(e) => println!("   lr {lr:e}: {e} after {} steps: learning rate too high (detected, run stopped)", high.losses.len()),
-            None => println!("   lr {lr:e}: no explosion in {} steps (loss {:.4})", high.losses.len(), high.losses.last().unwrap()),
+            Some(e) => println!(
+                "   lr {lr:e}: {e} after {} steps: learning rate too high (detected, run stopped)",
+                high.losses.len()
+            ),
+            None => println!(
+                "   lr {lr:e}: no explosion in {} steps (loss {:.4})",
+                high.losses.len(),
+                high.losses.last().unwrap()
+            ),
         }
     }
 
     // 5. coarse to fine
     println!("== 5. coarse-to-fine random search");
     let (n, iters) = if quick { (10, 100) } else { (24, 300) };
-    let coarse = search("coarse", SearchSpace::lecture_coarse(), n, iters, seed + 100, train, val, &out)?;
-    let valid = |s: &babysit::Search| s.trials.iter().find(|t| t.explosion.is_none()).map(|t| (t.cfg, t.val_acc));
-    let mut best = valid(&coarse).ok_or("every coarse trial exploded: lower the learning-rate range")?;
+    let coarse = search(
+        "coarse",
+        SearchSpace::lecture_coarse(),
+        n,
+        iters,
+        seed + 100,
+        train,
+        val,
+        &out,
+    )?;
+    let valid = |s: &babysit::Search| {
+        s.trials
+            .iter()
+            .find(|t| t.explosion.is_none())
+            .map(|t| (t.cfg, t.val_acc))
+    };
+    let mut best =
+        valid(&coarse).ok_or("every coarse trial exploded: lower the learning-rate range")?;
     // finer ranges around the best so far; when the best sits on a boundary
     // the next range is centred on it, so the search walks outwards
     for (round, half) in [(1, 1.0), (2, 0.5)] {
-        let fine = search(&format!("fine{round}"), SearchSpace::around(best.0.lr, best.0.reg, half), n, iters, seed + 100 * (round + 1), train, val, &out)?;
+        let fine = search(
+            &format!("fine{round}"),
+            SearchSpace::around(best.0.lr, best.0.reg, half),
+            n,
+            iters,
+            seed + 100 * (round + 1),
+            train,
+            val,
+            &out,
+        )?;
         if let Some(b) = valid(&fine).filter(|b| b.1 > best.1) {
             best = b;
         }
@@ -162,32 +276,63 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut best_val = (-1.0, 0);
     let mut step = 0usize;
     for epoch in 0..epochs {
-        let bar = Progress::new(train.len().div_ceil(100) as u64, &format!("epoch {}", epoch + 1));
-        let tr = train_epoch(&mut model, &mut sgd, train, 100, seed, epoch as u64, None, |info| {
-            losses.push((step as f64, info.loss));
-            if step % 10 == 0 {
-                for (name, r) in info.sgd.update_ratios() {
-                    if name.ends_with("weight") {
-                        ratios.entry(name.clone()).or_default().push((step as f64, *r));
+        let bar = Progress::new(
+            train.len().div_ceil(100) as u64,
+            &format!("epoch {}", epoch + 1),
+        );
+        let tr = train_epoch(
+            &mut model,
+            &mut sgd,
+            train,
+            100,
+            seed,
+            epoch as u64,
+            None,
+            |info| {
+                losses.push((step as f64, info.loss));
+                if step % 10 == 0 {
+                    for (name, r) in info.sgd.update_ratios() {
+                        if name.ends_with("weight") {
+                            ratios
+                                .entry(name.clone())
+                                .or_default()
+                                .push((step as f64, *r));
+                        }
                     }
                 }
-            }
-            step += 1;
-            bar.step(info.step as u64, || format!("loss {:.4}", info.loss));
-        })?;
+                step += 1;
+                bar.step(info.step as u64, || format!("loss {:.4}", info.loss));
+            },
+        )?;
         bar.finish();
         let va = evaluate(&mut model, val, 1000)?;
         accs_tr.push(((epoch + 1) as f64, tr.acc));
         accs_val.push(((epoch + 1) as f64, va.acc));
         let saved = if va.acc > best_val.0 {
             best_val = (va.acc, epoch + 1);
-            nn::checkpoint::save_model(&best_path, &mut model, [("epoch".to_string(), (epoch + 1).to_string())].into())?;
+            nn::checkpoint::save_model(
+                &best_path,
+                &mut model,
+                [("epoch".to_string(), (epoch + 1).to_string())].into(),
+            )?;
             " (best, saved)"
         } else {
             ""
         };
-        let r: Vec<String> = sgd.update_ratios().iter().filter(|(n, _)| n.ends_with("weight")).map(|(n, r)| format!("{n} {r:.1e}")).collect();
-        println!("   epoch {} train loss {:.4} acc {:.1}% | val acc {:.1}% | update/weight {}{saved}", epoch + 1, tr.loss, 100.0 * tr.acc, 100.0 * va.acc, r.join(", "));
+        let r: Vec<String> = sgd
+            .update_ratios()
+            .iter()
+            .filter(|(n, _)| n.ends_with("weight"))
+            .map(|(n, r)| format!("{n} {r:.1e}"))
+            .collect();
+        println!(
+            "   epoch {} train loss {:.4} acc {:.1}% | val acc {:.1}% | update/weight {}{saved}",
+            epoch + 1,
+            tr.loss,
+            100.0 * tr.acc,
+            100.0 * va.acc,
+            r.join(", ")
+        );
         if !tr.loss.is_finite() {
             println!("   training diverged: stopping");
             break;
@@ -202,35 +347,94 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut reloaded = two_layer(seed + 1);
     nn::checkpoint::load_model(&best_path, &mut reloaded)?;
     let va = evaluate(&mut reloaded, val, 1000)?;
-    println!("   best model (epoch {}) saved to {}, reloaded: validation accuracy {:.2}%", best_val.1, best_path.display(), 100.0 * va.acc);
+    println!(
+        "   best model (epoch {}) saved to {}, reloaded: validation accuracy {:.2}%",
+        best_val.1,
+        best_path.display(),
+        100.0 * va.acc
+    );
     if let Some(t) = &s.test {
-        println!("   test accuracy: {:.2}%", 100.0 * evaluate(&mut reloaded, t, 1000)?.acc);
+        println!(
+            "   test accuracy: {:.2}%",
+            100.0 * evaluate(&mut reloaded, t, 1000)?.acc
+        );
     }
 
     if common::plot::png_ok() {
-        let smooth: Vec<(f64, f64)> = losses.chunks(10).map(|c| (c[0].0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64)).collect();
+        let smooth: Vec<(f64, f64)> = losses
+            .chunks(10)
+            .map(|c| (c[0].0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64))
+            .collect();
         let mut pics = vec![
-            common::plot::lines(&out.join("babysit_loss"), "training loss", "step", "loss", &[("loss".into(), smooth)], false)?,
-            common::plot::lines(&out.join("babysit_accuracy"), "accuracy", "epoch", "accuracy", &[("train".into(), accs_tr), ("validation".into(), accs_val)], false)?,
-            common::plot::lines(&out.join("babysit_update_ratio"), "update / weight ratio (want ~1e-3)", "step", "ratio", &ratios.into_iter().collect::<Vec<_>>(), true)?,
+            common::plot::lines(
+                &out.join("babysit_loss"),
+                "training loss",
+                "step",
+                "loss",
+                &[("loss".into(), smooth)],
+                false,
+            )?,
+            common::plot::lines(
+                &out.join("babysit_accuracy"),
+                "accuracy",
+                "epoch",
+                "accuracy",
+                &[("train".into(), accs_tr), ("validation".into(), accs_val)],
+                false,
+            )?,
+            common::plot::lines(
+                &out.join("babysit_update_ratio"),
+                "update / weight ratio (want ~1e-3)",
+                "step",
+                "ratio",
+                &ratios.into_iter().collect::<Vec<_>>(),
+                true,
+            )?,
         ];
         let w = &reloaded.fc1.weight;
         let imgs: Vec<Vec<f32>> = w.data().chunks(3072).map(|c| c.to_vec()).collect();
-        pics.push(common::plot::image_grid(&out.join("babysit_first_layer"), "first-layer weights as images", &imgs, 3, 32, 32, 10, 3)?);
+        pics.push(common::plot::image_grid(
+            &out.join("babysit_first_layer"),
+            "first-layer weights as images",
+            &imgs,
+            3,
+            32,
+            32,
+            10,
+            3,
+        )?);
         // hidden activations of a batch: samples x units
         let tape = Tape::<f32>::new();
         let _g = tape.no_grad();
         let xb = val.slice(0, 100.min(val.len()))?.images;
-        let h = reloaded.fc1.forward(&tape, nn::flatten(tape.constant(xb))?)?.relu()?.value();
+        let h = reloaded
+            .fc1
+            .forward(&tape, nn::flatten(tape.constant(xb))?)?
+            .relu()?
+            .value();
         let hs = h.shape().to_vec();
         // clip at the 99th percentile so one large activation does not darken the rest
         let mut sorted = h.data().to_vec();
         sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let p99 = sorted[(sorted.len() * 99) / 100];
         let clipped: Vec<f32> = h.data().iter().map(|&v| v.min(p99)).collect();
-        pics.push(common::plot::image_grid(&out.join("babysit_hidden_activations"), "hidden activations (100 samples x units, ReLU)", &[clipped], 1, hs[0], hs[1], 1, 6)?);
-        let dead = (0..hs[1]).filter(|&j| (0..hs[0]).all(|i| h.data()[i * hs[1] + j] == 0.0)).count();
-        println!("   hidden units never active on these 100 samples: {dead} of {}", hs[1]);
+        pics.push(common::plot::image_grid(
+            &out.join("babysit_hidden_activations"),
+            "hidden activations (100 samples x units, ReLU)",
+            &[clipped],
+            1,
+            hs[0],
+            hs[1],
+            1,
+            6,
+        )?);
+        let dead = (0..hs[1])
+            .filter(|&j| (0..hs[0]).all(|i| h.data()[i * hs[1] + j] == 0.0))
+            .count();
+        println!(
+            "   hidden units never active on these 100 samples: {dead} of {}",
+            hs[1]
+        );
         for p in pics {
             println!("   picture: {}", p.display());
         }

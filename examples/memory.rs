@@ -16,14 +16,24 @@ use rand::{Rng, SeedableRng};
 
 fn peak_rss_kib() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn main() {
     let steps: usize = common::arg_or("--steps", 2000);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let n = 512;
-    let set = Dataset::new(Tensor::randn(&[n, 3, 32, 32], 0.0, 1.0, &mut rng), (0..n).map(|_| rng.random_range(0..10)).collect(), 10).unwrap();
+    let set = Dataset::new(
+        Tensor::randn(&[n, 3, 32, 32], 0.0, 1.0, &mut rng),
+        (0..n).map(|_| rng.random_range(0..10)).collect(),
+        10,
+    )
+    .unwrap();
     let mut model = TwoLayer::new(3072, 256, 10, nn::Init::He, &mut rng);
     let mut sgd = Sgd::new(0.01).momentum(0.9).weight_decay(5e-4);
     let t0 = std::time::Instant::now();
@@ -32,7 +42,12 @@ fn main() {
         let b = set.slice(i, i + 64).unwrap();
         train_step(&mut model, &mut sgd, &b.images, &b.labels).unwrap();
         if step + 1 == 100 || step + 1 == steps {
-            println!("after {:>5} steps: peak RSS {} KiB ({:.1} s)", step + 1, peak_rss_kib().map(|v| v.to_string()).unwrap_or("?".into()), t0.elapsed().as_secs_f64());
+            println!(
+                "after {:>5} steps: peak RSS {} KiB ({:.1} s)",
+                step + 1,
+                peak_rss_kib().map(|v| v.to_string()).unwrap_or("?".into()),
+                t0.elapsed().as_secs_f64()
+            );
         }
     }
 }

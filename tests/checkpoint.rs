@@ -89,11 +89,17 @@ fn garbage_and_truncated_files_are_errors_and_saves_replace_atomically() {
 /// `torch.manual_seed(0)`) loads into our TwoLayer and gives PyTorch's output.
 #[test]
 fn reads_a_checkpoint_written_by_pytorch() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_two_layer.safetensors");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torch_two_layer.safetensors");
     let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
     load_model(&path, &mut m).unwrap();
     let w0: Vec<f32> = m.fc1.weight.data()[..4].to_vec();
-    let want = [-0.003743410110473633f32, 0.26822179555892944, -0.4115225672721863, -0.3679695129394531];
+    let want = [
+        -0.003743410110473633f32,
+        0.26822179555892944,
+        -0.4115225672721863,
+        -0.3679695129394531,
+    ];
     assert_eq!(w0, want);
     let x = autograd::Tensor::from_vec(vec![1.0f32, -2.0, 0.5, 3.0], &[1, 4]).unwrap();
     let out = optim::train::predict(&mut m, &x).unwrap();

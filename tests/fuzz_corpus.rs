@@ -6,8 +6,12 @@
 use std::path::Path;
 
 fn corpus(name: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(name);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(name);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.sort();
     files.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
@@ -45,7 +49,12 @@ fn checkpoint_corpus() {
     let path = Path::new("corpus.safetensors");
     for b in inputs {
         if let Ok(ck) = nn::checkpoint::parse_tensors(&b, path) {
-            let mut m = nn::Linear::<f32>::new(3, 2, nn::Init::Small, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0));
+            let mut m = nn::Linear::<f32>::new(
+                3,
+                2,
+                nn::Init::Small,
+                &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
+            );
             let _ = nn::checkpoint::apply(path, &ck, &mut m, &[]);
         }
     }

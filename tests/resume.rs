@@ -12,21 +12,30 @@ use optim::Sgd;
 
 const BATCH: usize = 8;
 const SEED: u64 = 5;
-const AUG: Option<Augment> = Some(Augment { crop_padding: 2, hflip: true });
+const AUG: Option<Augment> = Some(Augment {
+    crop_padding: 2,
+    hflip: true,
+});
 
 fn sgd() -> Sgd<f32> {
-    Sgd::new(0.05).momentum(0.9).weight_decay(5e-4).nesterov(true)
+    Sgd::new(0.05)
+        .momentum(0.9)
+        .weight_decay(5e-4)
+        .nesterov(true)
 }
 
 #[test]
 fn resume_mid_epoch_is_bit_identical() {
     let train = images(40, 16, 1); // 5 steps per epoch
-    // uninterrupted: 3 epochs
+                                   // uninterrupted: 3 epochs
     let mut a = TinyConv::new(0);
     let mut sa = sgd();
     let mut losses_a = Vec::new();
     for epoch in 0..3 {
-        train_epoch(&mut a, &mut sa, &train, BATCH, SEED, epoch, AUG, |i| losses_a.push(i.loss.to_bits())).unwrap();
+        train_epoch(&mut a, &mut sa, &train, BATCH, SEED, epoch, AUG, |i| {
+            losses_a.push(i.loss.to_bits())
+        })
+        .unwrap();
     }
     // interrupted after epoch 1, step 2
     let dir = tempfile::tempdir().unwrap();
@@ -35,21 +44,74 @@ fn resume_mid_epoch_is_bit_identical() {
     {
         let mut b = TinyConv::new(0);
         let mut sb = sgd();
-        train_epoch(&mut b, &mut sb, &train, BATCH, SEED, 0, AUG, |i| losses_b.push(i.loss.to_bits())).unwrap();
-        train_epoch_from(&mut b, &mut sb, &train, BATCH, SEED, 1, 0, 2, AUG, None, |i| losses_b.push(i.loss.to_bits())).unwrap();
-        save_training(&path, &mut b, &sb, Position { epoch: 1, step: 2, seed: SEED }).unwrap();
+        train_epoch(&mut b, &mut sb, &train, BATCH, SEED, 0, AUG, |i| {
+            losses_b.push(i.loss.to_bits())
+        })
+        .unwrap();
+        train_epoch_from(
+            &mut b,
+            &mut sb,
+            &train,
+            BATCH,
+            SEED,
+            1,
+            0,
+            2,
+            AUG,
+            None,
+            |i| losses_b.push(i.loss.to_bits()),
+        )
+        .unwrap();
+        save_training(
+            &path,
+            &mut b,
+            &sb,
+            Position {
+                epoch: 1,
+                step: 2,
+                seed: SEED,
+            },
+        )
+        .unwrap();
     }
     // a fresh process would start from a different init and a blank optimizer
     let mut c = TinyConv::new(99);
     let mut sc = Sgd::new(1.0);
     let pos = load_training(&path, &mut c, &mut sc).unwrap();
-    assert_eq!(pos, Position { epoch: 1, step: 2, seed: SEED });
+    assert_eq!(
+        pos,
+        Position {
+            epoch: 1,
+            step: 2,
+            seed: SEED
+        }
+    );
     assert_eq!(sc.momentum, 0.9);
     assert!(sc.nesterov);
-    train_epoch_from(&mut c, &mut sc, &train, BATCH, pos.seed, pos.epoch, pos.step, usize::MAX, AUG, None, |i| losses_b.push(i.loss.to_bits())).unwrap();
-    train_epoch(&mut c, &mut sc, &train, BATCH, pos.seed, 2, AUG, |i| losses_b.push(i.loss.to_bits())).unwrap();
+    train_epoch_from(
+        &mut c,
+        &mut sc,
+        &train,
+        BATCH,
+        pos.seed,
+        pos.epoch,
+        pos.step,
+        usize::MAX,
+        AUG,
+        None,
+        |i| losses_b.push(i.loss.to_bits()),
+    )
+    .unwrap();
+    train_epoch(&mut c, &mut sc, &train, BATCH, pos.seed, 2, AUG, |i| {
+        losses_b.push(i.loss.to_bits())
+    })
+    .unwrap();
     assert_eq!(losses_a, losses_b, "losses differ after resuming");
-    assert_eq!(snapshot(&mut a), snapshot(&mut c), "weights or batch-norm statistics differ after resuming");
+    assert_eq!(
+        snapshot(&mut a),
+        snapshot(&mut c),
+        "weights or batch-norm statistics differ after resuming"
+    );
 }
 
 #[test]
@@ -58,17 +120,29 @@ fn a_model_checkpoint_is_not_a_training_checkpoint() {
     let path = dir.path().join("model.safetensors");
     let mut m = TinyConv::new(0);
     nn::checkpoint::save_model(&path, &mut m, Default::default()).unwrap();
-    let e = load_training(&path, &mut m, &mut Sgd::new(0.1)).unwrap_err().to_string();
-    assert!(e.contains("model.safetensors") && e.contains("not a training checkpoint"), "{e}");
+    let e = load_training(&path, &mut m, &mut Sgd::new(0.1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model.safetensors") && e.contains("not a training checkpoint"),
+        "{e}"
+    );
 }
 
 /// Child process for the crash test: saves checkpoints in a loop until killed.
 #[test]
 #[ignore = "run by crash_during_save_never_corrupts_the_last_good_checkpoint"]
 fn crash_child() {
-    let Ok(path) = std::env::var("LECTURE_GRAD_CRASH_PATH") else { return };
+    let Ok(path) = std::env::var("LECTURE_GRAD_CRASH_PATH") else {
+        return;
+    };
     let path = std::path::PathBuf::from(path);
-    let mut fc = nn::Linear::<f32>::new(1000, 1000, nn::Init::Small, &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0));
+    let mut fc = nn::Linear::<f32>::new(
+        1000,
+        1000,
+        nn::Init::Small,
+        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
+    );
     for k in 1.. {
         fc.weight = autograd::Tensor::full(&[1000, 1000], k as f32);
         fc.bias = Some(autograd::Tensor::full(&[1000], k as f32));
@@ -80,7 +154,12 @@ fn crash_child() {
 fn crash_during_save_never_corrupts_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fc.safetensors");
-    let mut fc = nn::Linear::<f32>::new(1000, 1000, nn::Init::Small, &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0));
+    let mut fc = nn::Linear::<f32>::new(
+        1000,
+        1000,
+        nn::Init::Small,
+        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
+    );
     fc.weight = autograd::Tensor::full(&[1000, 1000], 0.0);
     fc.bias = Some(autograd::Tensor::full(&[1000], 0.0));
     nn::checkpoint::save_model(&path, &mut fc, Default::default()).unwrap();
@@ -97,12 +176,27 @@ fn crash_during_save_never_corrupts_the_last_good_checkpoint() {
         std::thread::sleep(std::time::Duration::from_millis(wait_ms));
         child.kill().unwrap(); // SIGKILL: no destructors, no cleanup, mid-write
         child.wait().unwrap();
-        let mut m = nn::Linear::<f32>::new(1000, 1000, nn::Init::Small, &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1));
-        nn::checkpoint::load_model(&path, &mut m).unwrap_or_else(|e| panic!("round {round}: checkpoint corrupted: {e}"));
+        let mut m = nn::Linear::<f32>::new(
+            1000,
+            1000,
+            nn::Init::Small,
+            &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1),
+        );
+        nn::checkpoint::load_model(&path, &mut m)
+            .unwrap_or_else(|e| panic!("round {round}: checkpoint corrupted: {e}"));
         let k = m.weight.data()[0];
-        assert!(m.weight.data().iter().all(|&v| v == k), "round {round}: mixed checkpoint");
-        assert!(m.bias.as_ref().unwrap().data().iter().all(|&v| v == k), "round {round}: weight and bias from different saves");
+        assert!(
+            m.weight.data().iter().all(|&v| v == k),
+            "round {round}: mixed checkpoint"
+        );
+        assert!(
+            m.bias.as_ref().unwrap().data().iter().all(|&v| v == k),
+            "round {round}: weight and bias from different saves"
+        );
         last = k;
     }
-    assert!(last > 0.0, "the children never completed a save: the test did not exercise anything");
+    assert!(
+        last > 0.0,
+        "the children never completed a save: the test did not exercise anything"
+    );
 }

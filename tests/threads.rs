@@ -10,14 +10,35 @@ use optim::train::train_epoch;
 use optim::Sgd;
 use rand::SeedableRng;
 
-fn run<M: nn::Classifier + Module<f32> + Send>(threads: usize, make: impl Fn() -> M + Send + Sync, hw: usize, n: usize) -> (Vec<u64>, Vec<(String, Vec<u32>)>) {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+fn run<M: nn::Classifier + Module<f32> + Send>(
+    threads: usize,
+    make: impl Fn() -> M + Send + Sync,
+    hw: usize,
+    n: usize,
+) -> (Vec<u64>, Vec<(String, Vec<u32>)>) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
         let train = images(n, hw, 3);
         let mut m = make();
         let mut sgd = Sgd::new(0.05).momentum(0.9).weight_decay(5e-4);
         let mut losses = Vec::new();
-        train_epoch(&mut m, &mut sgd, &train, 16, 11, 0, Some(data::Augment { crop_padding: 2, hflip: true }), |i| losses.push(i.loss.to_bits())).unwrap();
+        train_epoch(
+            &mut m,
+            &mut sgd,
+            &train,
+            16,
+            11,
+            0,
+            Some(data::Augment {
+                crop_padding: 2,
+                hflip: true,
+            }),
+            |i| losses.push(i.loss.to_bits()),
+        )
+        .unwrap();
         (losses, snapshot(&mut m))
     })
 }

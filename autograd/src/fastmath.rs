@@ -75,9 +75,15 @@ mod tests {
             x += 0.000_37;
         }
         assert!(worst <= 4.0, "worst error {worst} ulp");
-        for v in [1e-30f32, -1e-30, 1e-7, -1e-7, 0.0, 0.24999, 0.25, 0.25001, 8.99, 9.0, 9.01] {
+        for v in [
+            1e-30f32, -1e-30, 1e-7, -1e-7, 0.0, 0.24999, 0.25, 0.25001, 8.99, 9.0, 9.01,
+        ] {
             let want = (v as f64).tanh();
-            assert!(((tanh_f32(v) as f64) - want).abs() <= 4.0 * (want.abs() * f32::EPSILON as f64).max(1e-45), "{v}");
+            assert!(
+                ((tanh_f32(v) as f64) - want).abs()
+                    <= 4.0 * (want.abs() * f32::EPSILON as f64).max(1e-45),
+                "{v}"
+            );
         }
         assert_eq!(tanh_f32(0.0).to_bits(), 0.0f32.to_bits());
         assert_eq!(tanh_f32(-0.0).to_bits(), (-0.0f32).to_bits());

@@ -505,14 +505,20 @@ impl<T: Element> Tensor<T> {
         }
         // fast path: one operand's shape is the other's trailing dims (a bias
         // [C] on [N, C], a plane on a batch): zip row by row
-        if other.ndim() <= self.ndim() && self.shape[self.ndim() - other.ndim()..] == other.shape[..] && other.numel() > 0 {
+        if other.ndim() <= self.ndim()
+            && self.shape[self.ndim() - other.ndim()..] == other.shape[..]
+            && other.numel() > 0
+        {
             let mut out = Vec::with_capacity(self.numel());
             for row in self.data.chunks(other.numel()) {
                 out.extend(row.iter().zip(other.data.iter()).map(|(&a, &b)| f(a, b)));
             }
             return Ok(Self::from_parts(self.shape.clone(), out));
         }
-        if self.ndim() <= other.ndim() && other.shape[other.ndim() - self.ndim()..] == self.shape[..] && self.numel() > 0 {
+        if self.ndim() <= other.ndim()
+            && other.shape[other.ndim() - self.ndim()..] == self.shape[..]
+            && self.numel() > 0
+        {
             let mut out = Vec::with_capacity(other.numel());
             for row in other.data.chunks(self.numel()) {
                 out.extend(self.data.iter().zip(row.iter()).map(|(&a, &b)| f(a, b)));
@@ -546,7 +552,8 @@ impl<T: Element> Tensor<T> {
         }
         let n = checked_numel(shape).unwrap_or(0);
         // fast path: `shape` is this tensor's trailing dims: add up the rows
-        if shape.len() <= self.ndim() && self.shape[self.ndim() - shape.len()..] == *shape && n > 0 {
+        if shape.len() <= self.ndim() && self.shape[self.ndim() - shape.len()..] == *shape && n > 0
+        {
             let mut out = vec![T::ZERO; n];
             for row in self.data.chunks(n) {
                 for (o, &v) in out.iter_mut().zip(row) {

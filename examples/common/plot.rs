@@ -243,7 +243,12 @@ pub fn image_grid(
 /// The search "command center": one picture with every trial's loss curve in
 /// its own cell, labelled with its hyper-parameters and result, in the given
 /// order (best first). Exploded trials are drawn in red.
-pub fn command_center(stem: &Path, title: &str, trials: &[(String, Vec<f64>, bool)], cols: usize) -> Result<PathBuf, Box<dyn std::error::Error>> {
+pub fn command_center(
+    stem: &Path,
+    title: &str,
+    trials: &[(String, Vec<f64>, bool)],
+    cols: usize,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let cols = cols.max(1);
     let rows = trials.len().div_ceil(cols).max(1);
     save(stem, 300 * cols as u32, 200 * rows as u32 + 40, |root| {
@@ -251,12 +256,31 @@ pub fn command_center(stem: &Path, title: &str, trials: &[(String, Vec<f64>, boo
         top.draw_text(title, &("sans-serif", 24).into_text_style(&top), (10, 8))?;
         let cells = rest.split_evenly((rows, cols));
         for (cell, (label, losses, exploded)) in cells.iter().zip(trials) {
-            let finite: Vec<(f64, f64)> = losses.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(i, &v)| (i as f64, v)).collect();
+            let finite: Vec<(f64, f64)> = losses
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(i, &v)| (i as f64, v))
+                .collect();
             let ymax = finite.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3);
-            let ymin = finite.iter().map(|p| p.1).fold(f64::MAX, f64::min).min(ymax - 1e-3);
+            let ymin = finite
+                .iter()
+                .map(|p| p.1)
+                .fold(f64::MAX, f64::min)
+                .min(ymax - 1e-3);
             let xmax = (losses.len().max(2) - 1) as f64;
-            let mut chart = ChartBuilder::on(cell).caption(label, ("sans-serif", 13)).margin(6).x_label_area_size(18).y_label_area_size(36).build_cartesian_2d(0.0..xmax, ymin..ymax)?;
-            chart.configure_mesh().x_labels(3).y_labels(3).label_style(("sans-serif", 10)).draw()?;
+            let mut chart = ChartBuilder::on(cell)
+                .caption(label, ("sans-serif", 13))
+                .margin(6)
+                .x_label_area_size(18)
+                .y_label_area_size(36)
+                .build_cartesian_2d(0.0..xmax, ymin..ymax)?;
+            chart
+                .configure_mesh()
+                .x_labels(3)
+                .y_labels(3)
+                .label_style(("sans-serif", 10))
+                .draw()?;
             let color = if *exploded { RED } else { BLUE };
             chart.draw_series(LineSeries::new(finite, color.stroke_width(1)))?;
         }

@@ -11,7 +11,13 @@ fuzz_target!(|bytes: &[u8]| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let mut m = nn::Linear::<f32>::new(3, 2, nn::Init::Small, &mut rng);
         if nn::checkpoint::apply(path, &ck, &mut m, &[]).is_ok() {
-            assert_eq!(m.param_names(), vec![("weight".to_string(), vec![2, 3]), ("bias".to_string(), vec![2])]);
+            assert_eq!(
+                m.param_names(),
+                vec![
+                    ("weight".to_string(), vec![2, 3]),
+                    ("bias".to_string(), vec![2])
+                ]
+            );
         }
     }
 });

@@ -12,7 +12,11 @@ struct Bytes<'a>(&'a [u8]);
 
 impl Bytes<'_> {
     fn byte(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map(|(b, r)| (*b, r)).unwrap_or((0, &[]));
+        let (b, rest) = self
+            .0
+            .split_first()
+            .map(|(b, r)| (*b, r))
+            .unwrap_or((0, &[]));
         self.0 = rest;
         b
     }
@@ -36,7 +40,10 @@ const SMALL: usize = 4096;
 
 /// Small enough to allocate and loop over: every dim <= 64, at most 4096 elements.
 fn small(s: &[usize]) -> bool {
-    s.iter().all(|&d| d <= 64) && s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_some_and(|n| n <= SMALL)
+    s.iter().all(|&d| d <= 64)
+        && s.iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_some_and(|n| n <= SMALL)
 }
 
 fn tensor(s: &[usize]) -> Tensor<f32> {
@@ -52,11 +59,25 @@ fuzz_target!(|bytes: &[u8]| {
     let (s, p, d) = (b.dim(), b.dim(), b.dim());
     match which {
         0 => {
-            let cfg = Conv2dCfg { stride: [s, b.dim()], padding: [p, b.dim()], dilation: [d, b.dim()] };
+            let cfg = Conv2dCfg {
+                stride: [s, b.dim()],
+                padding: [p, b.dim()],
+                dilation: [d, b.dim()],
+            };
             let bias = (b.byte() % 2 == 0).then(|| vec![b.dim()]);
             let shape = ops::conv2d::output_shape(&xs, &ws, bias.as_deref(), &cfg);
             if let Ok(out) = shape {
-                if small(&xs) && small(&ws) && small(&out) && small(&[ws.get(1).copied().unwrap_or(0), ws.get(2).copied().unwrap_or(0), ws.get(3).copied().unwrap_or(0), out[2], out[3]]) {
+                if small(&xs)
+                    && small(&ws)
+                    && small(&out)
+                    && small(&[
+                        ws.get(1).copied().unwrap_or(0),
+                        ws.get(2).copied().unwrap_or(0),
+                        ws.get(3).copied().unwrap_or(0),
+                        out[2],
+                        out[3],
+                    ])
+                {
                     let tape = Tape::new();
                     let (x, w) = (tape.param(tensor(&xs)), tape.param(tensor(&ws)));
                     let bv = bias.as_ref().map(|bs| tape.param(tensor(bs)));
@@ -67,12 +88,21 @@ fuzz_target!(|bytes: &[u8]| {
             }
         }
         1 | 2 => {
-            let cfg = Pool2dCfg { kernel: [s, b.dim()], stride: [p, b.dim()], padding: [d, b.dim()] };
+            let cfg = Pool2dCfg {
+                kernel: [s, b.dim()],
+                stride: [p, b.dim()],
+                padding: [d, b.dim()],
+            };
             if let Ok(out) = ops::max_pool2d::output_shape(&xs, &cfg) {
                 if small(&xs) && small(&out) {
                     let tape = Tape::new();
                     let x = tape.param(tensor(&xs));
-                    let y = if which == 1 { ops::max_pool2d(x, cfg) } else { ops::avg_pool2d(x, cfg) }.expect("output_shape said ok");
+                    let y = if which == 1 {
+                        ops::max_pool2d(x, cfg)
+                    } else {
+                        ops::avg_pool2d(x, cfg)
+                    }
+                    .expect("output_shape said ok");
                     let _ = tape.backward(ops::sum_all(y).unwrap());
                 }
             }
@@ -103,9 +133,13 @@ fuzz_target!(|bytes: &[u8]| {
             if small(&xs) {
                 let tape = Tape::new();
                 let x = tape.param(tensor(&xs));
-                let target: Vec<isize> = ws.iter().map(|&v| if v == 0 { -1 } else { v as isize }).collect();
+                let target: Vec<isize> = ws
+                    .iter()
+                    .map(|&v| if v == 0 { -1 } else { v as isize })
+                    .collect();
                 let _ = ops::reshape(x, &target);
-                let _ = ops::log_softmax(x, p as isize - 3).and_then(|y| ops::max(y, d as isize - 3, s % 2 == 0));
+                let _ = ops::log_softmax(x, p as isize - 3)
+                    .and_then(|y| ops::max(y, d as isize - 3, s % 2 == 0));
                 let _ = ops::permute(x, &ws);
                 let n = xs.first().copied().unwrap_or(0);
                 let targets: Vec<usize> = (0..n).map(|i| (i * s) % 7).collect();

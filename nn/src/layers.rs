@@ -115,14 +115,24 @@ impl<T: Element> fmt::Display for Linear<T> {
 }
 
 /// `weight` and an optional `bias`, the parameters of Linear and Conv2d.
-fn visit_weight_bias<T: Element>(prefix: &str, w: &Tensor<T>, b: Option<&Tensor<T>>, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+fn visit_weight_bias<T: Element>(
+    prefix: &str,
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
+    f: &mut dyn FnMut(&str, &Tensor<T>),
+) {
     f(&join(prefix, "weight"), w);
     if let Some(b) = b {
         f(&join(prefix, "bias"), b);
     }
 }
 
-fn visit_weight_bias_mut<T: Element>(prefix: &str, w: &mut Tensor<T>, b: Option<&mut Tensor<T>>, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
+fn visit_weight_bias_mut<T: Element>(
+    prefix: &str,
+    w: &mut Tensor<T>,
+    b: Option<&mut Tensor<T>>,
+    f: &mut dyn FnMut(&str, &mut Tensor<T>),
+) {
     f(&join(prefix, "weight"), w);
     if let Some(b) = b {
         f(&join(prefix, "bias"), b);

@@ -140,11 +140,19 @@ pub fn batch_norm<'t, T: Element>(
             .map(|ci| {
                 // sums of each row (<= H W values) in T, rows accumulated in f64
                 let row = |ni: usize| &xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp];
-                let s: f64 = (0..n).map(|ni| row(ni).iter().copied().sum::<T>().to_f64()).sum();
+                let s: f64 = (0..n)
+                    .map(|ni| row(ni).iter().copied().sum::<T>().to_f64())
+                    .sum();
                 let mu = s / m as f64;
                 let mu_t = T::from_f64(mu);
                 let ss: f64 = (0..n)
-                    .map(|ni| row(ni).iter().map(|&v| (v - mu_t) * (v - mu_t)).sum::<T>().to_f64())
+                    .map(|ni| {
+                        row(ni)
+                            .iter()
+                            .map(|&v| (v - mu_t) * (v - mu_t))
+                            .sum::<T>()
+                            .to_f64()
+                    })
                     .sum();
                 (mu, ss / m as f64)
             })
@@ -235,7 +243,12 @@ impl<T: Element> Backward<T> for BatchNormBackward<T> {
                 let (mut sg, mut sgxm) = (0.0, 0.0);
                 for ni in 0..n {
                     let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
-                    let (a, b) = gd[r.clone()].iter().zip(&xd[r]).fold((T::ZERO, T::ZERO), |(a, b), (&gv, &xv)| (a + gv, b + gv * (xv - mu_t)));
+                    let (a, b) = gd[r.clone()]
+                        .iter()
+                        .zip(&xd[r])
+                        .fold((T::ZERO, T::ZERO), |(a, b), (&gv, &xv)| {
+                            (a + gv, b + gv * (xv - mu_t))
+                        });
                     sg += a.to_f64();
                     sgxm += b.to_f64();
                 }
@@ -310,16 +323,30 @@ mod tests {
         let g64 = Tensor::<f64>::randn(&shape, 0.5, 1.0, &mut rng);
         let gamma = Tensor::<f64>::randn(&[8], 1.0, 0.2, &mut rng);
         let beta = Tensor::<f64>::randn(&[8], 0.0, 0.2, &mut rng);
-        fn run<T: Element>(x: &Tensor<T>, g: &Tensor<T>, gamma: &Tensor<T>, beta: &Tensor<T>) -> (Tensor<T>, Tensor<T>, Tensor<T>) {
+        fn run<T: Element>(
+            x: &Tensor<T>,
+            g: &Tensor<T>,
+            gamma: &Tensor<T>,
+            beta: &Tensor<T>,
+        ) -> (Tensor<T>, Tensor<T>, Tensor<T>) {
             let tape = Tape::new();
-            let (xv, gv, bv) = (tape.param(x.clone()), tape.param(gamma.clone()), tape.param(beta.clone()));
+            let (xv, gv, bv) = (
+                tape.param(x.clone()),
+                tape.param(gamma.clone()),
+                tape.param(beta.clone()),
+            );
             let mut st = BatchNormStats::new(8);
             let y = batch_norm(xv, gv, bv, &mut st, true).unwrap();
             let grads = tape.backward_with(y, g.clone()).unwrap();
             (y.value(), grads.wrt(xv).unwrap(), grads.wrt(gv).unwrap())
         }
         let (y64, gx64, gg64) = run(&x64, &g64, &gamma, &beta);
-        let (y32, gx32, gg32) = run(&x64.cast::<f32>(), &g64.cast::<f32>(), &gamma.cast::<f32>(), &beta.cast::<f32>());
+        let (y32, gx32, gg32) = run(
+            &x64.cast::<f32>(),
+            &g64.cast::<f32>(),
+            &gamma.cast::<f32>(),
+            &beta.cast::<f32>(),
+        );
         assert!(y32.cast::<f64>().allclose(&y64, 1e-4, 1e-4));
         assert!(gx32.cast::<f64>().allclose(&gx64, 1e-3, 1e-5), "dx");
         assert!(gg32.cast::<f64>().allclose(&gg64, 1e-4, 1e-2), "dgamma");

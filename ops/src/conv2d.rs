@@ -137,7 +137,12 @@ pub fn conv2d<'t, T: Element>(
 /// assert!(output_shape(&[8, 3, 32, 32], &[16, 3, 3, 3], None, &Conv2dCfg::default().padding(usize::MAX)).is_err());
 /// ```
 #[track_caller]
-pub fn output_shape(xs: &[usize], ws: &[usize], bs: Option<&[usize]>, cfg: &Conv2dCfg) -> Result<Shape> {
+pub fn output_shape(
+    xs: &[usize],
+    ws: &[usize],
+    bs: Option<&[usize]>,
+    cfg: &Conv2dCfg,
+) -> Result<Shape> {
     let (g, n, _, f) = check(xs, ws, bs, cfg)?;
     Ok(Shape::from_slice(&[n, f, g.ho, g.wo]))
 }
@@ -165,7 +170,10 @@ fn check(
         ));
     }
     if xs[2] == 0 || xs[3] == 0 {
-        return Err(Error::shape("conv2d", format!("input {} has an empty spatial dimension", fmt_shape(xs))));
+        return Err(Error::shape(
+            "conv2d",
+            format!("input {} has an empty spatial dimension", fmt_shape(xs)),
+        ));
     }
     if xs[1] != ws[1] {
         return Err(Error::shape(

@@ -133,7 +133,13 @@ pub const MAX_ELEMENTS: usize = 1 << 31;
 pub(crate) fn check_size(op: &'static str, what: &str, dims: &[usize]) -> Result<usize> {
     match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
         Some(n) if n <= MAX_ELEMENTS => Ok(n),
-        _ => Err(Error::shape(op, format!("{what} {} would exceed {MAX_ELEMENTS} elements", fmt_shape(dims)))),
+        _ => Err(Error::shape(
+            op,
+            format!(
+                "{what} {} would exceed {MAX_ELEMENTS} elements",
+                fmt_shape(dims)
+            ),
+        )),
     }
 }
 

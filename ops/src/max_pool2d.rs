@@ -67,7 +67,10 @@ pub(crate) fn pool_window(op: &'static str, xs: &[usize], cfg: &Pool2dCfg) -> Re
         ));
     }
     if xs[2] == 0 || xs[3] == 0 {
-        return Err(Error::shape(op, format!("input {} has an empty spatial dimension", fmt_shape(xs))));
+        return Err(Error::shape(
+            op,
+            format!("input {} has an empty spatial dimension", fmt_shape(xs)),
+        ));
     }
     if cfg.kernel.contains(&0) || cfg.stride.contains(&0) {
         return Err(Error::invalid(

@@ -34,11 +34,19 @@ fn err(path: &Path, msg: impl Into<String>) -> Error {
 }
 
 /// Saves model, optimizer and position to `path` (atomically).
-pub fn save_training<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, sgd: &Sgd<f32>, pos: Position) -> Result<()> {
+pub fn save_training<M: Module<f32> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+    sgd: &Sgd<f32>,
+    pos: Position,
+) -> Result<()> {
     let mut tensors = named_tensors(model);
     let mut bufs: Vec<_> = sgd.buffers.iter().collect();
     bufs.sort_by(|a, b| a.0.cmp(b.0));
-    tensors.extend(bufs.into_iter().map(|(n, t)| (format!("{PREFIX}{n}"), t.clone())));
+    tensors.extend(
+        bufs.into_iter()
+            .map(|(n, t)| (format!("{PREFIX}{n}"), t.clone())),
+    );
     let meta: HashMap<String, String> = [
         ("format", "lecture-grad training checkpoint v1".to_string()),
         ("lr", format!("{:e}", sgd.lr)),
@@ -60,14 +68,26 @@ pub fn save_training<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, sgd: &
 /// Loads a training checkpoint into `model` and `sgd` and returns the
 /// position to resume from. Checks that the file is a training checkpoint
 /// and that its tensors fit the model; nothing is changed on error.
-pub fn load_training<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, sgd: &mut Sgd<f32>) -> Result<Position> {
+pub fn load_training<M: Module<f32> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+    sgd: &mut Sgd<f32>,
+) -> Result<Position> {
     let ck = load_tensors(path)?;
-    let get = |k: &str| ck.metadata.get(k).ok_or_else(|| err(path, format!("not a training checkpoint: metadata {k} missing")));
+    let get = |k: &str| {
+        ck.metadata.get(k).ok_or_else(|| {
+            err(
+                path,
+                format!("not a training checkpoint: metadata {k} missing"),
+            )
+        })
+    };
     if !get("format")?.starts_with("lecture-grad training checkpoint") {
         return Err(err(path, "not a training checkpoint"));
     }
     fn num<T: std::str::FromStr>(path: &Path, k: &str, v: &str) -> Result<T> {
-        v.parse().map_err(|_| err(path, format!("metadata {k} = {v:?} is not a number")))
+        v.parse()
+            .map_err(|_| err(path, format!("metadata {k} = {v:?} is not a number")))
     }
     let lr: f64 = num(path, "lr", get("lr")?)?;
     let momentum: f64 = num(path, "momentum", get("momentum")?)?;
@@ -75,7 +95,11 @@ pub fn load_training<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, sgd: &
     let weight_decay: f64 = num(path, "weight_decay", get("weight_decay")?)?;
     let nesterov = get("nesterov")? == "true";
     let steps: u64 = num(path, "sgd_steps", get("sgd_steps")?)?;
-    let pos = Position { epoch: num(path, "epoch", get("epoch")?)?, step: num(path, "step", get("step")?)?, seed: num(path, "seed", get("seed")?)? };
+    let pos = Position {
+        epoch: num(path, "epoch", get("epoch")?)?,
+        step: num(path, "step", get("step")?)?,
+        seed: num(path, "seed", get("seed")?)?,
+    };
     // check the momentum buffers before anything is written, so an error changes nothing
     for (k, t) in ck.tensors.iter().filter(|(k, _)| k.starts_with(PREFIX)) {
         let name = &k[PREFIX.len()..];
@@ -86,8 +110,21 @@ pub fn load_training<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, sgd: &
             }
         });
         match shape {
-            None => return Err(err(path, format!("momentum buffer for {name}, which the model does not have"))),
-            Some(s) if s != t.shape() => return Err(err(path, format!("momentum buffer for {name} has shape {:?}, parameter {s:?}", t.shape()))),
+            None => {
+                return Err(err(
+                    path,
+                    format!("momentum buffer for {name}, which the model does not have"),
+                ))
+            }
+            Some(s) if s != t.shape() => {
+                return Err(err(
+                    path,
+                    format!(
+                        "momentum buffer for {name} has shape {:?}, parameter {s:?}",
+                        t.shape()
+                    ),
+                ))
+            }
             _ => {}
         }
     }
@@ -98,6 +135,11 @@ pub fn load_training<M: Module<f32> + ?Sized>(path: &Path, model: &mut M, sgd: &
     sgd.weight_decay = weight_decay;
     sgd.nesterov = nesterov;
     sgd.steps = steps;
-    sgd.buffers = ck.tensors.iter().filter(|(k, _)| k.starts_with(PREFIX)).map(|(k, t)| (k[PREFIX.len()..].to_string(), t.clone())).collect();
+    sgd.buffers = ck
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with(PREFIX))
+        .map(|(k, t)| (k[PREFIX.len()..].to_string(), t.clone()))
+        .collect();
     Ok(pos)
 }

@@ -59,7 +59,19 @@ pub fn train_epoch<M: Classifier + ?Sized>(
     augment: Option<Augment>,
     on_step: impl FnMut(StepInfo<'_>),
 ) -> Result<Pass> {
-    train_epoch_from(model, sgd, train, batch, seed, epoch, 0, usize::MAX, augment, None, on_step)
+    train_epoch_from(
+        model,
+        sgd,
+        train,
+        batch,
+        seed,
+        epoch,
+        0,
+        usize::MAX,
+        augment,
+        None,
+        on_step,
+    )
 }
 
 /// Steps `start..end` of an epoch (to resume mid-epoch, or to stop at a

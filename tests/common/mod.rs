@@ -18,7 +18,15 @@ impl TinyConv {
     pub fn new(seed: u64) -> Self {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         TinyConv {
-            conv: Conv2d::new(3, 8, 3, Conv2dCfg::default().padding(1), true, Init::He, &mut rng),
+            conv: Conv2d::new(
+                3,
+                8,
+                3,
+                Conv2dCfg::default().padding(1),
+                true,
+                Init::He,
+                &mut rng,
+            ),
             bn: BatchNorm::new(8),
             fc: Linear::new(8 * 8 * 8, 10, Init::Xavier, &mut rng),
         }
@@ -42,8 +50,16 @@ impl Module<f32> for TinyConv {
 }
 
 impl Classifier for TinyConv {
-    fn forward<'t>(&mut self, tape: &'t Tape<f32>, x: Var<'t, f32>, mode: Mode) -> Result<Var<'t, f32>> {
-        let h = self.bn.forward(tape, self.conv.forward(tape, x)?, mode)?.relu()?;
+    fn forward<'t>(
+        &mut self,
+        tape: &'t Tape<f32>,
+        x: Var<'t, f32>,
+        mode: Mode,
+    ) -> Result<Var<'t, f32>> {
+        let h = self
+            .bn
+            .forward(tape, self.conv.forward(tape, x)?, mode)?
+            .relu()?;
         let h = ops::max_pool2d(h, Pool2dCfg::new(2))?;
         self.fc.forward(tape, nn::flatten(h)?)
     }
@@ -59,5 +75,8 @@ pub fn images(n: usize, hw: usize, seed: u64) -> Dataset {
 
 /// Every parameter and buffer, by name, as raw bits.
 pub fn snapshot<M: Module<f32>>(m: &mut M) -> Vec<(String, Vec<u32>)> {
-    nn::checkpoint::named_tensors(m).into_iter().map(|(n, t)| (n, t.data().iter().map(|v| v.to_bits()).collect())).collect()
+    nn::checkpoint::named_tensors(m)
+        .into_iter()
+        .map(|(n, t)| (n, t.data().iter().map(|v| v.to_bits()).collect()))
+        .collect()
 }
