@@ -159,6 +159,24 @@ pub(crate) fn par_map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> 
     }
 }
 
+/// Like [`par_map`] for costly `f` (tanh, exp, log...): the output is
+/// filled chunk by chunk in plain loops the compiler can vectorise, which
+/// pays for the extra zero-fill (for cheap `f`, such as relu, it does not).
+pub(crate) fn par_map_costly<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+    let mut out = vec![T::ZERO; x.len()];
+    let run = |o: &mut [T], i: &[T]| {
+        for (o, &v) in o.iter_mut().zip(i) {
+            *o = f(v);
+        }
+    };
+    if x.len() >= PAR_THRESHOLD {
+        out.par_chunks_mut(PAR_THRESHOLD / 4).zip(x.par_chunks(PAR_THRESHOLD / 4)).for_each(|(o, i)| run(o, i));
+    } else {
+        run(&mut out, x);
+    }
+    out
+}
+
 /// `f(a, b)` over two equal-length slices, in parallel for large inputs.
 pub(crate) fn par_zip<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
     debug_assert_eq!(a.len(), b.len());

@@ -17,7 +17,7 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 #[track_caller]
 pub fn log<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
     let xv = x.value();
-    let y = Tensor::from_shape_vec(x.shape(), crate::par_map(xv.data(), |v| v.ln()));
+    let y = Tensor::from_shape_vec(x.shape(), crate::par_map_costly(xv.data(), |v| v.ln()));
     x.tape().record("log", &[x], y, || LogBackward(xv))
 }
 

@@ -17,7 +17,7 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 pub fn pow<T: Element>(x: Var<'_, T>, e: f64) -> Result<Var<'_, T>> {
     let xv = x.value();
     let et = T::from_f64(e);
-    let y = Tensor::from_shape_vec(x.shape(), crate::par_map(xv.data(), |v| v.powf(et)));
+    let y = Tensor::from_shape_vec(x.shape(), crate::par_map_costly(xv.data(), |v| v.powf(et)));
     x.tape().record("pow", &[x], y, || PowBackward(xv, e))
 }
 
