@@ -15,7 +15,10 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 /// ```
 #[track_caller]
 pub fn exp<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
-    let y = Tensor::from_shape_vec(x.shape(), crate::par_map_costly(x.value().data(), |v| v.exp()));
+    let y = Tensor::from_shape_vec(
+        x.shape(),
+        crate::par_map_costly(x.value().data(), |v| v.exp()),
+    );
     let saved = y.clone();
     x.tape().record("exp", &[x], y, || ExpBackward(saved))
 }

@@ -170,7 +170,9 @@ pub(crate) fn par_map_costly<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Se
         }
     };
     if x.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(PAR_THRESHOLD / 4).zip(x.par_chunks(PAR_THRESHOLD / 4)).for_each(|(o, i)| run(o, i));
+        out.par_chunks_mut(PAR_THRESHOLD / 4)
+            .zip(x.par_chunks(PAR_THRESHOLD / 4))
+            .for_each(|(o, i)| run(o, i));
     } else {
         run(&mut out, x);
     }

@@ -15,7 +15,10 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 /// ```
 #[track_caller]
 pub fn tanh<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
-    let y = Tensor::from_shape_vec(x.shape(), crate::par_map_costly(x.value().data(), |v| v.tanh()));
+    let y = Tensor::from_shape_vec(
+        x.shape(),
+        crate::par_map_costly(x.value().data(), |v| v.tanh()),
+    );
     let saved = y.clone();
     x.tape().record("tanh", &[x], y, || TanhBackward(saved))
 }
