@@ -271,10 +271,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut model = two_layer(seed);
     let mut sgd = Sgd::new(best.lr).momentum(0.9).weight_decay(best.reg);
     let best_path = out.join("babysit_best.safetensors");
-    let (mut losses, mut accs_tr, mut accs_val) = (Vec::new(), Vec::new(), Vec::new());
-    let mut ratios: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    let (mut accs_tr, mut accs_val) = (Vec::new(), Vec::new());
+    let mut curves = common::curves::Curves::default();
     let mut best_val = (-1.0, 0);
-    let mut step = 0usize;
     for epoch in 0..epochs {
         let bar = Progress::new(
             train.len().div_ceil(100) as u64,
@@ -289,18 +288,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             epoch as u64,
             None,
             |info| {
-                losses.push((step as f64, info.loss));
-                if step % 10 == 0 {
-                    for (name, r) in info.sgd.update_ratios() {
-                        if name.ends_with("weight") {
-                            ratios
-                                .entry(name.clone())
-                                .or_default()
-                                .push((step as f64, *r));
-                        }
-                    }
-                }
-                step += 1;
+                curves.record(&info, 10);
                 bar.step(info.step as u64, || format!("loss {:.4}", info.loss));
             },
         )?;
@@ -338,10 +326,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
     }
-    for (name, v) in &ratios {
+    for (name, v) in &curves.ratios {
         let last = v.last().map(|p| p.1).unwrap_or(0.0);
-        if !(1e-4..=1e-2).contains(&last) {
-            println!("   WARNING: update/weight ratio of {name} is {last:.1e}, far from the healthy ~1e-3");
+        if let Some(note) = optim::babysit::update_ratio_note(last) {
+            println!("   WARNING: update/weight ratio of {name} is {last:.1e}: {note}");
         }
     }
     let mut reloaded = two_layer(seed + 1);
@@ -361,10 +349,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     if common::plot::png_ok() {
-        let smooth: Vec<(f64, f64)> = losses
-            .chunks(10)
-            .map(|c| (c[0].0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64))
-            .collect();
+        let smooth = curves.smoothed_loss(10);
         let mut pics = vec![
             common::plot::lines(
                 &out.join("babysit_loss"),
@@ -387,7 +372,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "update / weight ratio (want ~1e-3)",
                 "step",
                 "ratio",
-                &ratios.into_iter().collect::<Vec<_>>(),
+                &curves.ratios.into_iter().collect::<Vec<_>>(),
                 true,
             )?,
         ];

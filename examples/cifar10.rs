@@ -143,16 +143,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         },
     };
     let best_path = out.join(format!("cifar10_{model_name}_best.safetensors"));
-    let (mut losses, mut train_acc, mut val_acc) = (Vec::new(), Vec::new(), Vec::new());
-    let mut ratios: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    let (mut train_acc, mut val_acc) = (Vec::new(), Vec::new());
+    let mut curves = common::curves::Curves::default();
     let mut best = (-1.0f64, 0usize);
-    let mut global = 0usize;
     for epoch in 0..epochs {
         let t = std::time::Instant::now();
         let bar = Progress::new(steps_per_epoch as u64, &format!("epoch {}", epoch + 1));
         let tr = {
             let sched = &sched;
-            let (losses, ratios, global) = (&mut losses, &mut ratios, &mut global);
+            let curves = &mut curves;
             // per-step schedule: warm-up, then cosine
             let first = epoch * steps_per_epoch;
             let lr_at = |step: usize| sched.lr(first + step);
@@ -168,18 +167,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 r.augment,
                 Some(&lr_at),
                 |info| {
-                    losses.push((*global as f64, info.loss));
-                    if *global % 20 == 0 {
-                        for (name, v) in info.sgd.update_ratios() {
-                            if name.ends_with("weight") && !name.starts_with("bn") {
-                                ratios
-                                    .entry(name.clone())
-                                    .or_default()
-                                    .push((*global as f64, *v));
-                            }
-                        }
-                    }
-                    *global += 1;
+                    curves.record(&info, 20);
                     bar.step(info.step as u64, || format!("loss {:.4}", info.loss));
                 },
             )?
@@ -218,20 +206,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     // update/weight ratio health: the median over the run (the cosine
     // schedule drives the last steps' ratio towards 0 on purpose)
-    for (name, v) in &ratios {
+    for (name, v) in &curves.ratios {
         let mut r: Vec<f64> = v.iter().map(|p| p.1).filter(|x| x.is_finite()).collect();
         if r.is_empty() {
             continue;
         }
         r.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let med = r[r.len() / 2];
-        let note = if med < 1e-4 {
-            "  <- far below 1e-3: learning rate may be too low"
-        } else if med > 1e-2 {
-            "  <- far above 1e-3: learning rate may be too high"
-        } else {
-            ""
-        };
+        let note = optim::babysit::update_ratio_note(med)
+            .map(|n| format!("  <- {n}"))
+            .unwrap_or_default();
         println!("update/weight ratio {name}: median {med:.2e} over the run{note}");
     }
     // reload the best model and evaluate it again
@@ -255,10 +239,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // pictures
     if common::plot::png_ok() {
         let stem = |n: &str| out.join(format!("cifar10_{model_name}_{n}"));
-        let smooth: Vec<(f64, f64)> = losses
-            .chunks(20)
-            .map(|c| (c[0].0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64))
-            .collect();
+        let smooth = curves.smoothed_loss(20);
         let mut written = vec![
             common::plot::lines(
                 &stem("loss"),
@@ -277,8 +258,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 false,
             )?,
         ];
-        if !ratios.is_empty() {
-            let series: Vec<(String, Vec<(f64, f64)>)> = ratios.into_iter().collect();
+        if !curves.ratios.is_empty() {
+            let series: Vec<(String, Vec<(f64, f64)>)> = curves.ratios.into_iter().collect();
             written.push(common::plot::lines(
                 &stem("update_ratio"),
                 "update / weight ratio per layer (want ~1e-3)",

@@ -8,6 +8,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cifar;
+pub mod curves;
 pub mod plot;
 pub mod progress;
 

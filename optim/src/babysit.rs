@@ -410,3 +410,25 @@ pub fn random_search<M: Classifier>(
     };
     Ok(Search { trials, warnings })
 }
+
+/// The lecture's rule of thumb for the update/weight ratio (about 1e-3 is
+/// healthy): `None` inside 1e-4..=1e-2, otherwise which way the learning rate
+/// is probably off.
+///
+/// ```
+/// use optim::babysit::update_ratio_note;
+/// assert_eq!(update_ratio_note(1e-3), None);
+/// assert!(update_ratio_note(1e-6).unwrap().contains("too low"));
+/// assert!(update_ratio_note(0.5).unwrap().contains("too high"));
+/// ```
+pub fn update_ratio_note(ratio: f64) -> Option<&'static str> {
+    if ratio < 1e-4 {
+        Some("far below 1e-3: learning rate may be too low")
+    } else if ratio > 1e-2 {
+        Some("far above 1e-3: learning rate may be too high")
+    } else if ratio.is_nan() {
+        Some("not a number: training has diverged")
+    } else {
+        None
+    }
+}

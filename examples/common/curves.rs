@@ -1,0 +1,44 @@
+//! What the training examples record for their pictures: the loss per step
+//! and, every few steps, the update/weight ratio of each weight matrix.
+
+use std::collections::BTreeMap;
+
+use optim::train::StepInfo;
+
+#[derive(Default)]
+pub struct Curves {
+    /// (global step, loss)
+    pub losses: Vec<(f64, f64)>,
+    /// weight name -> (global step, ||update|| / ||weight||)
+    pub ratios: BTreeMap<String, Vec<(f64, f64)>>,
+    step: usize,
+}
+
+impl Curves {
+    /// Records one step; ratios of `*.weight` tensors (not batch norm's) every `every` steps.
+    pub fn record(&mut self, info: &StepInfo<'_>, every: usize) {
+        let s = self.step as f64;
+        self.losses.push((s, info.loss));
+        if self.step % every.max(1) == 0 {
+            for (name, r) in info.sgd.update_ratios() {
+                if name.ends_with("weight") && !name.starts_with("bn") {
+                    self.ratios.entry(name.clone()).or_default().push((s, *r));
+                }
+            }
+        }
+        self.step += 1;
+    }
+
+    /// Steps recorded so far.
+    pub fn steps(&self) -> usize {
+        self.step
+    }
+
+    /// The loss averaged over consecutive windows of `window` steps.
+    pub fn smoothed_loss(&self, window: usize) -> Vec<(f64, f64)> {
+        self.losses
+            .chunks(window.max(1))
+            .map(|c| (c[0].0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64))
+            .collect()
+    }
+}
