@@ -8,9 +8,9 @@
 
 mod common;
 
-use autograd::{Result, Tape, Tensor, Var};
+use autograd::{Result, Tape, Var};
 use nn::Classifier as Model;
-use nn::{join, BatchNorm, Conv2d, Init, Linear, Mode, Module};
+use nn::{BatchNorm, Conv2d, Init, Linear, Mode};
 use ops::{Conv2dCfg, Pool2dCfg, VarOps};
 use optim::train::{evaluate, train_epoch};
 use optim::Sgd;
@@ -23,18 +23,7 @@ struct Mlp {
     fc3: Linear<f32>,
 }
 
-impl Module<f32> for Mlp {
-    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
-        self.fc1.visit(&join(p, "fc1"), f);
-        self.fc2.visit(&join(p, "fc2"), f);
-        self.fc3.visit(&join(p, "fc3"), f);
-    }
-    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
-        self.fc1.visit_mut(&join(p, "fc1"), f);
-        self.fc2.visit_mut(&join(p, "fc2"), f);
-        self.fc3.visit_mut(&join(p, "fc3"), f);
-    }
-}
+nn::impl_module!(Mlp: f32 { fc1, fc2, fc3 });
 
 impl Model for Mlp {
     fn forward<'t>(
@@ -51,36 +40,15 @@ impl Model for Mlp {
 
 /// conv(1->32) BN ReLU pool, conv(32->64) BN ReLU pool, fc 3136->128 ReLU, fc 128->10.
 struct ConvNet {
-    c1: Conv2d<f32>,
-    b1: BatchNorm<f32>,
-    c2: Conv2d<f32>,
-    b2: BatchNorm<f32>,
+    conv1: Conv2d<f32>,
+    bn1: BatchNorm<f32>,
+    conv2: Conv2d<f32>,
+    bn2: BatchNorm<f32>,
     fc1: Linear<f32>,
     fc2: Linear<f32>,
 }
 
-impl Module<f32> for ConvNet {
-    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
-        self.c1.visit(&join(p, "conv1"), f);
-        self.b1.visit(&join(p, "bn1"), f);
-        self.c2.visit(&join(p, "conv2"), f);
-        self.b2.visit(&join(p, "bn2"), f);
-        self.fc1.visit(&join(p, "fc1"), f);
-        self.fc2.visit(&join(p, "fc2"), f);
-    }
-    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
-        self.c1.visit_mut(&join(p, "conv1"), f);
-        self.b1.visit_mut(&join(p, "bn1"), f);
-        self.c2.visit_mut(&join(p, "conv2"), f);
-        self.b2.visit_mut(&join(p, "bn2"), f);
-        self.fc1.visit_mut(&join(p, "fc1"), f);
-        self.fc2.visit_mut(&join(p, "fc2"), f);
-    }
-    fn visit_buffers_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
-        self.b1.visit_buffers_mut(&join(p, "bn1"), f);
-        self.b2.visit_buffers_mut(&join(p, "bn2"), f);
-    }
-}
+nn::impl_module!(ConvNet: f32 { conv1, bn1, conv2, bn2, fc1, fc2 });
 
 impl Model for ConvNet {
     fn forward<'t>(
@@ -91,13 +59,13 @@ impl Model for ConvNet {
     ) -> Result<Var<'t, f32>> {
         let pool = Pool2dCfg::new(2);
         let h = self
-            .b1
-            .forward(tape, self.c1.forward(tape, x)?, mode)?
+            .bn1
+            .forward(tape, self.conv1.forward(tape, x)?, mode)?
             .relu()?;
         let h = ops::max_pool2d(h, pool)?;
         let h = self
-            .b2
-            .forward(tape, self.c2.forward(tape, h)?, mode)?
+            .bn2
+            .forward(tape, self.conv2.forward(tape, h)?, mode)?
             .relu()?;
         let h = ops::max_pool2d(h, pool)?;
         let h = self.fc1.forward(tape, nn::flatten(h)?)?.relu()?;
@@ -161,10 +129,10 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "convnet" => {
             let cfg = Conv2dCfg::default().padding(1);
             let mut m = ConvNet {
-                c1: Conv2d::new(1, 32, 3, cfg, false, Init::He, &mut rng),
-                b1: BatchNorm::new(32),
-                c2: Conv2d::new(32, 64, 3, cfg, false, Init::He, &mut rng),
-                b2: BatchNorm::new(64),
+                conv1: Conv2d::new(1, 32, 3, cfg, false, Init::He, &mut rng),
+                bn1: BatchNorm::new(32),
+                conv2: Conv2d::new(32, 64, 3, cfg, false, Init::He, &mut rng),
+                bn2: BatchNorm::new(64),
                 fc1: Linear::new(64 * 7 * 7, 128, Init::He, &mut rng),
                 fc2: Linear::new(128, 10, Init::Xavier, &mut rng),
             };

@@ -57,14 +57,7 @@ impl LinearSoftmax {
     }
 }
 
-impl Module<f32> for LinearSoftmax {
-    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
-        self.fc.visit(&join(p, "fc"), f)
-    }
-    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
-        self.fc.visit_mut(&join(p, "fc"), f)
-    }
-}
+crate::impl_module!(LinearSoftmax: f32 { fc });
 
 impl Classifier for LinearSoftmax {
     fn forward<'t>(
@@ -105,16 +98,7 @@ impl TwoLayer {
     }
 }
 
-impl Module<f32> for TwoLayer {
-    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
-        self.fc1.visit(&join(p, "fc1"), f);
-        self.fc2.visit(&join(p, "fc2"), f);
-    }
-    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
-        self.fc1.visit_mut(&join(p, "fc1"), f);
-        self.fc2.visit_mut(&join(p, "fc2"), f);
-    }
-}
+crate::impl_module!(TwoLayer: f32 { fc1, fc2 });
 
 impl Classifier for TwoLayer {
     fn forward<'t>(

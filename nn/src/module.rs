@@ -39,3 +39,36 @@ pub fn join(prefix: &str, name: &str) -> String {
         format!("{prefix}.{name}")
     }
 }
+
+#[doc(hidden)]
+pub use autograd::Tensor as __Tensor;
+
+/// Implements [`Module`] for a struct whose fields are layers: parameters and
+/// buffers are named `field.weight`, `field.bias`, ... in field order.
+///
+/// ```
+/// use nn::{Init, Linear, Module};
+/// use rand::SeedableRng;
+/// struct Mlp { fc1: Linear<f32>, fc2: Linear<f32> }
+/// nn::impl_module!(Mlp: f32 { fc1, fc2 });
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let m = Mlp { fc1: Linear::new(4, 3, Init::He, &mut rng), fc2: Linear::new(3, 2, Init::He, &mut rng) };
+/// let names: Vec<String> = m.param_names().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+/// ```
+#[macro_export]
+macro_rules! impl_module {
+    ($ty:ty : $t:ty { $($field:ident),* $(,)? }) => {
+        impl $crate::Module<$t> for $ty {
+            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &$crate::module::__Tensor<$t>)) {
+                $( $crate::Module::visit(&self.$field, &$crate::join(prefix, stringify!($field)), f); )*
+            }
+            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut $crate::module::__Tensor<$t>)) {
+                $( $crate::Module::visit_mut(&mut self.$field, &$crate::join(prefix, stringify!($field)), f); )*
+            }
+            fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut $crate::module::__Tensor<$t>)) {
+                $( $crate::Module::visit_buffers_mut(&mut self.$field, &$crate::join(prefix, stringify!($field)), f); )*
+            }
+        }
+    };
+}

@@ -3,7 +3,7 @@
 
 use autograd::{Result, Tape, Tensor, Var};
 use data::Dataset;
-use nn::{join, BatchNorm, Classifier, Conv2d, Init, Linear, Mode, Module};
+use nn::{BatchNorm, Classifier, Conv2d, Init, Linear, Mode, Module};
 use ops::{Conv2dCfg, Pool2dCfg, VarOps};
 use rand::{Rng, SeedableRng};
 
@@ -33,21 +33,7 @@ impl TinyConv {
     }
 }
 
-impl Module<f32> for TinyConv {
-    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
-        self.conv.visit(&join(p, "conv"), f);
-        self.bn.visit(&join(p, "bn"), f);
-        self.fc.visit(&join(p, "fc"), f);
-    }
-    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
-        self.conv.visit_mut(&join(p, "conv"), f);
-        self.bn.visit_mut(&join(p, "bn"), f);
-        self.fc.visit_mut(&join(p, "fc"), f);
-    }
-    fn visit_buffers_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
-        self.bn.visit_buffers_mut(&join(p, "bn"), f);
-    }
-}
+nn::impl_module!(TinyConv: f32 { conv, bn, fc });
 
 impl Classifier for TinyConv {
     fn forward<'t>(
