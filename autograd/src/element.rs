@@ -35,6 +35,7 @@ pub trait Element:
     + DivAssign
     + std::iter::Sum
     + crate::gemm::Gemm
+    + crate::packed::MicroKernel
 {
     /// Additive identity.
     const ZERO: Self;

@@ -3,7 +3,8 @@
 //! The packing and micro-kernels are matrixmultiply's (its default features
 //! keep the AVX-512/FMA kernels, chosen at run time with a portable fallback).
 //! This file only checks that every index the kernel will touch lies inside
-//! the slices; it is the one place in `autograd` with `unsafe`.
+//! the slices; it and `packed.rs` are the only places in `autograd` with
+//! `unsafe`.
 
 use crate::Element;
 

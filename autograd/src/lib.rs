@@ -16,9 +16,11 @@
 pub mod element;
 pub mod error;
 pub mod fastmath;
-#[allow(unsafe_code)] // the one kernel file with unsafe: each block has a SAFETY comment
+#[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod gemm;
 pub mod gradcheck;
+#[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
+pub mod packed;
 pub mod tape;
 pub mod tensor;
 

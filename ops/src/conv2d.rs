@@ -27,7 +27,9 @@ use autograd::{
 };
 use rayon::prelude::*;
 
+use crate::kernels::conv_packed;
 use crate::kernels::im2col::{col2im, im2col, Window};
+use autograd::packed::fast_kernel_available;
 use crate::kernels::par_gemm::par_gemm;
 
 /// Stride, zero padding and dilation of a convolution, each (height, width).
@@ -262,6 +264,11 @@ fn forward<T: Element>(
     let ckk = c * g.kh * g.kw;
     let in_sz = c * g.h * g.w;
     let mut out = vec![T::ZERO; n * f * p];
+    if n * f * p > 0 && fast_kernel_available::<T>() {
+        let bd = b.map(|b| b.data());
+        conv_packed::forward(x.data(), w.data(), bd, g, n, c, f, &mut out);
+        return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
+    }
     let wm = MatRef::row_major(w.data(), f, ckk);
     let one_sample = |xn: &[T], yn: &mut [T], col: &mut Vec<T>, parallel: bool| {
         if let Some(b) = b {
@@ -306,7 +313,7 @@ struct Conv2dBackward<T> {
 
 /// Samples per group in the weight-gradient reduction: partial sums are
 /// formed per group and added in group order, independent of thread count.
-const GROUP: usize = 8;
+use crate::kernels::conv_packed::GROUP;
 
 impl<T: Element> Backward<T> for Conv2dBackward<T> {
     fn backward(&self, gy: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
@@ -323,6 +330,20 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
         } else {
             Vec::new()
         };
+        if fast_kernel_available::<T>() {
+            let gw = conv_packed::backward(
+                self.x.data(),
+                self.w.data(),
+                gy.data(),
+                g,
+                n,
+                c,
+                f,
+                &mut gx,
+                need_w,
+            );
+            return Ok(self.grads(gx, gw, gy, needs));
+        }
         let groups = n.div_ceil(GROUP).max(1);
         let mut gw_parts: Vec<Vec<T>> = (0..groups)
             .map(|_| {
@@ -384,11 +405,23 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
                     *a += b;
                 }
             }
-            Tensor::from_shape_vec(Shape::from_slice(self.w.shape()), acc)
+            acc
         });
+        Ok(self.grads(gx, gw, gy, needs))
+    }
+}
+
+impl<T: Element> Conv2dBackward<T> {
+    /// Wraps the input and weight gradients and adds the bias gradient,
+    /// `dL/db[f] = sum_{n,i,j} G[n, f, i, j]`.
+    fn grads(&self, gx: Vec<T>, gw: Option<Vec<T>>, gy: &Tensor<T>, needs: &[bool]) -> InputGrads<T> {
+        let xs = self.x.shape();
+        let (n, f) = (xs[0], self.w.shape()[0]);
+        let p = self.g.ho * self.g.wo;
+        let gyd = gy.data();
         let mut grads: InputGrads<T> = smallvec![
-            need_x.then(|| Tensor::from_shape_vec(Shape::from_slice(xs), gx)),
-            gw
+            needs[0].then(|| Tensor::from_shape_vec(Shape::from_slice(xs), gx)),
+            gw.map(|gw| Tensor::from_shape_vec(Shape::from_slice(self.w.shape()), gw))
         ];
         if self.has_bias {
             let gb = needs[2].then(|| {
@@ -406,7 +439,7 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
             });
             grads.push(gb);
         }
-        Ok(grads)
+        grads
     }
 }
 

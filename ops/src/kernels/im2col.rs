@@ -66,72 +66,121 @@ impl Window {
 
 /// Fills `col` (`c * kh * kw * ho * wo` elements) from one sample `x` (`c * h * w`).
 pub fn im2col<T: Copy + Default>(x: &[T], c: usize, g: &Window, col: &mut [T]) {
-    let (hw, p) = (g.h * g.w, g.ho * g.wo);
+    let p = g.ho * g.wo;
+    im2col_range(x, c, g, 0..p, col, p);
+}
+
+/// The columns `pixels` (output positions `oh * wo + ow`) of [`im2col`]:
+/// row `r` goes to `dst[r * ld ..]`, column `j` to offset `j - pixels.start`.
+/// Lets a convolution work on a block of output pixels whose columns fit in
+/// cache.
+pub fn im2col_range<T: Copy + Default>(
+    x: &[T],
+    c: usize,
+    g: &Window,
+    pixels: std::ops::Range<usize>,
+    dst: &mut [T],
+    ld: usize,
+) {
+    let hw = g.h * g.w;
     let zero = T::default();
+    let (j0, j1) = (pixels.start, pixels.end);
     for ci in 0..c {
         let plane = &x[ci * hw..(ci + 1) * hw];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = ((ci * g.kh + ki) * g.kw + kj) * p;
-                let dst = &mut col[row..row + p];
+                let r = (ci * g.kh + ki) * g.kw + kj;
+                let drow = &mut dst[r * ld..r * ld + (j1 - j0)];
                 let (lo, hi) = g.valid_cols(kj);
-                for oh in 0..g.ho {
-                    let d = &mut dst[oh * g.wo..(oh + 1) * g.wo];
-                    match Window::src(oh, ki, g.sh, g.ph, g.dh, g.h) {
-                        None => d.fill(zero),
-                        Some(ih) => {
-                            d[..lo].fill(zero);
-                            d[hi.max(lo)..].fill(zero);
-                            let src = &plane[ih * g.w..(ih + 1) * g.w];
-                            if hi <= lo {
-                                // every output column reads padding for this tap
-                            } else if g.sw == 1 {
-                                let start = lo + kj * g.dw - g.pw;
-                                d[lo..hi.max(lo)]
-                                    .copy_from_slice(&src[start..start + hi.saturating_sub(lo)]);
-                            } else {
-                                for ow in lo..hi {
-                                    d[ow] = src[ow * g.sw + kj * g.dw - g.pw];
-                                }
-                            }
+                for_row_segments(g, j0, j1, |oh, ow0, ow1, at| {
+                    let d = &mut drow[at..at + (ow1 - ow0)];
+                    let Some(ih) = Window::src(oh, ki, g.sh, g.ph, g.dh, g.h) else {
+                        d.fill(zero);
+                        return;
+                    };
+                    // output columns of this segment that read inside the image
+                    let (a, b) = (lo.max(ow0), hi.min(ow1));
+                    if a >= b {
+                        d.fill(zero);
+                        return;
+                    }
+                    d[..a - ow0].fill(zero);
+                    d[b - ow0..].fill(zero);
+                    let src = &plane[ih * g.w..(ih + 1) * g.w];
+                    if g.sw == 1 {
+                        let s0 = a + kj * g.dw - g.pw;
+                        d[a - ow0..b - ow0].copy_from_slice(&src[s0..s0 + (b - a)]);
+                    } else {
+                        for ow in a..b {
+                            d[ow - ow0] = src[ow * g.sw + kj * g.dw - g.pw];
                         }
                     }
-                }
+                });
             }
         }
     }
 }
 
+/// Calls `f(oh, ow0, ow1, offset)` for each output row's share of the pixel
+/// range `[j0, j1)`, with `offset` the position of `(oh, ow0)` in the range.
+#[inline]
+fn for_row_segments(g: &Window, j0: usize, j1: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    let mut j = j0;
+    while j < j1 {
+        let (oh, ow0) = (j / g.wo, j % g.wo);
+        let ow1 = g.wo.min(ow0 + (j1 - j));
+        f(oh, ow0, ow1, j - j0);
+        j += ow1 - ow0;
+    }
+}
+
 /// Adds `col` back into `gx` (`c * h * w`), the adjoint of [`im2col`].
 pub fn col2im<T: Copy + std::ops::AddAssign>(col: &[T], c: usize, g: &Window, gx: &mut [T]) {
-    let (hw, p) = (g.h * g.w, g.ho * g.wo);
+    let p = g.ho * g.wo;
+    col2im_range(col, p, c, g, 0..p, gx);
+}
+
+/// The adjoint of [`im2col_range`]: adds the columns `pixels` of a col
+/// block (`src`, leading dimension `ld`) into `gx`.
+pub fn col2im_range<T: Copy + std::ops::AddAssign>(
+    src: &[T],
+    ld: usize,
+    c: usize,
+    g: &Window,
+    pixels: std::ops::Range<usize>,
+    gx: &mut [T],
+) {
+    let hw = g.h * g.w;
+    let (j0, j1) = (pixels.start, pixels.end);
     for ci in 0..c {
         let plane = &mut gx[ci * hw..(ci + 1) * hw];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = ((ci * g.kh + ki) * g.kw + kj) * p;
-                let src = &col[row..row + p];
+                let r = (ci * g.kh + ki) * g.kw + kj;
+                let srow = &src[r * ld..r * ld + (j1 - j0)];
                 let (lo, hi) = g.valid_cols(kj);
-                for oh in 0..g.ho {
-                    if let Some(ih) = Window::src(oh, ki, g.sh, g.ph, g.dh, g.h) {
-                        let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
-                        let s = &src[oh * g.wo..(oh + 1) * g.wo];
-                        if hi <= lo {
-                            // every output column of this tap is padding
-                        } else if g.sw == 1 {
-                            // contiguous: a plain slice add the compiler vectorises
-                            let start = lo + kj * g.dw - g.pw;
-                            for (d, &v) in dst[start..start + (hi - lo)].iter_mut().zip(&s[lo..hi])
-                            {
-                                *d += v;
-                            }
-                        } else {
-                            for ow in lo..hi {
-                                dst[ow * g.sw + kj * g.dw - g.pw] += s[ow];
-                            }
+                for_row_segments(g, j0, j1, |oh, ow0, ow1, at| {
+                    let Some(ih) = Window::src(oh, ki, g.sh, g.ph, g.dh, g.h) else {
+                        return;
+                    };
+                    let (a, b) = (lo.max(ow0), hi.min(ow1));
+                    if a >= b {
+                        return; // every column of this segment is padding
+                    }
+                    let s = &srow[at + (a - ow0)..at + (b - ow0)];
+                    let dst = &mut plane[ih * g.w..(ih + 1) * g.w];
+                    if g.sw == 1 {
+                        // contiguous: a plain slice add the compiler vectorises
+                        let d0 = a + kj * g.dw - g.pw;
+                        for (d, &v) in dst[d0..d0 + (b - a)].iter_mut().zip(s) {
+                            *d += v;
+                        }
+                    } else {
+                        for (ow, &v) in (a..b).zip(s) {
+                            dst[ow * g.sw + kj * g.dw - g.pw] += v;
                         }
                     }
-                }
+                });
             }
         }
     }
@@ -202,6 +251,28 @@ mod tests {
             let lhs: f64 = col.iter().zip(&y).map(|(a, b)| a * b).sum();
             let rhs: f64 = x.iter().zip(&gx).map(|(a, b)| a * b).sum();
             assert_eq!(lhs, rhs, "{g:?}");
+            // any pixel range, written with another leading dimension
+            let (p, rows) = (ho * wo, c * k * k);
+            for (j0, j1) in [(0, p), (1, p), (0, p / 2), (p / 3, p - p / 4)] {
+                let ld = j1 - j0 + 2;
+                let mut blk = vec![f64::NAN; rows * ld];
+                im2col_range(&x, c, &g, j0..j1, &mut blk, ld);
+                let mut yb = vec![0.0; rows * ld];
+                for r in 0..rows {
+                    assert_eq!(&blk[r * ld..r * ld + j1 - j0], &col[r * p + j0..r * p + j1], "{g:?}");
+                    assert!(blk[r * ld + j1 - j0..(r + 1) * ld].iter().all(|v| v.is_nan()));
+                    yb[r * ld..r * ld + j1 - j0].copy_from_slice(&y[r * p + j0..r * p + j1]);
+                }
+                let mut gxb = vec![0.0; x.len()];
+                col2im_range(&yb, ld, c, &g, j0..j1, &mut gxb);
+                let mut ycut = vec![0.0; y.len()];
+                for r in 0..rows {
+                    ycut[r * p + j0..r * p + j1].copy_from_slice(&y[r * p + j0..r * p + j1]);
+                }
+                let mut want = vec![0.0; x.len()];
+                col2im(&ycut, c, &g, &mut want);
+                assert_eq!(gxb, want, "{g:?} pixels {j0}..{j1}");
+            }
         }
     }
 }

@@ -1,0 +1,664 @@
+//! Packed GEMM with our own micro-kernel, for operands that are reused
+//! (a convolution's weights across a batch) or built piece by piece (a weight
+//! gradient summed over several samples in one GEMM).
+//!
+//! `C[m x n] (+)= A[m x k] B[k x n]`, where
+//! - [`PackedA`] holds A as panels of [`MR`] rows, each `k x MR`, k-major
+//!   (element (i, p) of panel `i / MR` at `p * MR + i % MR`), zero-padded;
+//! - [`PackedB`] holds B as panels of [`NR`] columns, each `k x NR`
+//!   (element (p, j) of panel `j / NR` at `p * NR + j % NR`), zero-padded.
+//!
+//! Both can be filled in slices along k ([`PackedA::fill`] /
+//! [`PackedB::fill`] at a k offset), so `sum_s A_s B_s` is one GEMM over the
+//! concatenated k. The driver blocks k by [`KC`] (a B micro-panel, `KC x NR`,
+//! stays in L1) and m by `MC` rows (the A block stays in L2), and calls an
+//! `MR x NR` micro-kernel on each tile of C.
+//!
+//! Micro-kernels: f32 on a CPU with AVX-512F gets a 16 x 16 register-blocked
+//! FMA kernel (16 accumulators, one B vector and 16 broadcasts of A per k);
+//! every other case gets a portable loop. [`fast_kernel_available`] tells
+//! callers whether the packed path beats matrixmultiply's (the ops crate
+//! falls back to it otherwise). Every tile of C is computed by the same
+//! sequence of operations whatever the caller's threading, so results do not
+//! depend on the thread count.
+//!
+//! This is one of the two kernel files of `autograd` with `unsafe` (the
+//! AVX-512 kernel's raw loads and stores); the packing and the driver are
+//! safe code, and the safe wrapper checks every bound the kernel relies on.
+
+use crate::gemm::MatRef;
+use crate::Element;
+
+/// Rows of A (and C) per micro-tile.
+pub const MR: usize = 16;
+/// Columns of B (and C) per micro-tile.
+pub const NR: usize = 16;
+/// Depth of one k block.
+pub const KC: usize = 384;
+/// Rows of A per m block.
+const MC: usize = 256;
+
+/// A packed as `MR`-row panels over the whole k (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct PackedA<T> {
+    data: Vec<T>,
+    m: usize,
+    k: usize,
+}
+
+/// B packed as `NR`-column panels over the whole k (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct PackedB<T> {
+    data: Vec<T>,
+    k: usize,
+    n: usize,
+}
+
+impl<T: Element> PackedA<T> {
+    /// A zero `m x k` matrix, ready to be filled.
+    pub fn zeros(m: usize, k: usize) -> Self {
+        let mut p = PackedA::default();
+        p.reset(m, k);
+        p
+    }
+
+    /// Packs all of `a`.
+    ///
+    /// ```
+    /// use autograd::gemm::MatRef;
+    /// use autograd::packed::{gemm_packed, PackedA, PackedB};
+    /// let a = [1.0f64, 2.0, 3.0, 4.0];
+    /// let b = [5.0f64, 6.0, 7.0, 8.0];
+    /// let pa = PackedA::pack(MatRef::row_major(&a, 2, 2));
+    /// let pb = PackedB::pack(MatRef::row_major(&b, 2, 2));
+    /// let mut c = [0.0; 4];
+    /// gemm_packed(&pa, &pb, &mut c, 2, false);
+    /// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+    /// ```
+    pub fn pack(a: MatRef<'_, T>) -> Self {
+        let mut p = Self::zeros(a.rows, a.cols);
+        p.fill(0, a);
+        p
+    }
+
+    /// Makes this an `m x k` zero matrix, reusing the allocation.
+    pub fn reset(&mut self, m: usize, k: usize) {
+        self.m = m;
+        self.k = k;
+        self.data.clear();
+        self.data.resize(m.div_ceil(MR) * MR * k, T::ZERO);
+    }
+
+    /// Shapes this as `m x k` for refilling, keeping the buffer (and its
+    /// zero padding) when the shape is unchanged; see [`PackedB::reuse`].
+    pub fn reuse(&mut self, m: usize, k: usize) {
+        if (m, k) != (self.m, self.k) || self.data.len() != m.div_ceil(MR) * MR * k {
+            self.reset(m, k);
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+
+    /// Writes `src` (`m x kk`) into columns `k0 .. k0 + kk`.
+    ///
+    /// Panics if `src` has other than `m` rows or reaches past k (a bug in
+    /// the caller, never user input).
+    pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
+        let (m, k, kk) = (self.m, self.k, src.cols);
+        assert_eq!(src.rows, m, "PackedA::fill: row count differs");
+        assert!(k0 + kk <= k, "PackedA::fill: past k");
+        if m == 0 || kk == 0 {
+            return;
+        }
+        for (ip, panel) in self.data.chunks_exact_mut(k * MR).enumerate() {
+            let i0 = ip * MR;
+            let rows = MR.min(m - i0);
+            let dst = &mut panel[k0 * MR..(k0 + kk) * MR];
+            if src.cs == 1 {
+                // rows of src are contiguous: read each row once
+                for ii in 0..rows {
+                    let row = &src.data[(i0 + ii) * src.rs..][..kk];
+                    for (d, &v) in dst.chunks_exact_mut(MR).zip(row) {
+                        d[ii] = v;
+                    }
+                }
+            } else {
+                for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
+                    let base = p * src.cs + i0 * src.rs;
+                    for (ii, v) in d[..rows].iter_mut().enumerate() {
+                        *v = src.data[base + ii * src.rs];
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T: Element> PackedB<T> {
+    /// A zero `k x n` matrix, ready to be filled.
+    pub fn zeros(k: usize, n: usize) -> Self {
+        let mut p = PackedB::default();
+        p.reset(k, n);
+        p
+    }
+
+    /// Packs all of `b`.
+    pub fn pack(b: MatRef<'_, T>) -> Self {
+        let mut p = Self::zeros(b.rows, b.cols);
+        p.fill(0, b);
+        p
+    }
+
+    /// Makes this a `k x n` zero matrix, reusing the allocation.
+    pub fn reset(&mut self, k: usize, n: usize) {
+        self.k = k;
+        self.n = n;
+        self.data.clear();
+        self.data.resize(n.div_ceil(NR) * NR * k, T::ZERO);
+    }
+
+    /// Shapes this as `k x n` for refilling: when the shape is unchanged the
+    /// old values stay (every one will be overwritten by fills covering all
+    /// of k) and the zero padding is kept; otherwise like [`Self::reset`].
+    /// Saves zeroing the buffer each time it is refilled.
+    pub fn reuse(&mut self, k: usize, n: usize) {
+        if (k, n) != (self.k, self.n) || self.data.len() != n.div_ceil(NR) * NR * k {
+            self.reset(k, n);
+        }
+    }
+
+    /// Number of `NR`-column panels.
+    pub fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    /// Panel `jp` (columns `jp * NR ..`), `k x NR` row-major: a caller can
+    /// write B's rows straight into it (row `p` at `p * NR`). Columns past
+    /// n must stay zero.
+    pub fn panel_mut(&mut self, jp: usize) -> &mut [T] {
+        let len = self.k * NR;
+        &mut self.data[jp * len..(jp + 1) * len]
+    }
+
+    /// Writes `src` (`kk x n`) into rows `k0 .. k0 + kk`.
+    ///
+    /// Panics if `src` has other than `n` columns or reaches past k.
+    pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
+        let (n, k, kk) = (self.n, self.k, src.rows);
+        assert_eq!(src.cols, n, "PackedB::fill: column count differs");
+        assert!(k0 + kk <= k, "PackedB::fill: past k");
+        if n == 0 || kk == 0 {
+            return;
+        }
+        for (jp, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
+            let j0 = jp * NR;
+            let cols = NR.min(n - j0);
+            let dst = &mut panel[k0 * NR..(k0 + kk) * NR];
+            if src.cs == 1 && cols == NR {
+                // fixed length: an inlined vector copy, not a memcpy call
+                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                    let s = p * src.rs + j0;
+                    let row: &[T; NR] = src.data[s..s + NR].try_into().expect("NR values");
+                    d.copy_from_slice(row);
+                }
+            } else if src.cs == 1 {
+                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                    let s = p * src.rs + j0;
+                    d[..cols].copy_from_slice(&src.data[s..s + cols]);
+                }
+            } else {
+                // columns of src are contiguous when rs == 1: read each once
+                for jj in 0..cols {
+                    let base = (j0 + jj) * src.cs;
+                    for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
+                        d[jj] = src.data[base + p * src.rs];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `T` has a fast micro-kernel on this CPU (f32 with AVX-512F).
+pub fn fast_kernel_available<T: Element>() -> bool {
+    T::fast_micro_kernel()
+}
+
+/// `C = A B` (`accumulate == false`) or `C += A B`, C row-major with leading
+/// dimension `ldc`, on the calling thread.
+///
+/// Panics if the shapes disagree or `c` is too short (a bug in the caller).
+pub fn gemm_packed<T: Element>(
+    a: &PackedA<T>,
+    b: &PackedB<T>,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
+    gemm_panels(a, 0..a.m.div_ceil(MR), b, c, ldc, accumulate);
+}
+
+/// [`gemm_packed`] split across rayon threads by blocks of `MR`-row panels.
+/// Bit-identical to the serial call.
+pub fn par_gemm_packed<T: Element>(
+    a: &PackedA<T>,
+    b: &PackedB<T>,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
+    use rayon::prelude::*;
+    let panels = a.m.div_ceil(MR);
+    let threads = rayon::current_num_threads();
+    let work = a.m * a.k * b.n;
+    if threads <= 1 || panels < 2 || work < (1 << 18) {
+        return gemm_packed(a, b, c, ldc, accumulate);
+    }
+    assert!(
+        a.m == 0 || b.n == 0 || (a.m - 1) * ldc + b.n <= c.len(),
+        "gemm_packed: C too short"
+    );
+    let per = panels.div_ceil(threads * 2).max(1);
+    let m = a.m;
+    c[..(m - 1) * ldc + b.n]
+        .par_chunks_mut(per * MR * ldc)
+        .enumerate()
+        .for_each(|(t, cc)| {
+            let p0 = t * per;
+            gemm_panels(a, p0..(p0 + per).min(panels), b, cc, ldc, accumulate);
+        });
+}
+
+/// The driver over A panels `panels`; `c` starts at the first of their rows.
+fn gemm_panels<T: Element>(
+    a: &PackedA<T>,
+    panels: std::ops::Range<usize>,
+    b: &PackedB<T>,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let (m, k, n) = (a.m, a.k, b.n);
+    assert_eq!(k, b.k, "gemm_packed: inner dimensions differ");
+    if panels.is_empty() || n == 0 {
+        return;
+    }
+    let row0 = panels.start * MR;
+    let row_end = (panels.end * MR).min(m);
+    assert!(ldc >= n, "gemm_packed: ldc smaller than n");
+    assert!(
+        (row_end - row0 - 1) * ldc + n <= c.len(),
+        "gemm_packed: C too short"
+    );
+    if k == 0 {
+        if !accumulate {
+            for r in 0..row_end - row0 {
+                c[r * ldc..r * ldc + n].fill(T::ZERO);
+            }
+        }
+        return;
+    }
+    let a_panel = |ip: usize| &a.data[ip * k * MR..(ip + 1) * k * MR];
+    let b_panel = |jp: usize| &b.data[jp * k * NR..(jp + 1) * k * NR];
+    let mc_panels = MC / MR;
+    // equal k blocks of at most KC: no short tail block paying a full C pass
+    let kc_even = k.div_ceil(k.div_ceil(KC));
+    let mut pc = 0;
+    while pc < k {
+        let kc = kc_even.min(k - pc);
+        let load_c = accumulate || pc > 0;
+        let mut ic = panels.start;
+        while ic < panels.end {
+            let ic_end = (ic + mc_panels).min(panels.end);
+            for jp in 0..n.div_ceil(NR) {
+                let j0 = jp * NR;
+                let cols = NR.min(n - j0);
+                let bp = &b_panel(jp)[pc * NR..(pc + kc) * NR];
+                for ip in ic..ic_end {
+                    let i0 = ip * MR;
+                    let rows = MR.min(m - i0);
+                    let ap = &a_panel(ip)[pc * MR..(pc + kc) * MR];
+                    let off = (i0 - row0) * ldc + j0;
+                    let tile = &mut c[off..off + (rows - 1) * ldc + cols];
+                    T::micro_kernel(kc, ap, bp, tile, ldc, rows, cols, load_c);
+                }
+            }
+            ic = ic_end;
+        }
+        pc += kc;
+    }
+}
+
+/// The micro-kernel of an element type. Internal: use [`gemm_packed`].
+pub trait MicroKernel: Sized {
+    /// Whether [`MicroKernel::micro_kernel`] is the fast (SIMD) one here.
+    fn fast_micro_kernel() -> bool;
+
+    /// `C[rows x cols] (+)= A_panel B_panel` over depth `kc`: `a` holds
+    /// `kc x MR`, `b` holds `kc x NR` (packed), `c` the tile with leading
+    /// dimension `ldc`; `load_c` adds to C instead of overwriting it.
+    ///
+    /// Panics if a slice is too short or `rows > MR` / `cols > NR`.
+    #[allow(clippy::too_many_arguments)]
+    fn micro_kernel(
+        kc: usize,
+        a: &[Self],
+        b: &[Self],
+        c: &mut [Self],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        load_c: bool,
+    );
+}
+
+/// Checks every bound a micro-kernel relies on.
+#[allow(clippy::too_many_arguments)]
+fn check_tile<T>(
+    kc: usize,
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR, "micro_kernel: panel too short");
+    assert!(
+        (1..=MR).contains(&rows) && (1..=NR).contains(&cols),
+        "micro_kernel: tile size"
+    );
+    assert!(ldc >= cols && c.len() > (rows - 1) * ldc + cols - 1, "micro_kernel: C too short");
+}
+
+/// The portable micro-kernel: plain loops over a local accumulator tile.
+#[allow(clippy::too_many_arguments)]
+fn portable_kernel<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
+    kc: usize,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    load_c: bool,
+) {
+    check_tile(kc, a, b, c, ldc, rows, cols);
+    let mut acc = [[T::default(); NR]; MR];
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
+        for (row, &av) in acc.iter_mut().zip(ap) {
+            for (x, &bv) in row.iter_mut().zip(bp) {
+                *x = *x + av * bv;
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate().take(rows) {
+        let dst = &mut c[i * ldc..i * ldc + cols];
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = if load_c { *d + v } else { v };
+        }
+    }
+}
+
+impl MicroKernel for f64 {
+    fn fast_micro_kernel() -> bool {
+        false
+    }
+    #[inline]
+    fn micro_kernel(
+        kc: usize,
+        a: &[f64],
+        b: &[f64],
+        c: &mut [f64],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        load_c: bool,
+    ) {
+        portable_kernel(kc, a, b, c, ldc, rows, cols, load_c)
+    }
+}
+
+impl MicroKernel for f32 {
+    fn fast_micro_kernel() -> bool {
+        has_avx512()
+    }
+    #[inline]
+    fn micro_kernel(
+        kc: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        load_c: bool,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            check_tile(kc, a, b, c, ldc, rows, cols);
+            // SAFETY: AVX-512F is present (checked just above); check_tile
+            // proved a holds kc*MR and b kc*NR values, and that every C
+            // index the kernel touches, i*ldc + j for i < rows, j < cols, is
+            // inside `c` (the kernel masks columns >= cols and skips rows >=
+            // rows). `c` is a unique borrow, so it aliases neither panel.
+            unsafe {
+                avx512::kernel_16x16(
+                    kc,
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    c.as_mut_ptr(),
+                    ldc,
+                    rows,
+                    cols,
+                    load_c,
+                )
+            };
+            return;
+        }
+        portable_kernel(kc, a, b, c, ldc, rows, cols, load_c)
+    }
+}
+
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{MR, NR};
+    use std::arch::x86_64::*;
+
+    const _: () = assert!(MR == 16 && NR == 16);
+
+    /// 16 x 16 f32 tile: `acc[i] += a[p*16 + i] * b[p*16 .. p*16+16]`.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `a` must hold `kc*16` and `b` `kc*16`
+    /// readable floats; `c + i*ldc + j` must be writable for `i < rows`,
+    /// `j < cols`, with `1 <= rows <= 16`, `1 <= cols <= 16`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn kernel_16x16(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        load_c: bool,
+    ) {
+        let mut acc = [_mm512_setzero_ps(); MR];
+        for p in 0..kc {
+            // SAFETY: p < kc, so b[p*16 .. p*16+16] and a[p*16 .. p*16+16]
+            // are inside the panels (caller's contract).
+            let bv = unsafe { _mm512_loadu_ps(b.add(p * NR)) };
+            let ap = unsafe { a.add(p * MR) };
+            for (i, x) in acc.iter_mut().enumerate() {
+                // SAFETY: i < 16 = MR, inside the panel row above.
+                let av = _mm512_set1_ps(unsafe { *ap.add(i) });
+                *x = _mm512_fmadd_ps(av, bv, *x);
+            }
+        }
+        let mask: __mmask16 = if cols >= NR {
+            0xFFFF
+        } else {
+            ((1u32 << cols) - 1) as __mmask16
+        };
+        for (i, x) in acc.iter().enumerate().take(rows) {
+            // SAFETY: i < rows, and the mask limits lanes to j < cols, so
+            // only c[i*ldc + j] for valid (i, j) are read or written; masked
+            // lanes are neither loaded nor stored (no fault).
+            unsafe {
+                let p = c.add(i * ldc);
+                let v = if load_c {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), *x)
+                } else {
+                    *x
+                };
+                _mm512_mask_storeu_ps(p, mask, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
+        let mut c = vec![0.0; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                for p in 0..a.cols {
+                    c[i * b.cols + j] += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
+                }
+            }
+        }
+        c
+    }
+
+    fn ints(len: usize, mul: usize, md: usize) -> Vec<f64> {
+        (0..len).map(|i| ((i * mul) % md) as f64 - (md / 2) as f64).collect()
+    }
+
+    /// Shapes around the tile and block sizes: partial tiles, k beyond KC,
+    /// m beyond MC, k = 0.
+    const SHAPES: &[(usize, usize, usize)] = &[
+        (1, 1, 1),
+        (3, 5, 7),
+        (16, 16, 16),
+        (17, 9, 33),
+        (31, 300, 15),
+        (270, 70, 40),
+        (40, 0, 20),
+        (5, 600, 70),
+    ];
+
+    #[test]
+    fn portable_path_matches_naive_loop_exactly() {
+        // small integers: every sum is exact in f64, so any order agrees
+        for &(m, k, n) in SHAPES {
+            let a = ints(m * k, 7, 11);
+            let b = ints(k * n, 5, 13);
+            let am = MatRef::row_major(&a, m, k);
+            let bm = MatRef::row_major(&b, k, n);
+            let want = naive(am, bm);
+            let (pa, pb) = (PackedA::pack(am), PackedB::pack(bm));
+            let mut c = vec![f64::NAN; m * n];
+            gemm_packed(&pa, &pb, &mut c, n, false);
+            assert_eq!(c, want, "{m}x{k}x{n}");
+            // accumulate, and transposed sources
+            let at: Vec<f64> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+            let bt: Vec<f64> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+            let pa = PackedA::pack(MatRef::row_major(&at, k, m).t());
+            let pb = PackedB::pack(MatRef::row_major(&bt, n, k).t());
+            let mut c2 = vec![1.0; m * n];
+            gemm_packed(&pa, &pb, &mut c2, n, true);
+            let want2: Vec<f64> = want.iter().map(|v| v + 1.0).collect();
+            assert_eq!(c2, want2, "{m}x{k}x{n} transposed, accumulate");
+        }
+    }
+
+    #[test]
+    fn fill_along_k_is_one_gemm_over_the_concatenation() {
+        let (m, n) = (20, 19);
+        let ks = [7usize, 0, 260, 33];
+        let kt: usize = ks.iter().sum();
+        let a = ints(m * kt, 3, 7);
+        let b = ints(kt * n, 11, 9);
+        let want = naive(MatRef::row_major(&a, m, kt), MatRef::row_major(&b, kt, n));
+        let mut pa = PackedA::zeros(m, kt);
+        let mut pb = PackedB::zeros(kt, n);
+        let mut k0 = 0;
+        for &kk in &ks {
+            let sub_a = MatRef {
+                data: &a[k0..],
+                rows: m,
+                cols: kk,
+                rs: kt,
+                cs: 1,
+            };
+            pa.fill(k0, sub_a);
+            pb.fill(k0, MatRef::row_major(&b[k0 * n..], kk, n));
+            k0 += kk;
+        }
+        let mut c = vec![0.0; m * n];
+        gemm_packed(&pa, &pb, &mut c, n, false);
+        assert_eq!(c, want);
+    }
+
+    #[test]
+    fn f32_kernel_matches_naive_loop_and_leaves_the_rest_of_c_alone() {
+        // ldc > n: the columns past n must not be touched (masked stores)
+        for &(m, k, n) in SHAPES {
+            let a64 = ints(m * k, 7, 11);
+            let b64 = ints(k * n, 5, 13);
+            let want = naive(MatRef::row_major(&a64, m, k), MatRef::row_major(&b64, k, n));
+            let a: Vec<f32> = a64.iter().map(|&v| v as f32).collect();
+            let b: Vec<f32> = b64.iter().map(|&v| v as f32).collect();
+            let pa = PackedA::pack(MatRef::row_major(&a, m, k));
+            let pb = PackedB::pack(MatRef::row_major(&b, k, n));
+            let ldc = n + 3;
+            let mut c = vec![-7.0f32; m * ldc];
+            gemm_packed(&pa, &pb, &mut c, ldc, false);
+            for i in 0..m {
+                for j in 0..ldc {
+                    let got = c[i * ldc + j] as f64;
+                    if j < n {
+                        // integer sums below 2^24 are exact in f32 too
+                        assert_eq!(got, want[i * n + j], "{m}x{k}x{n} at ({i},{j})");
+                    } else {
+                        assert_eq!(got, -7.0, "{m}x{k}x{n}: wrote past n at ({i},{j})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_split_is_bit_identical() {
+        let (m, k, n) = (301, 287, 129);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32) / 40.0 - 1.2).collect();
+        let pa = PackedA::pack(MatRef::row_major(&a, m, k));
+        let pb = PackedB::pack(MatRef::row_major(&b, k, n));
+        let mut c1 = vec![0.0; m * n];
+        gemm_packed(&pa, &pb, &mut c1, n, false);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let mut c2 = vec![0.0; m * n];
+        pool.install(|| par_gemm_packed(&pa, &pb, &mut c2, n, false));
+        assert_eq!(c1, c2);
+    }
+}

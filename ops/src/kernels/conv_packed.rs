@@ -1,0 +1,359 @@
+//! conv2d forward and backward on the packed GEMM (`autograd::packed`), used
+//! when the element type has a fast micro-kernel on this CPU (f32 with
+//! AVX-512F); `conv2d.rs` falls back to im2col + matrixmultiply otherwise.
+//!
+//! What the packed GEMM buys over calling a GEMM per sample:
+//! - the weights are packed once per call, not once per sample;
+//! - output pixels are processed in blocks whose im2col columns fit in L2
+//!   (`im2col_range` -> pack -> GEMM into the block's output columns);
+//! - the weight gradient of several samples is one GEMM whose k runs over
+//!   all their pixels (`dW = [G_1 .. G_S] [col_1 .. col_S]^T`), so C is
+//!   loaded and stored once per sub-batch instead of once per sample.
+//!
+//! Determinism: samples are processed in the same fixed groups of
+//! [`GROUP`] as the fallback, each group's weight gradient is computed
+//! by one thread in a fixed order, and the groups are summed in order, so
+//! results are bit-identical for any thread count.
+
+use autograd::gemm::MatRef;
+use autograd::packed::{gemm_packed, par_gemm_packed, PackedA, PackedB, NR};
+use autograd::Element;
+use rayon::prelude::*;
+
+use super::im2col::{col2im_range, im2col_range, Window};
+
+/// Samples per weight-gradient group (fixed: it sets the summation order).
+pub const GROUP: usize = 8;
+
+/// Floats of im2col columns per pixel block (~384 KB of f32: fits in L2
+/// next to the packed copy).
+const BLOCK_FLOATS: usize = 96 * 1024;
+
+/// Pixel blocks for `p` output pixels and `ckk` im2col rows: equal blocks,
+/// each a multiple of the micro-tile width.
+fn pixel_blocks(p: usize, ckk: usize) -> Vec<std::ops::Range<usize>> {
+    let most = (BLOCK_FLOATS / ckk.max(1)).max(NR);
+    let nb = p.div_ceil(most).max(1);
+    let jb = p.div_ceil(nb).next_multiple_of(NR);
+    (0..p).step_by(jb.max(1)).map(|j| j..(j + jb).min(p)).collect()
+}
+
+fn is_1x1(g: &Window) -> bool {
+    g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
+}
+
+/// Per-thread scratch: one im2col block and its packed copy.
+#[derive(Default)]
+struct Scratch<T> {
+    col: Vec<T>,
+    pb: PackedB<T>,
+}
+
+impl<T: Element> Scratch<T> {
+    /// Packs the im2col columns `pix` of sample `xn` as B (`ckk x len`).
+    fn pack_cols(&mut self, xn: &[T], c: usize, g: &Window, pix: std::ops::Range<usize>) {
+        let (ckk, p, len) = (c * g.kh * g.kw, g.ho * g.wo, pix.len());
+        self.pb.reuse(ckk, len);
+        if is_1x1(g) {
+            let view = MatRef {
+                data: &xn[pix.start..],
+                rows: ckk,
+                cols: len,
+                rs: p,
+                cs: 1,
+            };
+            self.pb.fill(0, view);
+        } else {
+            self.col.resize(ckk * len, T::ZERO);
+            im2col_range(xn, c, g, pix, &mut self.col, len);
+            self.pb.fill(0, MatRef::row_major(&self.col, ckk, len));
+        }
+    }
+}
+
+/// `y = conv(x, w) + b` for `n` samples into `out` (`n * f * p`, zeroed).
+#[allow(clippy::too_many_arguments)]
+pub fn forward<T: Element>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    g: &Window,
+    n: usize,
+    c: usize,
+    f: usize,
+    out: &mut [T],
+) {
+    let p = g.ho * g.wo;
+    let ckk = c * g.kh * g.kw;
+    let in_sz = c * g.h * g.w;
+    let pa = PackedA::pack(MatRef::row_major(w, f, ckk));
+    let blocks = pixel_blocks(p, ckk);
+    let one_sample = |xn: &[T], yn: &mut [T], s: &mut Scratch<T>, parallel: bool| {
+        if let Some(b) = b {
+            for (row, &bf) in yn.chunks_mut(p).zip(b) {
+                row.fill(bf);
+            }
+        }
+        for pix in &blocks {
+            s.pack_cols(xn, c, g, pix.clone());
+            let cb = &mut yn[pix.start..];
+            if parallel {
+                par_gemm_packed(&pa, &s.pb, cb, p, b.is_some());
+            } else {
+                gemm_packed(&pa, &s.pb, cb, p, b.is_some());
+            }
+        }
+    };
+    if n == 1 {
+        one_sample(x, out, &mut Scratch::default(), true);
+    } else {
+        out.par_chunks_mut(f * p)
+            .zip(x.par_chunks(in_sz.max(1)))
+            .for_each_init(Scratch::default, |s, (yn, xn)| one_sample(xn, yn, s, false));
+    }
+}
+
+/// Gradients of input (`gx`, `n * c * h * w`, zeroed, empty when not
+/// needed) and weight (returned when `need_w`) given `gy` (`n * f * p`).
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Element>(
+    x: &[T],
+    w: &[T],
+    gy: &[T],
+    g: &Window,
+    n: usize,
+    c: usize,
+    f: usize,
+    gx: &mut [T],
+    need_w: bool,
+) -> Option<Vec<T>> {
+    let need_x = !gx.is_empty();
+    let p = g.ho * g.wo;
+    let ckk = c * g.kh * g.kw;
+    let in_sz = c * g.h * g.w;
+    let blocks = pixel_blocks(p, ckk);
+    // dcol = W^T G_n: W^T (ckk x f) packed once
+    let pwt = need_x.then(|| PackedA::pack(MatRef::row_major(w, f, ckk).t()));
+    // weight gradient: the pixels of `per_gemm` samples form one GEMM's k
+    let per_gemm = (4096 / p.max(1)).clamp(1, GROUP);
+    let groups = n.div_ceil(GROUP).max(1);
+    let mut gw_parts: Vec<Vec<T>> = (0..groups)
+        .map(|_| if need_w { vec![T::ZERO; f * ckk] } else { Vec::new() })
+        .collect();
+
+    let work = |gi: usize, gw_part: &mut Vec<T>, gx_chunk: &mut [T], s: &mut WorkScratch<T>| {
+        let samples = gi * GROUP..((gi + 1) * GROUP).min(n);
+        if need_w {
+            let list: Vec<usize> = samples.clone().collect();
+            for (si, sub) in list.chunks(per_gemm).enumerate() {
+                let kt = sub.len() * p;
+                s.ga.reuse(f, kt);
+                s.colt.reuse(kt, ckk);
+                for (q, &ni) in sub.iter().enumerate() {
+                    let gyn = &gy[ni * f * p..(ni + 1) * f * p];
+                    let xn = &x[ni * in_sz..(ni + 1) * in_sz];
+                    for pix in &blocks {
+                        let k0 = q * p + pix.start;
+                        let gview = MatRef {
+                            data: &gyn[pix.start..],
+                            rows: f,
+                            cols: pix.len(),
+                            rs: p,
+                            cs: 1,
+                        };
+                        s.ga.fill(k0, gview);
+                        let len = pix.len();
+                        if is_1x1(g) {
+                            let xv = MatRef {
+                                data: &xn[pix.start..],
+                                rows: ckk,
+                                cols: len,
+                                rs: p,
+                                cs: 1,
+                            };
+                            s.colt.fill(k0, xv.t());
+                        } else {
+                            s.col.resize(ckk * len, T::ZERO);
+                            im2col_range(xn, c, g, pix.clone(), &mut s.col, len);
+                            s.colt.fill(k0, MatRef::row_major(&s.col, ckk, len).t());
+                        }
+                    }
+                }
+                gemm_packed(&s.ga, &s.colt, gw_part, ckk, si > 0);
+            }
+        }
+        if let Some(pwt) = &pwt {
+            for ni in samples.clone() {
+                let local = ni - samples.start;
+                let gxn = &mut gx_chunk[local * in_sz..(local + 1) * in_sz];
+                let gyn = &gy[ni * f * p..(ni + 1) * f * p];
+                for pix in &blocks {
+                    let len = pix.len();
+                    s.gb.reuse(f, len);
+                    let gview = MatRef {
+                        data: &gyn[pix.start..],
+                        rows: f,
+                        cols: len,
+                        rs: p,
+                        cs: 1,
+                    };
+                    s.gb.fill(0, gview);
+                    if is_1x1(g) {
+                        gemm_packed(pwt, &s.gb, &mut gxn[pix.start..], p, false);
+                    } else {
+                        s.dcol.resize(ckk * len, T::ZERO);
+                        gemm_packed(pwt, &s.gb, &mut s.dcol, len, false);
+                        col2im_range(&s.dcol, len, c, g, pix.clone(), gxn);
+                    }
+                }
+            }
+        }
+    };
+    if need_x {
+        gw_parts
+            .par_iter_mut()
+            .zip(gx.par_chunks_mut((GROUP * in_sz).max(1)))
+            .enumerate()
+            .for_each_init(WorkScratch::default, |s, (gi, (gw_part, gx_chunk))| {
+                work(gi, gw_part, gx_chunk, s)
+            });
+    } else {
+        gw_parts
+            .par_iter_mut()
+            .enumerate()
+            .for_each_init(WorkScratch::default, |s, (gi, gw_part)| {
+                work(gi, gw_part, &mut [], s)
+            });
+    }
+    need_w.then(|| {
+        let mut acc = std::mem::take(&mut gw_parts[0]);
+        for part in &gw_parts[1..] {
+            for (a, &b) in acc.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        acc
+    })
+}
+
+/// Per-thread scratch of the backward pass.
+#[derive(Default)]
+struct WorkScratch<T> {
+    /// im2col block
+    col: Vec<T>,
+    /// G of a sub-batch, packed as A (f x pixels)
+    ga: PackedA<T>,
+    /// im2col of a sub-batch, transposed, packed as B (pixels x ckk)
+    colt: PackedB<T>,
+    /// G block packed as B (f x pixels)
+    gb: PackedB<T>,
+    /// W^T G block (ckk x pixels)
+    dcol: Vec<T>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct loops: y = conv(x, w) + b, and the gradients of x and w.
+    #[allow(clippy::type_complexity)]
+    fn naive(x: &[f64], w: &[f64], b: &[f64], gy: &[f64], g: &Window, n: usize, c: usize, f: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let p = g.ho * g.wo;
+        let mut y = vec![0.0; n * f * p];
+        let mut gx = vec![0.0; x.len()];
+        let mut gw = vec![0.0; w.len()];
+        for ni in 0..n {
+            for fi in 0..f {
+                for oh in 0..g.ho {
+                    for ow in 0..g.wo {
+                        let o = (ni * f + fi) * p + oh * g.wo + ow;
+                        y[o] = b[fi];
+                        for ci in 0..c {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
+                                    let iw = (ow * g.sw + kj * g.dw) as isize - g.pw as isize;
+                                    if ih < 0 || iw < 0 || ih as usize >= g.h || iw as usize >= g.w {
+                                        continue;
+                                    }
+                                    let xi = ((ni * c + ci) * g.h + ih as usize) * g.w + iw as usize;
+                                    let wi = ((fi * c + ci) * g.kh + ki) * g.kw + kj;
+                                    y[o] += w[wi] * x[xi];
+                                    gx[xi] += w[wi] * gy[o];
+                                    gw[wi] += x[xi] * gy[o];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (y, gx, gw)
+    }
+
+    fn check<T: Element>(tol: f64) {
+        // (n, c, f, h, w, k, stride, pad, dilation): 1x1, strided, dilated,
+        // one sample (parallel GEMM), more samples than a group, and images
+        // large enough for several pixel blocks and sub-batches per GEMM
+        let cases = [
+            (2, 3, 5, 7, 6, 3, 1, 1, 1),
+            (1, 4, 17, 9, 9, 3, 2, 1, 1),
+            (3, 6, 4, 8, 8, 1, 1, 0, 1),
+            (10, 2, 3, 6, 5, 3, 1, 2, 2),
+            (9, 8, 20, 40, 40, 3, 1, 1, 1),
+            (2, 1, 2, 5, 5, 5, 3, 0, 1),
+        ];
+        for &(n, c, f, h, wd, k, s, pd, d) in &cases {
+            let ho = (h + 2 * pd - d * (k - 1) - 1) / s + 1;
+            let wo = (wd + 2 * pd - d * (k - 1) - 1) / s + 1;
+            let g = Window { h, w: wd, kh: k, kw: k, sh: s, sw: s, ph: pd, pw: pd, dh: d, dw: d, ho, wo };
+            let val = |i: usize, m: usize| ((i * m) % 17) as f64 / 8.0 - 1.0;
+            let x: Vec<f64> = (0..n * c * h * wd).map(|i| val(i, 7)).collect();
+            let w: Vec<f64> = (0..f * c * k * k).map(|i| val(i, 5)).collect();
+            let b: Vec<f64> = (0..f).map(|i| val(i, 3)).collect();
+            let gy: Vec<f64> = (0..n * f * ho * wo).map(|i| val(i, 11)).collect();
+            let (y0, gx0, gw0) = naive(&x, &w, &b, &gy, &g, n, c, f);
+            let t = |v: &[f64]| v.iter().map(|&e| T::from_f64(e)).collect::<Vec<T>>();
+            let (xt, wt, bt, gyt) = (t(&x), t(&w), t(&b), t(&gy));
+            let mut y = vec![T::ZERO; y0.len()];
+            forward(&xt, &wt, Some(&bt), &g, n, c, f, &mut y);
+            let mut gx = vec![T::ZERO; x.len()];
+            let gw = backward(&xt, &wt, &gyt, &g, n, c, f, &mut gx, true).unwrap();
+            for (name, got, want) in [("y", &y, &y0), ("gx", &gx, &gx0), ("gw", &gw, &gw0)] {
+                for (i, (a, e)) in got.iter().zip(want.iter()).enumerate() {
+                    let err = (a.to_f64() - e).abs();
+                    assert!(err <= tol * (1.0 + e.abs()), "{} {name}[{i}]: {} vs {e} (case {:?})", T::NAME, a, (n, c, f, h, wd, k, s, pd, d));
+                }
+            }
+            // the input gradient alone, and the weight gradient alone
+            let mut gx2 = vec![T::ZERO; x.len()];
+            assert!(backward(&xt, &wt, &gyt, &g, n, c, f, &mut gx2, false).is_none());
+            assert_eq!(gx2, gx);
+            assert_eq!(backward(&xt, &wt, &gyt, &g, n, c, f, &mut [], true).unwrap(), gw);
+        }
+    }
+
+    #[test]
+    fn packed_conv_matches_direct_loops_f64_portable_kernel() {
+        check::<f64>(1e-12);
+    }
+
+    #[test]
+    fn packed_conv_matches_direct_loops_f32_fast_kernel() {
+        // on a CPU without AVX-512 this runs the portable kernel in f32
+        check::<f32>(1e-4);
+    }
+
+    #[test]
+    fn pixel_blocks_cover_the_image_in_tile_multiples() {
+        for &(p, ckk) in &[(1, 1), (64, 1152), (1024, 288), (1024, 27), (1600, 72), (17, 100_000)] {
+            let bl = pixel_blocks(p, ckk);
+            assert_eq!(bl.first().unwrap().start, 0);
+            assert_eq!(bl.last().unwrap().end, p);
+            for w in bl.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+                assert_eq!(w[0].len() % NR, 0);
+            }
+        }
+    }
+}
