@@ -357,21 +357,19 @@ pub trait MicroKernel: Sized {
 
 /// Checks every bound a micro-kernel relies on.
 #[allow(clippy::too_many_arguments)]
-fn check_tile<T>(
-    kc: usize,
-    a: &[T],
-    b: &[T],
-    c: &[T],
-    ldc: usize,
-    rows: usize,
-    cols: usize,
-) {
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR, "micro_kernel: panel too short");
+fn check_tile<T>(kc: usize, a: &[T], b: &[T], c: &[T], ldc: usize, rows: usize, cols: usize) {
+    assert!(
+        a.len() >= kc * MR && b.len() >= kc * NR,
+        "micro_kernel: panel too short"
+    );
     assert!(
         (1..=MR).contains(&rows) && (1..=NR).contains(&cols),
         "micro_kernel: tile size"
     );
-    assert!(ldc >= cols && c.len() > (rows - 1) * ldc + cols - 1, "micro_kernel: C too short");
+    assert!(
+        ldc >= cols && c.len() > (rows - 1) * ldc + cols - 1,
+        "micro_kernel: C too short"
+    );
 }
 
 /// The portable micro-kernel: plain loops over a local accumulator tile.
@@ -550,7 +548,9 @@ mod tests {
     }
 
     fn ints(len: usize, mul: usize, md: usize) -> Vec<f64> {
-        (0..len).map(|i| ((i * mul) % md) as f64 - (md / 2) as f64).collect()
+        (0..len)
+            .map(|i| ((i * mul) % md) as f64 - (md / 2) as f64)
+            .collect()
     }
 
     /// Shapes around the tile and block sizes: partial tiles, k beyond KC,
@@ -650,13 +650,20 @@ mod tests {
     #[test]
     fn parallel_split_is_bit_identical() {
         let (m, k, n) = (301, 287, 129);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32) / 40.0 - 1.2).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f32) / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53 % 97) as f32) / 40.0 - 1.2)
+            .collect();
         let pa = PackedA::pack(MatRef::row_major(&a, m, k));
         let pb = PackedB::pack(MatRef::row_major(&b, k, n));
         let mut c1 = vec![0.0; m * n];
         gemm_packed(&pa, &pb, &mut c1, n, false);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         let mut c2 = vec![0.0; m * n];
         pool.install(|| par_gemm_packed(&pa, &pb, &mut c2, n, false));
         assert_eq!(c1, c2);

@@ -29,8 +29,8 @@ use rayon::prelude::*;
 
 use crate::kernels::conv_packed;
 use crate::kernels::im2col::{col2im, im2col, Window};
-use autograd::packed::fast_kernel_available;
 use crate::kernels::par_gemm::par_gemm;
+use autograd::packed::fast_kernel_available;
 
 /// Stride, zero padding and dilation of a convolution, each (height, width).
 ///
@@ -414,7 +414,13 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
 impl<T: Element> Conv2dBackward<T> {
     /// Wraps the input and weight gradients and adds the bias gradient,
     /// `dL/db[f] = sum_{n,i,j} G[n, f, i, j]`.
-    fn grads(&self, gx: Vec<T>, gw: Option<Vec<T>>, gy: &Tensor<T>, needs: &[bool]) -> InputGrads<T> {
+    fn grads(
+        &self,
+        gx: Vec<T>,
+        gw: Option<Vec<T>>,
+        gy: &Tensor<T>,
+        needs: &[bool],
+    ) -> InputGrads<T> {
         let xs = self.x.shape();
         let (n, f) = (xs[0], self.w.shape()[0]);
         let p = self.g.ho * self.g.wo;

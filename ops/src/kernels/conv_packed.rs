@@ -21,6 +21,7 @@ use autograd::Element;
 use rayon::prelude::*;
 
 use super::im2col::{col2im_range, im2col_range, Window};
+use super::winograd;
 
 /// Samples per weight-gradient group (fixed: it sets the summation order).
 pub const GROUP: usize = 8;
@@ -35,7 +36,10 @@ fn pixel_blocks(p: usize, ckk: usize) -> Vec<std::ops::Range<usize>> {
     let most = (BLOCK_FLOATS / ckk.max(1)).max(NR);
     let nb = p.div_ceil(most).max(1);
     let jb = p.div_ceil(nb).next_multiple_of(NR);
-    (0..p).step_by(jb.max(1)).map(|j| j..(j + jb).min(p)).collect()
+    (0..p)
+        .step_by(jb.max(1))
+        .map(|j| j..(j + jb).min(p))
+        .collect()
 }
 
 fn is_1x1(g: &Window) -> bool {
@@ -83,6 +87,11 @@ pub fn forward<T: Element>(
     f: usize,
     out: &mut [T],
 ) {
+    if winograd::applicable(g, c, f) {
+        let u = winograd::transform_weights(w, f, c, false);
+        winograd::forward(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw), out);
+        return;
+    }
     let p = g.ho * g.wo;
     let ckk = c * g.kh * g.kw;
     let in_sz = c * g.h * g.w;
@@ -127,6 +136,14 @@ pub fn backward<T: Element>(
     gx: &mut [T],
     need_w: bool,
 ) -> Option<Vec<T>> {
+    if winograd::applicable(g, c, f) && !gx.is_empty() {
+        // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
+        let uf = winograd::transform_weights(w, f, c, true);
+        winograd::forward(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw), gx);
+    }
+    if winograd::applicable(g, c, f) {
+        return need_w.then(|| winograd::weight_grad(x, gy, n, c, f, (g.h, g.w), (g.ph, g.pw)));
+    }
     let need_x = !gx.is_empty();
     let p = g.ho * g.wo;
     let ckk = c * g.kh * g.kw;
@@ -138,7 +155,13 @@ pub fn backward<T: Element>(
     let per_gemm = (4096 / p.max(1)).clamp(1, GROUP);
     let groups = n.div_ceil(GROUP).max(1);
     let mut gw_parts: Vec<Vec<T>> = (0..groups)
-        .map(|_| if need_w { vec![T::ZERO; f * ckk] } else { Vec::new() })
+        .map(|_| {
+            if need_w {
+                vec![T::ZERO; f * ckk]
+            } else {
+                Vec::new()
+            }
+        })
         .collect();
 
     let work = |gi: usize, gw_part: &mut Vec<T>, gx_chunk: &mut [T], s: &mut WorkScratch<T>| {
@@ -257,7 +280,16 @@ mod tests {
 
     /// Direct loops: y = conv(x, w) + b, and the gradients of x and w.
     #[allow(clippy::type_complexity)]
-    fn naive(x: &[f64], w: &[f64], b: &[f64], gy: &[f64], g: &Window, n: usize, c: usize, f: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    fn naive(
+        x: &[f64],
+        w: &[f64],
+        b: &[f64],
+        gy: &[f64],
+        g: &Window,
+        n: usize,
+        c: usize,
+        f: usize,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let p = g.ho * g.wo;
         let mut y = vec![0.0; n * f * p];
         let mut gx = vec![0.0; x.len()];
@@ -273,10 +305,12 @@ mod tests {
                                 for kj in 0..g.kw {
                                     let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
                                     let iw = (ow * g.sw + kj * g.dw) as isize - g.pw as isize;
-                                    if ih < 0 || iw < 0 || ih as usize >= g.h || iw as usize >= g.w {
+                                    if ih < 0 || iw < 0 || ih as usize >= g.h || iw as usize >= g.w
+                                    {
                                         continue;
                                     }
-                                    let xi = ((ni * c + ci) * g.h + ih as usize) * g.w + iw as usize;
+                                    let xi =
+                                        ((ni * c + ci) * g.h + ih as usize) * g.w + iw as usize;
                                     let wi = ((fi * c + ci) * g.kh + ki) * g.kw + kj;
                                     y[o] += w[wi] * x[xi];
                                     gx[xi] += w[wi] * gy[o];
@@ -302,11 +336,27 @@ mod tests {
             (10, 2, 3, 6, 5, 3, 1, 2, 2),
             (9, 8, 20, 40, 40, 3, 1, 1, 1),
             (2, 1, 2, 5, 5, 5, 3, 0, 1),
+            // Winograd: 3x3, stride 1, enough channels, paddings 1 and 2
+            (3, 16, 17, 10, 9, 3, 1, 1, 1),
+            (2, 16, 16, 6, 7, 3, 1, 2, 1),
         ];
         for &(n, c, f, h, wd, k, s, pd, d) in &cases {
             let ho = (h + 2 * pd - d * (k - 1) - 1) / s + 1;
             let wo = (wd + 2 * pd - d * (k - 1) - 1) / s + 1;
-            let g = Window { h, w: wd, kh: k, kw: k, sh: s, sw: s, ph: pd, pw: pd, dh: d, dw: d, ho, wo };
+            let g = Window {
+                h,
+                w: wd,
+                kh: k,
+                kw: k,
+                sh: s,
+                sw: s,
+                ph: pd,
+                pw: pd,
+                dh: d,
+                dw: d,
+                ho,
+                wo,
+            };
             let val = |i: usize, m: usize| ((i * m) % 17) as f64 / 8.0 - 1.0;
             let x: Vec<f64> = (0..n * c * h * wd).map(|i| val(i, 7)).collect();
             let w: Vec<f64> = (0..f * c * k * k).map(|i| val(i, 5)).collect();
@@ -322,14 +372,23 @@ mod tests {
             for (name, got, want) in [("y", &y, &y0), ("gx", &gx, &gx0), ("gw", &gw, &gw0)] {
                 for (i, (a, e)) in got.iter().zip(want.iter()).enumerate() {
                     let err = (a.to_f64() - e).abs();
-                    assert!(err <= tol * (1.0 + e.abs()), "{} {name}[{i}]: {} vs {e} (case {:?})", T::NAME, a, (n, c, f, h, wd, k, s, pd, d));
+                    assert!(
+                        err <= tol * (1.0 + e.abs()),
+                        "{} {name}[{i}]: {} vs {e} (case {:?})",
+                        T::NAME,
+                        a,
+                        (n, c, f, h, wd, k, s, pd, d)
+                    );
                 }
             }
             // the input gradient alone, and the weight gradient alone
             let mut gx2 = vec![T::ZERO; x.len()];
             assert!(backward(&xt, &wt, &gyt, &g, n, c, f, &mut gx2, false).is_none());
             assert_eq!(gx2, gx);
-            assert_eq!(backward(&xt, &wt, &gyt, &g, n, c, f, &mut [], true).unwrap(), gw);
+            assert_eq!(
+                backward(&xt, &wt, &gyt, &g, n, c, f, &mut [], true).unwrap(),
+                gw
+            );
         }
     }
 
@@ -346,7 +405,14 @@ mod tests {
 
     #[test]
     fn pixel_blocks_cover_the_image_in_tile_multiples() {
-        for &(p, ckk) in &[(1, 1), (64, 1152), (1024, 288), (1024, 27), (1600, 72), (17, 100_000)] {
+        for &(p, ckk) in &[
+            (1, 1),
+            (64, 1152),
+            (1024, 288),
+            (1024, 27),
+            (1600, 72),
+            (17, 100_000),
+        ] {
             let bl = pixel_blocks(p, ckk);
             assert_eq!(bl.first().unwrap().start, 0);
             assert_eq!(bl.last().unwrap().end, p);

@@ -124,7 +124,12 @@ pub fn im2col_range<T: Copy + Default>(
 /// Calls `f(oh, ow0, ow1, offset)` for each output row's share of the pixel
 /// range `[j0, j1)`, with `offset` the position of `(oh, ow0)` in the range.
 #[inline]
-fn for_row_segments(g: &Window, j0: usize, j1: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+fn for_row_segments(
+    g: &Window,
+    j0: usize,
+    j1: usize,
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
     let mut j = j0;
     while j < j1 {
         let (oh, ow0) = (j / g.wo, j % g.wo);
@@ -259,8 +264,14 @@ mod tests {
                 im2col_range(&x, c, &g, j0..j1, &mut blk, ld);
                 let mut yb = vec![0.0; rows * ld];
                 for r in 0..rows {
-                    assert_eq!(&blk[r * ld..r * ld + j1 - j0], &col[r * p + j0..r * p + j1], "{g:?}");
-                    assert!(blk[r * ld + j1 - j0..(r + 1) * ld].iter().all(|v| v.is_nan()));
+                    assert_eq!(
+                        &blk[r * ld..r * ld + j1 - j0],
+                        &col[r * p + j0..r * p + j1],
+                        "{g:?}"
+                    );
+                    assert!(blk[r * ld + j1 - j0..(r + 1) * ld]
+                        .iter()
+                        .all(|v| v.is_nan()));
                     yb[r * ld..r * ld + j1 - j0].copy_from_slice(&y[r * p + j0..r * p + j1]);
                 }
                 let mut gxb = vec![0.0; x.len()];

@@ -3,3 +3,4 @@
 pub mod conv_packed;
 pub mod im2col;
 pub mod par_gemm;
+pub mod winograd;

@@ -1,0 +1,608 @@
+//! Winograd F(2x2, 3x3) convolution (Lavin & Gray, "Fast Algorithms for
+//! Convolutional Neural Networks", 2015) for 3x3 kernels with stride 1 and
+//! dilation 1: 16 multiplies per 2x2 output tile instead of 36, so 2.25x
+//! fewer GEMM flops than im2col.
+//!
+//! For each 4x4 input tile `d` (stride 2) and 3x3 kernel `g`, the 2x2 output
+//! tile is `Y = A^T [(G g G^T) ⊙ (B^T d B)] A` with
+//!
+//! ```text
+//! B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1 1  1  0]
+//!       [0  1  1  0]        [1/2  1/2  1/2]          [0 1 -1 -1]
+//!       [0 -1  1  0]        [1/2 -1/2  1/2]
+//!       [0  1  0 -1]        [ 0    0    1 ]
+//! ```
+//!
+//! Summed over input channels, each of the 16 positions `xi` of the 4x4
+//! transformed tile is one GEMM: `M_xi [F x tiles] = U_xi [F x C] V_xi [C x tiles]`.
+//! The input gradient of such a convolution is the same kind of convolution
+//! of the output gradient with the 180-degree-rotated, channel-transposed
+//! kernel and padding `2 - p`, so it uses this path too.
+//!
+//! Rounding differs from im2col by a few ulp (the transforms add and halve);
+//! the result is the same correlation PyTorch computes. Samples are cut into
+//! chunks by shape alone, so results do not depend on the thread count.
+
+use autograd::gemm::MatRef;
+use autograd::packed::{gemm_packed, PackedA, PackedB};
+use autograd::Element;
+use rayon::prelude::*;
+
+use super::im2col::Window;
+
+/// Fewer input or output channels than this: im2col is as fast (the
+/// transforms would dominate the small GEMMs).
+pub const MIN_CHANNELS: usize = 16;
+
+/// Tiles per GEMM (columns of each `V_xi`): a chunk of samples has about
+/// this many.
+const TILES_PER_CHUNK: usize = 256;
+
+/// Whether the Winograd path computes this convolution: 3x3, stride 1,
+/// dilation 1, padding at most 2 (so the input gradient also fits), and
+/// enough channels either side.
+pub fn applicable(g: &Window, c: usize, f: usize) -> bool {
+    g.kh == 3
+        && g.kw == 3
+        && g.sh == 1
+        && g.sw == 1
+        && g.dh == 1
+        && g.dw == 1
+        && g.ph <= 2
+        && g.pw <= 2
+        && c >= MIN_CHANNELS
+        && f >= MIN_CHANNELS
+}
+
+/// `U_xi = (G g G^T)[xi]` for every kernel of `w` (`[f, c, 3, 3]`), packed:
+/// 16 matrices `f x c`. With `flip`, the kernels of the input gradient:
+/// 16 matrices `c x f` from `g'[c][f] = rot180(w[f][c])`.
+pub fn transform_weights<T: Element>(w: &[T], f: usize, c: usize, flip: bool) -> Vec<PackedA<T>> {
+    let half = T::from_f64(0.5);
+    let (rows, cols) = if flip { (c, f) } else { (f, c) };
+    let mut mats = vec![vec![T::ZERO; rows * cols]; 16];
+    for fi in 0..f {
+        for ci in 0..c {
+            let k = &w[(fi * c + ci) * 9..(fi * c + ci + 1) * 9];
+            let at = |a: usize, b: usize| {
+                if flip {
+                    k[(2 - a) * 3 + (2 - b)]
+                } else {
+                    k[a * 3 + b]
+                }
+            };
+            // G g: 4 x 3
+            let mut gg = [[T::ZERO; 3]; 4];
+            for b in 0..3 {
+                let (g0, g1, g2) = (at(0, b), at(1, b), at(2, b));
+                gg[0][b] = g0;
+                gg[1][b] = (g0 + g1 + g2) * half;
+                gg[2][b] = (g0 - g1 + g2) * half;
+                gg[3][b] = g2;
+            }
+            let at_rc = if flip { ci * cols + fi } else { fi * cols + ci };
+            // (G g) G^T: 4 x 4
+            for (a, row) in gg.iter().enumerate() {
+                let [r0, r1, r2] = *row;
+                let u = [r0, (r0 + r1 + r2) * half, (r0 - r1 + r2) * half, r2];
+                for (b, &v) in u.iter().enumerate() {
+                    mats[a * 4 + b][at_rc] = v;
+                }
+            }
+        }
+    }
+    mats.iter()
+        .map(|m| PackedA::pack(MatRef::row_major(m, rows, cols)))
+        .collect()
+}
+
+/// Per-thread scratch.
+#[derive(Default)]
+struct Scratch<T> {
+    rows: RowScratch<T>,
+    /// `V_xi [c x tiles]`, row-major, one after another
+    vr: Vec<T>,
+    /// `V_xi`, packed
+    v: Vec<PackedB<T>>,
+    /// `M_xi [f x tiles]`, one after another
+    m: Vec<T>,
+}
+
+/// `out[n, f, ho, wo] = bias[f] + sum_c x[n, c] ⋆ g[f, c]` with zero padding
+/// `(ph, pw)`, where `u = transform_weights(..)` (`f = u[0].rows()`).
+/// `out` is fully overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<T: Element>(
+    x: &[T],
+    u: &[PackedA<T>],
+    bias: Option<&[T]>,
+    n: usize,
+    c: usize,
+    (h, w): (usize, usize),
+    (ph, pw): (usize, usize),
+    out: &mut [T],
+) {
+    assert_eq!(u.len(), 16, "winograd: 16 transformed weight matrices");
+    let f = u[0].rows();
+    let geo = Geometry::new((h, w), (ph, pw));
+    let (ho, wo, tiles) = (geo.ho, geo.wo, geo.tiles);
+    let per = (TILES_PER_CHUNK / tiles).clamp(1, n.max(1));
+    let chunk = |s: &mut Scratch<T>, xc: &[T], yc: &mut [T]| {
+        let ns = xc.len() / (c * h * w);
+        let tc = ns * tiles;
+        geo.input_transform(xc, c, &mut s.vr, &mut s.rows);
+        s.v.resize_with(16, PackedB::default);
+        for (xi, v) in s.v.iter_mut().enumerate() {
+            v.reuse(c, tc);
+            v.fill(
+                0,
+                MatRef::row_major(&s.vr[xi * c * tc..(xi + 1) * c * tc], c, tc),
+            );
+        }
+        s.m.resize(16 * f * tc, T::ZERO);
+        for (xi, mx) in s.m.chunks_exact_mut(f * tc).enumerate() {
+            gemm_packed(&u[xi], &s.v[xi], mx, tc, false);
+        }
+        geo.output_transform(&s.m, f, bias, yc, &mut s.rows);
+    };
+    out[..n * f * ho * wo]
+        .par_chunks_mut(per * f * ho * wo)
+        .zip(x.par_chunks(per * c * h * w))
+        .for_each_init(Scratch::default, |s, (yc, xc)| chunk(s, xc, yc));
+}
+
+/// Tiles per weight-gradient chunk (the k of its GEMMs); the chunks are
+/// whole samples, fixed by the shape alone (they set the summation order).
+const GRAD_TILES: usize = 512;
+
+/// `dL/dw` (`[f, c, 3, 3]`) of [`forward`] given the output gradient `gy`
+/// (`[n, f, ho, wo]`). As `Y = A^T [U ⊙ V] A` is linear in `U = G g G^T`:
+/// per tile `dL/dU += (A dY A^T) ⊙ V`, summed over tiles as 16 GEMMs
+/// `dU_xi [f x c] = Z_xi [f x tiles] V_xi^T`, then `dw = G^T dU G`.
+/// Chunks of samples (fixed by the shape) are summed in order: the result
+/// does not depend on the thread count.
+pub fn weight_grad<T: Element>(
+    x: &[T],
+    gy: &[T],
+    n: usize,
+    c: usize,
+    f: usize,
+    (h, w): (usize, usize),
+    (ph, pw): (usize, usize),
+) -> Vec<T> {
+    let geo = Geometry::new((h, w), (ph, pw));
+    let (ho, wo) = (geo.ho, geo.wo);
+    let per = (GRAD_TILES / geo.tiles).clamp(1, n.max(1));
+    let groups = n.div_ceil(per);
+    let chunk = |s: &mut GradScratch<T>, gi: usize| -> Vec<T> {
+        let samples = gi * per..((gi + 1) * per).min(n);
+        let ns = samples.len();
+        let tc = ns * geo.tiles;
+        let xc = &x[samples.start * c * h * w..samples.end * c * h * w];
+        let gyc = &gy[samples.start * f * ho * wo..samples.end * f * ho * wo];
+        // V_xi [c x tc] and Z_xi [f x tc], row-major, one after another
+        geo.input_transform(xc, c, &mut s.v, &mut s.rows);
+        geo.grad_output_transform(gyc, f, &mut s.z, &mut s.rows);
+        let mut du = vec![T::ZERO; 16 * f * c];
+        for (xi, dux) in du.chunks_exact_mut(f * c).enumerate() {
+            s.za.reuse(f, tc);
+            s.za.fill(
+                0,
+                MatRef::row_major(&s.z[xi * f * tc..(xi + 1) * f * tc], f, tc),
+            );
+            s.vb.reuse(tc, c);
+            s.vb.fill(
+                0,
+                MatRef::row_major(&s.v[xi * c * tc..(xi + 1) * c * tc], c, tc).t(),
+            );
+            gemm_packed(&s.za, &s.vb, dux, c, false);
+        }
+        du
+    };
+    let parts: Vec<Vec<T>> = (0..groups)
+        .into_par_iter()
+        .map_init(GradScratch::default, chunk)
+        .collect();
+    let mut du = vec![T::ZERO; 16 * f * c];
+    for part in &parts {
+        for (a, &b) in du.iter_mut().zip(part) {
+            *a += b;
+        }
+    }
+    // dw = G^T dU G for every (f, c)
+    let half = T::from_f64(0.5);
+    let gt = |u: [T; 4]| {
+        [
+            u[0] + (u[1] + u[2]) * half,
+            (u[1] - u[2]) * half,
+            (u[1] + u[2]) * half + u[3],
+        ]
+    };
+    let mut dw = vec![T::ZERO; f * c * 9];
+    for (fc, out) in dw.chunks_exact_mut(9).enumerate() {
+        let at = |xi: usize| du[xi * f * c + fc];
+        // columns first: t[a][q] = (G^T dU)[a][q]
+        let mut t = [[T::ZERO; 4]; 3];
+        for q in 0..4 {
+            let col = gt([at(q), at(4 + q), at(8 + q), at(12 + q)]);
+            for a in 0..3 {
+                t[a][q] = col[a];
+            }
+        }
+        for a in 0..3 {
+            out[a * 3..a * 3 + 3].copy_from_slice(&gt(t[a]));
+        }
+    }
+    dw
+}
+
+/// Per-thread scratch of [`weight_grad`].
+#[derive(Default)]
+struct GradScratch<T> {
+    rows: RowScratch<T>,
+    v: Vec<T>,
+    z: Vec<T>,
+    za: PackedA<T>,
+    vb: PackedB<T>,
+}
+
+/// Tiling of one convolution: output size, tiles, padded planes.
+struct Geometry {
+    h: usize,
+    w: usize,
+    ph: usize,
+    pw: usize,
+    ho: usize,
+    wo: usize,
+    /// tiles across and down (2x2 outputs each; the last may be partial)
+    txn: usize,
+    tyn: usize,
+    tiles: usize,
+}
+
+impl Geometry {
+    fn new((h, w): (usize, usize), (ph, pw): (usize, usize)) -> Self {
+        let (ho, wo) = (h + 2 * ph - 2, w + 2 * pw - 2);
+        let (tyn, txn) = (ho.div_ceil(2), wo.div_ceil(2));
+        Geometry {
+            h,
+            w,
+            ph,
+            pw,
+            ho,
+            wo,
+            txn,
+            tyn,
+            tiles: tyn * txn,
+        }
+    }
+
+    /// `V = B^T d B` for every tile of every (sample, channel) of the
+    /// chunk `xc` (`c` channels): `v` becomes `[16][c][tiles]`, row-major,
+    /// tile `t = sample * tiles + ty * txn + tx`.
+    ///
+    /// Vectorised over all tiles of a plane at once: the padded plane is
+    /// first split into `D_k[y][tx] = pad[y][2 tx + k]` (k = 0..3, the four
+    /// columns of each tile), stored as even and odd padded rows, so that
+    /// `B` along the rows and then `B^T` down the four rows `2ty .. 2ty+3`
+    /// of every tile are element-wise operations on contiguous arrays.
+    fn input_transform<T: Element>(
+        &self,
+        xc: &[T],
+        c: usize,
+        v: &mut Vec<T>,
+        rs: &mut RowScratch<T>,
+    ) {
+        let (h, w, txn, tyn) = (self.h, self.w, self.txn, self.tyn);
+        let ns = xc.len() / (c * h * w);
+        let tc = ns * self.tiles;
+        let tiles = self.tiles;
+        // one parity of padded rows: tyn + 1 rows of txn
+        let half = (tyn + 1) * txn;
+        v.resize(16 * c * tc, T::ZERO);
+        rs.d.resize(8 * half, T::ZERO); // [k][parity][y'][tx]
+        rs.h.resize(8 * half, T::ZERO); // [q][parity][y'][tx]
+        for si in 0..ns {
+            for ci in 0..c {
+                let plane = &xc[(si * c + ci) * h * w..(si * c + ci + 1) * h * w];
+                rs.d.fill(T::ZERO);
+                for y in 0..2 * tyn + 2 {
+                    let Some(r) = y.checked_sub(self.ph).filter(|&r| r < h) else {
+                        continue;
+                    };
+                    let row = &plane[r * w..(r + 1) * w];
+                    let at = (y % 2) * half + (y / 2) * txn;
+                    for k in 0..4 {
+                        // D_k[tx] = row[2 tx + k - pw] where that is inside the row
+                        let tx0 = (self.pw.saturating_sub(k)).div_ceil(2);
+                        let col0 = 2 * tx0 + k - self.pw;
+                        if col0 >= w || tx0 >= txn {
+                            continue;
+                        }
+                        let dk = &mut rs.d[k * 2 * half + at..k * 2 * half + at + txn];
+                        for (d, &val) in dk[tx0..].iter_mut().zip(row[col0..].iter().step_by(2)) {
+                            *d = val;
+                        }
+                    }
+                }
+                // B along rows: H_q over both parities at once
+                {
+                    let n2 = 2 * half;
+                    let (d0, rest) = rs.d.split_at(n2);
+                    let (d1, rest) = rest.split_at(n2);
+                    let (d2, d3) = rest.split_at(n2);
+                    let (h0, rest) = rs.h.split_at_mut(n2);
+                    let (h1, rest) = rest.split_at_mut(n2);
+                    let (h2, h3) = rest.split_at_mut(n2);
+                    for i in 0..n2 {
+                        h0[i] = d0[i] - d2[i];
+                        h1[i] = d1[i] + d2[i];
+                        h2[i] = d2[i] - d1[i];
+                        h3[i] = d1[i] - d3[i];
+                    }
+                }
+                // B^T down rows 2ty .. 2ty+3 = even[ty], odd[ty], even[ty+1], odd[ty+1]
+                let n = tyn * txn;
+                for q in 0..4 {
+                    let hq = &rs.h[q * 2 * half..(q + 1) * 2 * half];
+                    let (a0, a1) = (&hq[..n], &hq[half..half + n]);
+                    let (a2, a3) = (&hq[txn..txn + n], &hq[half + txn..half + txn + n]);
+                    let at = |rr: usize| ((rr * 4 + q) * c + ci) * tc + si * tiles;
+                    let [v0, v1, v2, v3] = four_mut(v, [at(0), at(1), at(2), at(3)], n);
+                    for j in 0..n {
+                        v0[j] = a0[j] - a2[j];
+                        v1[j] = a1[j] + a2[j];
+                        v2[j] = a2[j] - a1[j];
+                        v3[j] = a1[j] - a3[j];
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Y = A^T M A` (+ bias) for every tile, from `m = [16][f][tiles]`,
+    /// into the chunk's output `yc` (`[samples, f, ho, wo]`): element-wise
+    /// over all tiles of a plane, then each tile's 2x2 outputs scattered.
+    fn output_transform<T: Element>(
+        &self,
+        m: &[T],
+        f: usize,
+        bias: Option<&[T]>,
+        yc: &mut [T],
+        rs: &mut RowScratch<T>,
+    ) {
+        let (ho, wo, txn) = (self.ho, self.wo, self.txn);
+        let ns = yc.len() / (f * ho * wo);
+        let tiles = self.tiles;
+        let tc = ns * tiles;
+        rs.d.resize(12 * tiles, T::ZERO);
+        for si in 0..ns {
+            for fi in 0..f {
+                let b = bias.map_or(T::ZERO, |b| b[fi]);
+                let mrow = |xi: usize| &m[(xi * f + fi) * tc + si * tiles..][..tiles];
+                // r[i][q] = (A^T M)[i][q] over all tiles; then y[i][0 | 1]
+                let (r, y) = rs.d.split_at_mut(8 * tiles);
+                for q in 0..4 {
+                    let (m0, m1, m2, m3) = (mrow(q), mrow(4 + q), mrow(8 + q), mrow(12 + q));
+                    let (r0, r1) = r[2 * q * tiles..(2 * q + 2) * tiles].split_at_mut(tiles);
+                    for j in 0..tiles {
+                        r0[j] = m0[j] + m1[j] + m2[j];
+                        r1[j] = m1[j] - m2[j] - m3[j];
+                    }
+                }
+                let rq = |q: usize, i: usize| &r[(2 * q + i) * tiles..(2 * q + i + 1) * tiles];
+                for i in 0..2 {
+                    let (c0, c1, c2, c3) = (rq(0, i), rq(1, i), rq(2, i), rq(3, i));
+                    let (y0, y1) = y[2 * i * tiles..(2 * i + 2) * tiles].split_at_mut(tiles);
+                    for j in 0..tiles {
+                        y0[j] = c0[j] + c1[j] + c2[j] + b;
+                        y1[j] = c1[j] - c2[j] - c3[j] + b;
+                    }
+                }
+                let yplane = &mut yc[(si * f + fi) * ho * wo..(si * f + fi + 1) * ho * wo];
+                for (oy, orow) in yplane.chunks_exact_mut(wo).enumerate() {
+                    let (ty, i) = (oy / 2, oy % 2);
+                    let base = 2 * i * tiles + ty * txn;
+                    let (ev, od) = (&y[base..base + txn], &y[base + tiles..base + tiles + txn]);
+                    for (tx, pair) in orow.chunks_mut(2).enumerate() {
+                        pair[0] = ev[tx];
+                        if let Some(p1) = pair.get_mut(1) {
+                            *p1 = od[tx];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Z = A dY A^T` for every tile from the chunk's output gradient `gyc`
+    /// (`[samples, f, ho, wo]`; zero past the image): `z = [16][f][tiles]`,
+    /// element-wise over all tiles of a plane.
+    fn grad_output_transform<T: Element>(
+        &self,
+        gyc: &[T],
+        f: usize,
+        z: &mut Vec<T>,
+        rs: &mut RowScratch<T>,
+    ) {
+        let (ho, wo, txn) = (self.ho, self.wo, self.txn);
+        let ns = gyc.len() / (f * ho * wo);
+        let tiles = self.tiles;
+        let tc = ns * tiles;
+        z.resize(16 * f * tc, T::ZERO);
+        rs.d.resize(4 * tiles, T::ZERO);
+        for si in 0..ns {
+            for fi in 0..f {
+                let gplane = &gyc[(si * f + fi) * ho * wo..(si * f + fi + 1) * ho * wo];
+                // y00, y01, y10, y11 of every tile: [i * 2 + column][tile]
+                rs.d.fill(T::ZERO);
+                for (oy, grow) in gplane.chunks_exact(wo).enumerate() {
+                    let (ty, i) = (oy / 2, oy % 2);
+                    let base = 2 * i * tiles + ty * txn;
+                    let (ev, od) = rs.d[base..].split_at_mut(tiles);
+                    for (tx, pair) in grow.chunks(2).enumerate() {
+                        ev[tx] = pair[0];
+                        if let Some(&p1) = pair.get(1) {
+                            od[tx] = p1;
+                        }
+                    }
+                }
+                let (y00, rest) = rs.d.split_at(tiles);
+                let (y01, rest) = rest.split_at(tiles);
+                let (y10, y11) = rest.split_at(tiles);
+                let at = |xi: usize| (xi * f + fi) * tc + si * tiles;
+                // A dY: 4 x 2 rows (p, q); then (A dY) A^T: [p, p + q, p - q, -q]
+                for a in 0..4 {
+                    let [z0, z1, z2, z3] = four_mut(
+                        z,
+                        [at(a * 4), at(a * 4 + 1), at(a * 4 + 2), at(a * 4 + 3)],
+                        tiles,
+                    );
+                    for j in 0..tiles {
+                        let (p, q) = match a {
+                            0 => (y00[j], y01[j]),
+                            1 => (y00[j] + y10[j], y01[j] + y11[j]),
+                            2 => (y00[j] - y10[j], y01[j] - y11[j]),
+                            _ => (-y10[j], -y11[j]),
+                        };
+                        z0[j] = p;
+                        z1[j] = p + q;
+                        z2[j] = p - q;
+                        z3[j] = -q;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row buffers of the transforms.
+#[derive(Default)]
+struct RowScratch<T> {
+    d: Vec<T>,
+    h: Vec<T>,
+}
+
+/// Four disjoint `len`-long slices of `v` at increasing offsets `at`.
+fn four_mut<T>(v: &mut [T], at: [usize; 4], len: usize) -> [&mut [T]; 4] {
+    let (s0, rest) = v[at[0]..].split_at_mut(at[1] - at[0]);
+    let (s1, rest) = rest.split_at_mut(at[2] - at[1]);
+    let (s2, s3) = rest.split_at_mut(at[3] - at[2]);
+    [
+        &mut s0[..len],
+        &mut s1[..len],
+        &mut s2[..len],
+        &mut s3[..len],
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct correlation with zero padding.
+    #[allow(clippy::too_many_arguments)]
+    fn direct(
+        x: &[f64],
+        w: &[f64],
+        n: usize,
+        c: usize,
+        f: usize,
+        h: usize,
+        wd: usize,
+        p: usize,
+    ) -> Vec<f64> {
+        let (ho, wo) = (h + 2 * p - 2, wd + 2 * p - 2);
+        let mut y = vec![0.0; n * f * ho * wo];
+        for ni in 0..n {
+            for fi in 0..f {
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let mut acc = 0.0;
+                        for ci in 0..c {
+                            for a in 0..3 {
+                                for b in 0..3 {
+                                    let (iy, ix) = (
+                                        (oy + a) as isize - p as isize,
+                                        (ox + b) as isize - p as isize,
+                                    );
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd
+                                    {
+                                        acc += w[((fi * c + ci) * 3 + a) * 3 + b]
+                                            * x[((ni * c + ci) * h + iy as usize) * wd
+                                                + ix as usize];
+                                    }
+                                }
+                            }
+                        }
+                        y[((ni * f + fi) * ho + oy) * wo + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_direct_correlation_for_odd_sizes_paddings_and_chunks() {
+        // odd output sizes (partial tiles), paddings 0..2, one tile per
+        // image, and more tiles than one chunk
+        for &(n, c, f, h, w, p) in &[
+            (2, 3, 4, 5, 7, 1),
+            (3, 2, 5, 4, 4, 0),
+            (1, 4, 3, 6, 5, 2),
+            (5, 2, 2, 1, 1, 1),
+            (2, 3, 17, 20, 18, 1),
+            (40, 2, 3, 3, 3, 1),
+        ] {
+            let x: Vec<f64> = (0..n * c * h * w)
+                .map(|i| ((i * 7) % 13) as f64 - 6.0)
+                .collect();
+            let wt: Vec<f64> = (0..f * c * 9)
+                .map(|i| ((i * 5) % 11) as f64 - 5.0)
+                .collect();
+            let bias: Vec<f64> = (0..f).map(|i| i as f64 - 1.5).collect();
+            let want = direct(&x, &wt, n, c, f, h, w, p);
+            let u = transform_weights(&wt, f, c, false);
+            let mut y = vec![f64::NAN; want.len()];
+            forward(&x, &u, Some(&bias), n, c, (h, w), (p, p), &mut y);
+            let (ho, wo) = (h + 2 * p - 2, w + 2 * p - 2);
+            for (i, (a, e)) in y.iter().zip(&want).enumerate() {
+                let e = e + bias[(i / (ho * wo)) % f];
+                assert!(
+                    (a - e).abs() < 1e-9 * (1.0 + e.abs()),
+                    "{:?} at {i}: {a} vs {e}",
+                    (n, c, f, h, w, p)
+                );
+            }
+            // the flipped kernels: gx = corr(gy, rot180(w)^T, pad 2 - p) is
+            // the adjoint, <y, gy> == <x, gx>
+            let gy: Vec<f64> = (0..want.len())
+                .map(|i| ((i * 3) % 7) as f64 - 3.0)
+                .collect();
+            let uf = transform_weights(&wt, f, c, true);
+            let mut gx = vec![f64::NAN; x.len()];
+            forward(&gy, &uf, None, n, f, (ho, wo), (2 - p, 2 - p), &mut gx);
+            let lhs: f64 = want.iter().zip(&gy).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&gx).map(|(a, b)| a * b).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-9 * (1.0 + lhs.abs()),
+                "{lhs} vs {rhs}"
+            );
+            // the weight gradient, element by element: <y(w), gy> is linear
+            // in w, so dw[k] = <y(e_k), gy>
+            let dw = weight_grad(&x, &gy, n, c, f, (h, w), (p, p));
+            for k in 0..wt.len() {
+                let mut e = vec![0.0; wt.len()];
+                e[k] = 1.0;
+                let yk = direct(&x, &e, n, c, f, h, w, p);
+                let want_k: f64 = yk.iter().zip(&gy).map(|(a, b)| a * b).sum();
+                assert!(
+                    (dw[k] - want_k).abs() < 1e-9 * (1.0 + want_k.abs()),
+                    "dw[{k}] {} vs {want_k}",
+                    dw[k]
+                );
+            }
+        }
+    }
+}
