@@ -74,6 +74,24 @@ fn wrong_shapes_for_every_op() {
             &["matmul", "at least 2 dims"],
         ),
         (
+            "linear in features",
+            ops::linear(c(&[2, 3]), c(&[4, 5]), None).map(drop),
+            ErrorKind::Shape,
+            &["linear", "[2, 3]", "5 features", "[4, 5]"],
+        ),
+        (
+            "linear weight rank",
+            ops::linear(c(&[2, 3]), c(&[3]), None).map(drop),
+            ErrorKind::Shape,
+            &["linear", "weight [3]", "2-D"],
+        ),
+        (
+            "linear bias",
+            ops::linear(c(&[2, 3]), c(&[4, 3]), Some(c(&[3]))).map(drop),
+            ErrorKind::Shape,
+            &["linear", "bias [3]", "[4]"],
+        ),
+        (
             "matmul batch",
             c(&[2, 2, 3]).matmul(c(&[3, 3, 4])).map(drop),
             ErrorKind::Shape,

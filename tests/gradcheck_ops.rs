@@ -74,6 +74,7 @@ gradcheck_tests!(
     reshape,
     permute,
     matmul,
+    linear,
     conv2d,
     conv2d_dilated_strided,
     conv2d_large_batch,

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use autograd::{fmt_shape, Element, Error, Result, Tape, Tensor, Var};
-use ops::{BatchNormStats, Conv2dCfg, VarOps};
+use ops::{BatchNormStats, Conv2dCfg};
 use rand::Rng;
 
 use crate::init::{Dist, Init};
@@ -93,11 +93,8 @@ impl<T: Element> Linear<T> {
             ));
         }
         let w = tape.param(self.weight.clone());
-        let y = x.matmul(w.transpose(0, 1)?)?;
-        match &self.bias {
-            Some(b) => y.add(tape.param(b.clone())),
-            None => Ok(y),
-        }
+        let b = self.bias.as_ref().map(|b| tape.param(b.clone()));
+        ops::linear(x, w, b)
     }
 }
 

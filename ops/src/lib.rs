@@ -37,6 +37,7 @@ pub mod conv2d;
 pub mod div;
 pub mod dropout;
 pub mod exp;
+pub mod linear;
 pub mod log;
 pub mod log_softmax;
 pub mod matmul;
@@ -65,6 +66,7 @@ pub use conv2d::{conv2d, Conv2dCfg};
 pub use div::div;
 pub use dropout::dropout;
 pub use exp::exp;
+pub use linear::linear;
 pub use log::log;
 pub use log_softmax::log_softmax;
 pub use matmul::matmul;
@@ -96,6 +98,7 @@ pub const OP_NAMES: &[&str] = &[
     "div",
     "dropout",
     "exp",
+    "linear",
     "log",
     "log_softmax",
     "matmul",

@@ -317,6 +317,34 @@ fn matmul_case() -> impl Strategy<Value = Case> {
         })
 }
 
+fn linear_case() -> impl Strategy<Value = Case> {
+    (
+        0..3usize,
+        1..=4usize,
+        1..=4usize,
+        1..=4usize,
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(kind, m, fan_in, out, bias, seed)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let xs: Vec<usize> = match kind {
+                0 => vec![m, fan_in],
+                1 => vec![2, m, fan_in],
+                _ => vec![fan_in],
+            };
+            let mut inputs = vec![randn(&xs, &mut rng), randn(&[out, fan_in], &mut rng)];
+            if bias {
+                inputs.push(randn(&[out], &mut rng));
+            }
+            case(
+                format!("linear x {xs:?} out {out} bias {bias}"),
+                inputs,
+                |_, v| ops::linear(v[0], v[1], v.get(2).copied()),
+            )
+        })
+}
+
 // ---- the registry -----------------------------------------------------------
 
 fn entry(id: &'static str, op: &'static str, cases: fn() -> BoxedStrategy<Case>) -> Entry {
@@ -446,6 +474,7 @@ pub fn registry() -> Vec<Entry> {
                 .boxed()
         }),
         entry("matmul", "matmul", || matmul_case().boxed()),
+        entry("linear", "linear", || linear_case().boxed()),
         entry("conv2d", "conv2d", || {
             conv_case(1..=2, 1..=3, 1..=3).boxed()
         }),
