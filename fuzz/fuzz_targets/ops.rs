@@ -65,6 +65,13 @@ fuzz_target!(|bytes: &[u8]| {
                 dilation: [d, b.dim()],
             };
             let bias = (b.byte() % 2 == 0).then(|| vec![b.dim()]);
+            // channel counts of 16+ reach the Winograd path
+            let (mut xs, mut ws) = (xs, ws);
+            if b.byte() % 2 == 1 {
+                for d in xs.iter_mut().skip(1).take(1).chain(ws.iter_mut().take(2)) {
+                    *d = d.saturating_mul(4);
+                }
+            }
             let shape = ops::conv2d::output_shape(&xs, &ws, bias.as_deref(), &cfg);
             if let Ok(out) = shape {
                 if small(&xs)
@@ -112,6 +119,10 @@ fuzz_target!(|bytes: &[u8]| {
                 let tape = Tape::new();
                 let (x, w) = (tape.param(tensor(&xs)), tape.param(tensor(&ws)));
                 if let Ok(y) = ops::matmul(x, w) {
+                    let _ = tape.backward(ops::sum_all(y).unwrap());
+                }
+                let bias = (s % 2 == 0).then(|| tape.param(tensor(&[p.min(64)])));
+                if let Ok(y) = ops::linear(x, w, bias) {
                     let _ = tape.backward(ops::sum_all(y).unwrap());
                 }
                 let _ = ops::add(x, w).and_then(|y| ops::mul(y, x));
