@@ -170,19 +170,6 @@ impl<T: Element> PackedB<T> {
         }
     }
 
-    /// Number of `NR`-column panels.
-    pub fn panels(&self) -> usize {
-        self.n.div_ceil(NR)
-    }
-
-    /// Panel `jp` (columns `jp * NR ..`), `k x NR` row-major: a caller can
-    /// write B's rows straight into it (row `p` at `p * NR`). Columns past
-    /// n must stay zero.
-    pub fn panel_mut(&mut self, jp: usize) -> &mut [T] {
-        let len = self.k * NR;
-        &mut self.data[jp * len..(jp + 1) * len]
-    }
-
     /// Writes `src` (`kk x n`) into rows `k0 .. k0 + kk`.
     ///
     /// Panics if `src` has other than `n` columns or reaches past k.

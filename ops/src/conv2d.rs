@@ -9,6 +9,16 @@
 //! `Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1` (same for W), as in PyTorch.
 //!
 //! Computed as im2col + GEMM per sample: `Y_n = W [F, C kh kw] @ col(x_n)`.
+//! Which kernels run:
+//! - f32 on a CPU with AVX-512F: our packed GEMM (`kernels::conv_packed`,
+//!   weights packed once per call, pixels in L2-sized blocks), and for 3x3
+//!   stride-1 dilation-1 kernels with at least 16 channels in and out,
+//!   Winograd F(2x2, 3x3) (`kernels::winograd`: 2.25x fewer multiplies; its
+//!   rounding differs from im2col by a few ulp);
+//! - otherwise (f64, as in gradient checks, or another CPU): im2col +
+//!   matrixmultiply.
+//!
+//! `tests/fast_paths.rs` checks the f32 paths against the f64 one.
 //!
 //! Backward, with `G = dL/dy`:
 //! - `dL/db[f] = sum_{n,i,j} G[n, f, i, j]`
