@@ -61,6 +61,9 @@ pub trait Element:
     fn sqrt(self) -> Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// `dst[i] = src[i].tanh()`: the same values as [`Element::tanh`], with
+    /// the widest SIMD this CPU has (f32 with AVX-512: 16 lanes).
+    fn tanh_slice(src: &[Self], dst: &mut [Self]);
     /// x^e
     fn powf(self, e: Self) -> Self;
     /// |x|
@@ -76,7 +79,7 @@ pub trait Element:
 }
 
 macro_rules! impl_element {
-    ($t:ty, $name:literal, $tanh:expr) => {
+    ($t:ty, $name:literal, $tanh:expr, $tanh_slice:expr) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -105,6 +108,10 @@ macro_rules! impl_element {
             #[inline]
             fn tanh(self) -> Self {
                 $tanh(self)
+            }
+            #[inline]
+            fn tanh_slice(src: &[Self], dst: &mut [Self]) {
+                $tanh_slice(src, dst)
             }
             #[inline]
             fn powf(self, e: Self) -> Self {
@@ -144,5 +151,15 @@ macro_rules! impl_element {
 
 // f32 uses a fast polynomial tanh (a few ulp; see `fastmath`); f64, used
 // for gradient checks, keeps libm's.
-impl_element!(f32, "f32", crate::fastmath::tanh_f32);
-impl_element!(f64, "f64", f64::tanh);
+impl_element!(
+    f32,
+    "f32",
+    crate::fastmath::tanh_f32,
+    crate::fastmath::tanh_f32_slice
+);
+impl_element!(f64, "f64", f64::tanh, |src: &[f64], dst: &mut [f64]| {
+    assert_eq!(src.len(), dst.len(), "tanh_slice: lengths differ");
+    for (o, &v) in dst.iter_mut().zip(src) {
+        *o = v.tanh();
+    }
+});

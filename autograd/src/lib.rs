@@ -15,6 +15,7 @@
 
 pub mod element;
 pub mod error;
+#[allow(unsafe_code)] // kernel file: one unsafe call with a SAFETY comment
 pub mod fastmath;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod gemm;

@@ -182,6 +182,23 @@ pub(crate) fn par_map_costly<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Se
     out
 }
 
+/// `f(src, dst)` over chunks of `x` (a slice kernel such as
+/// [`Element::tanh_slice`]), in parallel for large inputs.
+pub(crate) fn par_map_slices<T: Element>(
+    x: &[T],
+    f: impl Fn(&[T], &mut [T]) + Sync + Send,
+) -> Vec<T> {
+    let mut out = vec![T::ZERO; x.len()];
+    if x.len() >= PAR_THRESHOLD {
+        out.par_chunks_mut(PAR_THRESHOLD / 4)
+            .zip(x.par_chunks(PAR_THRESHOLD / 4))
+            .for_each(|(o, i)| f(i, o));
+    } else {
+        f(x, &mut out);
+    }
+    out
+}
+
 /// `f(a, b)` over two equal-length slices, in parallel for large inputs.
 pub(crate) fn par_zip<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync + Send) -> Vec<T> {
     debug_assert_eq!(a.len(), b.len());

@@ -17,7 +17,7 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 pub fn tanh<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
     let y = Tensor::from_shape_vec(
         x.shape(),
-        crate::par_map_costly(x.value().data(), |v| v.tanh()),
+        crate::par_map_slices(x.value().data(), T::tanh_slice),
     );
     let saved = y.clone();
     x.tape().record("tanh", &[x], y, || TanhBackward(saved))
