@@ -354,22 +354,14 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
             );
             return Ok(self.grads(gx, gw, gy, needs));
         }
-        let groups = n.div_ceil(GROUP).max(1);
-        let mut gw_parts: Vec<Vec<T>> = (0..groups)
-            .map(|_| {
-                if need_w {
-                    vec![T::ZERO; f * ckk]
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
         let is_1x1 = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
         let xd = self.x.data();
         let gyd = gy.data();
-        let work = |gi: usize, gw_part: &mut Vec<T>, gx_chunk: &mut [T]| {
-            let mut col = Vec::new();
-            let mut gcol = vec![T::ZERO; if need_x { ckk * p } else { 0 }];
+        let work = |(col, gcol): &mut (Vec<T>, Vec<T>),
+                    gi: usize,
+                    gw_part: &mut Vec<T>,
+                    gx_chunk: &mut [T]| {
+            gcol.resize(if need_x { ckk * p } else { 0 }, T::ZERO);
             for ni in gi * GROUP..((gi + 1) * GROUP).min(n) {
                 let gyn = MatRef::row_major(&gyd[ni * f * p..(ni + 1) * f * p], f, p);
                 if need_w {
@@ -378,7 +370,7 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
                         MatRef::row_major(xn, ckk, p)
                     } else {
                         col.resize(ckk * p, T::ZERO);
-                        im2col(xn, c, g, &mut col);
+                        im2col(xn, c, g, col);
                         MatRef::row_major(col.as_slice(), ckk, p)
                     };
                     // gW += G_n @ col^T
@@ -390,33 +382,13 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
                     if is_1x1 {
                         gemm(T::ONE, wm.t(), gyn, T::ZERO, gxn, p);
                     } else {
-                        gemm(T::ONE, wm.t(), gyn, T::ZERO, &mut gcol, p);
-                        col2im(&gcol, c, g, gxn);
+                        gemm(T::ONE, wm.t(), gyn, T::ZERO, gcol, p);
+                        col2im(gcol, c, g, gxn);
                     }
                 }
             }
         };
-        if need_x {
-            gw_parts
-                .par_iter_mut()
-                .zip(gx.par_chunks_mut((GROUP * in_sz).max(1)))
-                .enumerate()
-                .for_each(|(gi, (gw_part, gx_chunk))| work(gi, gw_part, gx_chunk));
-        } else {
-            gw_parts
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(gi, gw_part)| work(gi, gw_part, &mut []));
-        }
-        let gw = need_w.then(|| {
-            let mut acc = std::mem::take(&mut gw_parts[0]);
-            for part in &gw_parts[1..] {
-                for (a, &b) in acc.iter_mut().zip(part) {
-                    *a += b;
-                }
-            }
-            acc
-        });
+        let gw = conv_packed::for_sample_groups(n, in_sz, &mut gx, need_w.then_some(f * ckk), work);
         Ok(self.grads(gx, gw, gy, needs))
     }
 }

@@ -42,6 +42,62 @@ fn pixel_blocks(p: usize, ckk: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// Runs `work(scratch, group, gw_part, gx_chunk)` for every fixed group of
+/// [`GROUP`] samples in parallel (each group's slice of `gx`, `in_sz`
+/// values a sample, empty when `gx` is), then sums the groups' weight
+/// gradients (`w_len` values each) in group order, so the result does not
+/// depend on the thread count. Shared by this file and the fallback path
+/// in `conv2d.rs`.
+pub fn for_sample_groups<T: Element, S: Default>(
+    n: usize,
+    in_sz: usize,
+    gx: &mut [T],
+    w_len: Option<usize>,
+    work: impl Fn(&mut S, usize, &mut Vec<T>, &mut [T]) + Sync + Send,
+) -> Option<Vec<T>> {
+    let groups = n.div_ceil(GROUP).max(1);
+    let mut parts: Vec<Vec<T>> = (0..groups)
+        .map(|_| vec![T::ZERO; w_len.unwrap_or(0)])
+        .collect();
+    if gx.is_empty() {
+        parts
+            .par_iter_mut()
+            .enumerate()
+            .for_each_init(S::default, |s, (gi, part)| work(s, gi, part, &mut []));
+    } else {
+        parts
+            .par_iter_mut()
+            .zip(gx.par_chunks_mut((GROUP * in_sz).max(1)))
+            .enumerate()
+            .for_each_init(S::default, |s, (gi, (part, gxc))| work(s, gi, part, gxc));
+    }
+    w_len.map(|_| {
+        let mut acc = std::mem::take(&mut parts[0]);
+        for part in &parts[1..] {
+            for (a, &b) in acc.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        acc
+    })
+}
+
+/// Columns `pix` of a row-major `rows x p` matrix, as a view.
+fn pixel_view<'a, T>(
+    data: &'a [T],
+    rows: usize,
+    p: usize,
+    pix: &std::ops::Range<usize>,
+) -> MatRef<'a, T> {
+    MatRef {
+        data: &data[pix.start..],
+        rows,
+        cols: pix.len(),
+        rs: p,
+        cs: 1,
+    }
+}
+
 fn is_1x1(g: &Window) -> bool {
     g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
 }
@@ -59,14 +115,7 @@ impl<T: Element> Scratch<T> {
         let (ckk, p, len) = (c * g.kh * g.kw, g.ho * g.wo, pix.len());
         self.pb.reuse(ckk, len);
         if is_1x1(g) {
-            let view = MatRef {
-                data: &xn[pix.start..],
-                rows: ckk,
-                cols: len,
-                rs: p,
-                cs: 1,
-            };
-            self.pb.fill(0, view);
+            self.pb.fill(0, pixel_view(xn, ckk, p, &pix));
         } else {
             self.col.resize(ckk * len, T::ZERO);
             im2col_range(xn, c, g, pix, &mut self.col, len);
@@ -153,18 +202,7 @@ pub fn backward<T: Element>(
     let pwt = need_x.then(|| PackedA::pack(MatRef::row_major(w, f, ckk).t()));
     // weight gradient: the pixels of `per_gemm` samples form one GEMM's k
     let per_gemm = (4096 / p.max(1)).clamp(1, GROUP);
-    let groups = n.div_ceil(GROUP).max(1);
-    let mut gw_parts: Vec<Vec<T>> = (0..groups)
-        .map(|_| {
-            if need_w {
-                vec![T::ZERO; f * ckk]
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
-
-    let work = |gi: usize, gw_part: &mut Vec<T>, gx_chunk: &mut [T], s: &mut WorkScratch<T>| {
+    let work = |s: &mut WorkScratch<T>, gi: usize, gw_part: &mut Vec<T>, gx_chunk: &mut [T]| {
         let samples = gi * GROUP..((gi + 1) * GROUP).min(n);
         if need_w {
             let list: Vec<usize> = samples.clone().collect();
@@ -177,24 +215,10 @@ pub fn backward<T: Element>(
                     let xn = &x[ni * in_sz..(ni + 1) * in_sz];
                     for pix in &blocks {
                         let k0 = q * p + pix.start;
-                        let gview = MatRef {
-                            data: &gyn[pix.start..],
-                            rows: f,
-                            cols: pix.len(),
-                            rs: p,
-                            cs: 1,
-                        };
-                        s.ga.fill(k0, gview);
+                        s.ga.fill(k0, pixel_view(gyn, f, p, pix));
                         let len = pix.len();
                         if is_1x1(g) {
-                            let xv = MatRef {
-                                data: &xn[pix.start..],
-                                rows: ckk,
-                                cols: len,
-                                rs: p,
-                                cs: 1,
-                            };
-                            s.colt.fill(k0, xv.t());
+                            s.colt.fill(k0, pixel_view(xn, ckk, p, pix).t());
                         } else {
                             s.col.resize(ckk * len, T::ZERO);
                             im2col_range(xn, c, g, pix.clone(), &mut s.col, len);
@@ -213,14 +237,7 @@ pub fn backward<T: Element>(
                 for pix in &blocks {
                     let len = pix.len();
                     s.gb.reuse(f, len);
-                    let gview = MatRef {
-                        data: &gyn[pix.start..],
-                        rows: f,
-                        cols: len,
-                        rs: p,
-                        cs: 1,
-                    };
-                    s.gb.fill(0, gview);
+                    s.gb.fill(0, pixel_view(gyn, f, p, pix));
                     if is_1x1(g) {
                         gemm_packed(pwt, &s.gb, &mut gxn[pix.start..], p, false);
                     } else {
@@ -232,31 +249,7 @@ pub fn backward<T: Element>(
             }
         }
     };
-    if need_x {
-        gw_parts
-            .par_iter_mut()
-            .zip(gx.par_chunks_mut((GROUP * in_sz).max(1)))
-            .enumerate()
-            .for_each_init(WorkScratch::default, |s, (gi, (gw_part, gx_chunk))| {
-                work(gi, gw_part, gx_chunk, s)
-            });
-    } else {
-        gw_parts
-            .par_iter_mut()
-            .enumerate()
-            .for_each_init(WorkScratch::default, |s, (gi, gw_part)| {
-                work(gi, gw_part, &mut [], s)
-            });
-    }
-    need_w.then(|| {
-        let mut acc = std::mem::take(&mut gw_parts[0]);
-        for part in &gw_parts[1..] {
-            for (a, &b) in acc.iter_mut().zip(part) {
-                *a += b;
-            }
-        }
-        acc
-    })
+    for_sample_groups(n, in_sz, gx, need_w.then_some(f * ckk), work)
 }
 
 /// Per-thread scratch of the backward pass.
