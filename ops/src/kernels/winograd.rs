@@ -152,8 +152,11 @@ pub fn forward<T: Element>(
 }
 
 /// Tiles per weight-gradient chunk (the k of its GEMMs); the chunks are
-/// whole samples, fixed by the shape alone (they set the summation order).
-const GRAD_TILES: usize = 512;
+/// whole samples, at least 8 chunks when the batch allows, fixed by the
+/// shape alone (they set the summation order). 256 measured 3-5% faster
+/// than 512 or 2048 on the reference ConvNet's layers (its transformed data
+/// stays in cache).
+const GRAD_TILES: usize = 256;
 
 /// `dL/dw` (`[f, c, 3, 3]`) of [`forward`] given the output gradient `gy`
 /// (`[n, f, ho, wo]`). As `Y = A^T [U ⊙ V] A` is linear in `U = G g G^T`:
@@ -172,7 +175,7 @@ pub fn weight_grad<T: Element>(
 ) -> Vec<T> {
     let geo = Geometry::new((h, w), (ph, pw));
     let (ho, wo) = (geo.ho, geo.wo);
-    let per = (GRAD_TILES / geo.tiles).clamp(1, n.max(1));
+    let per = (GRAD_TILES / geo.tiles).clamp(1, n.div_ceil(8).max(1));
     let groups = n.div_ceil(per);
     let chunk = |s: &mut GradScratch<T>, gi: usize| -> Vec<T> {
         let samples = gi * per..((gi + 1) * per).min(n);
