@@ -2,14 +2,19 @@
 """Run our bench and the PyTorch peer on the same machine, in the same run,
 and print the ratio table (ours / PyTorch, median time; < 1 means faster).
 
-usage: python3 examples/bench_compare.py [--threads 2] [--filter NAME] [--peer PATH]
+usage: python3 examples/bench_compare.py [--threads 2] [--filter NAME] [--peer PATH] [--rounds N]
+
+The clock of shared machines drifts within minutes, so with --rounds N the
+two programs run N times each, alternating which goes first, and the table
+gives every round's ratio and their median.
 Needs `pip install torch`; builds the bench with cargo first.
 """
-import argparse, os, subprocess, sys
+import argparse, os, statistics, subprocess, sys
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--filter", default="")
+ap.add_argument("--rounds", type=int, default=1)
 ap.add_argument("--peer", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench", "pytorch_peer.py"))
 args = ap.parse_args()
 
@@ -26,15 +31,36 @@ def parse(text):
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 subprocess.run(["cargo", "build", "--release", "--example", "bench"], cwd=root, check=True)
-ours = subprocess.run([os.path.join(root, "target", "release", "examples", "bench"), "--threads", str(args.threads), "--filter", args.filter],
-                      capture_output=True, text=True, check=True).stdout
-print(ours, end="")
-peer = subprocess.run([sys.executable, args.peer, "--threads", str(args.threads), "--filter", args.filter],
-                      capture_output=True, text=True, check=True).stdout
-print(peer, end="")
-a, b = parse(ours), parse(peer)
-print(f"\n{'workload':28} {'ours ms':>10} {'torch ms':>10} {'ratio':>7}   (threads={args.threads}; ratio = ours / PyTorch, median)")
-for name, r in a.items():
-    if name in b:
-        o, t = float(r["median_ms"]), float(b[name]["median_ms"])
-        print(f"{name:28} {o:10.3f} {t:10.3f} {o / t:7.2f}")
+cmd_ours = [os.path.join(root, "target", "release", "examples", "bench"), "--threads", str(args.threads), "--filter", args.filter]
+cmd_peer = [sys.executable, args.peer, "--threads", str(args.threads), "--filter", args.filter]
+
+
+def run(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    print(out, end="", flush=True)
+    return parse(out)
+
+
+rounds = []  # (ours, peer) per round
+for r in range(args.rounds):
+    if r % 2 == 0:
+        a = run(cmd_ours)
+        b = run(cmd_peer)
+    else:
+        b = run(cmd_peer)
+        a = run(cmd_ours)
+    rounds.append((a, b))
+
+names = [n for n in rounds[0][0] if n in rounds[0][1]]
+head = f"{'workload':28} {'ours ms':>10} {'torch ms':>10} {'ratio':>7}"
+if args.rounds > 1:
+    head += "   per round"
+print(f"\n{head}   (threads={args.threads}; ratio = ours / PyTorch, median time; {args.rounds} round(s))")
+for name in names:
+    ratios = [float(a[name]["median_ms"]) / float(b[name]["median_ms"]) for a, b in rounds]
+    o = statistics.median(float(a[name]["median_ms"]) for a, _ in rounds)
+    t = statistics.median(float(b[name]["median_ms"]) for _, b in rounds)
+    line = f"{name:28} {o:10.3f} {t:10.3f} {statistics.median(ratios):7.2f}"
+    if args.rounds > 1:
+        line += "   " + " ".join(f"{x:.2f}" for x in ratios)
+    print(line)
