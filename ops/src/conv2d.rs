@@ -12,7 +12,7 @@
 //! Which kernels run:
 //! - f32 on a CPU with AVX-512F: our packed GEMM (`kernels::conv_packed`,
 //!   weights packed once per call, pixels in L2-sized blocks), and for 3x3
-//!   stride-1 dilation-1 kernels with at least 16 channels in and out,
+//!   stride-1 dilation-1 kernels with at least 8 channels in and out,
 //!   Winograd F(2x2, 3x3) (`kernels::winograd`: 2.25x fewer multiplies; its
 //!   rounding differs from im2col by a few ulp);
 //! - otherwise (f64, as in gradient checks, or another CPU): im2col +

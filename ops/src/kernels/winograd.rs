@@ -33,9 +33,10 @@ use super::im2col::Window;
 
 /// Fewer input or output channels than this: im2col. The transforms cost
 /// per channel what the GEMMs save per channel pair, so small channel
-/// counts do not pay; measured: Winograd wins from 32 channels (the
-/// reference ConvNet's 32->32 layer: 13 vs 19 ms forward); 16 is a guess.
-pub const MIN_CHANNELS: usize = 16;
+/// counts do not pay. Measured, forward + backward, batch 128, 32x32, 2
+/// threads (Winograd vs im2col): 4->16 12 vs 9 ms; 8->8 11 vs 24 ms; 8->16
+/// 13 vs 16 ms; 16->16 21-25 vs 41 ms; 32->32 58 vs 109 ms.
+pub const MIN_CHANNELS: usize = 8;
 
 /// Tiles per GEMM (columns of each `V_xi`): a chunk of samples has about
 /// this many.
