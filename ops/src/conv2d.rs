@@ -413,16 +413,18 @@ impl<T: Element> Conv2dBackward<T> {
         ];
         if self.has_bias {
             let gb = needs[2].then(|| {
-                let mut gb = vec![T::ZERO; f];
-                for ni in 0..n {
-                    for (fi, acc) in gb.iter_mut().enumerate() {
-                        let s: T = gyd[(ni * f + fi) * p..(ni * f + fi + 1) * p]
-                            .iter()
-                            .copied()
-                            .sum();
-                        *acc += s;
-                    }
-                }
+                // one channel a task, samples summed in order
+                let gb: Vec<T> = (0..f)
+                    .into_par_iter()
+                    .map(|fi| {
+                        let mut acc = T::ZERO;
+                        for ni in 0..n {
+                            let row = &gyd[(ni * f + fi) * p..(ni * f + fi + 1) * p];
+                            acc += row.iter().copied().sum::<T>();
+                        }
+                        acc
+                    })
+                    .collect();
                 Tensor::from_shape_vec(Shape::from_slice(&[f]), gb)
             });
             grads.push(gb);

@@ -71,15 +71,7 @@ pub fn for_sample_groups<T: Element, S: Default>(
             .enumerate()
             .for_each_init(S::default, |s, (gi, (part, gxc))| work(s, gi, part, gxc));
     }
-    w_len.map(|_| {
-        let mut acc = std::mem::take(&mut parts[0]);
-        for part in &parts[1..] {
-            for (a, &b) in acc.iter_mut().zip(part) {
-                *a += b;
-            }
-        }
-        acc
-    })
+    w_len.map(|_| super::sum_in_order(parts))
 }
 
 /// Columns `pix` of a row-major `rows x p` matrix, as a view.

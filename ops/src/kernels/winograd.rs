@@ -95,7 +95,7 @@ pub fn transform_weights<T: Element>(w: &[T], f: usize, c: usize, flip: bool) ->
             }
         }
     }
-    mats.iter()
+    mats.par_iter()
         .map(|m| PackedA::pack(MatRef::row_major(m, rows, cols)))
         .collect()
 }
@@ -210,12 +210,7 @@ pub fn weight_grad<T: Element>(
         .into_par_iter()
         .map_init(GradScratch::default, chunk)
         .collect();
-    let mut du = vec![T::ZERO; 16 * f * c];
-    for part in &parts {
-        for (a, &b) in du.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
+    let du = super::sum_in_order(parts);
     // dw = G^T dU G for every (f, c)
     let half = T::from_f64(0.5);
     let gt = |u: [T; 4]| {
