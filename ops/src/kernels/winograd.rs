@@ -39,8 +39,11 @@ use super::im2col::Window;
 pub const MIN_CHANNELS: usize = 8;
 
 /// Tiles per GEMM (columns of each `V_xi`): a chunk of samples has about
-/// this many.
+/// this many, or fewer so that its transformed input and output stay within
+/// `CHUNK_BYTES` (2 MB: conv_64_128_16 and conv_128_256_8 forward 8-10%
+/// faster than 256 tiles regardless of size; 4 MB was no better than that).
 const TILES_PER_CHUNK: usize = 256;
+const CHUNK_BYTES: usize = 2 << 20;
 
 /// Whether the Winograd path computes this convolution: 3x3, stride 1,
 /// dilation 1, padding at most 2 (so the input gradient also fits), and
@@ -130,7 +133,9 @@ pub fn forward<T: Element>(
     let f = u[0].rows();
     let geo = Geometry::new((h, w), (ph, pw));
     let (ho, wo, tiles) = (geo.ho, geo.wo, geo.tiles);
-    let per = (TILES_PER_CHUNK / tiles).clamp(1, n.max(1));
+    // V and M of a chunk (16 (c + f) tc floats) within CHUNK_BYTES
+    let fit = CHUNK_BYTES / (16 * 4 * (c + f)).max(1);
+    let per = (TILES_PER_CHUNK.min(fit) / tiles).clamp(1, n.max(1));
     let chunk = |s: &mut Scratch<T>, xc: &[T], yc: &mut [T]| {
         let ns = xc.len() / (c * h * w);
         let tc = ns * tiles;
