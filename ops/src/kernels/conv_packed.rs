@@ -263,53 +263,6 @@ struct WorkScratch<T> {
 mod tests {
     use super::*;
 
-    /// Direct loops: y = conv(x, w) + b, and the gradients of x and w.
-    #[allow(clippy::type_complexity)]
-    fn naive(
-        x: &[f64],
-        w: &[f64],
-        b: &[f64],
-        gy: &[f64],
-        g: &Window,
-        n: usize,
-        c: usize,
-        f: usize,
-    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let p = g.ho * g.wo;
-        let mut y = vec![0.0; n * f * p];
-        let mut gx = vec![0.0; x.len()];
-        let mut gw = vec![0.0; w.len()];
-        for ni in 0..n {
-            for fi in 0..f {
-                for oh in 0..g.ho {
-                    for ow in 0..g.wo {
-                        let o = (ni * f + fi) * p + oh * g.wo + ow;
-                        y[o] = b[fi];
-                        for ci in 0..c {
-                            for ki in 0..g.kh {
-                                for kj in 0..g.kw {
-                                    let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
-                                    let iw = (ow * g.sw + kj * g.dw) as isize - g.pw as isize;
-                                    if ih < 0 || iw < 0 || ih as usize >= g.h || iw as usize >= g.w
-                                    {
-                                        continue;
-                                    }
-                                    let xi =
-                                        ((ni * c + ci) * g.h + ih as usize) * g.w + iw as usize;
-                                    let wi = ((fi * c + ci) * g.kh + ki) * g.kw + kj;
-                                    y[o] += w[wi] * x[xi];
-                                    gx[xi] += w[wi] * gy[o];
-                                    gw[wi] += x[xi] * gy[o];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        (y, gx, gw)
-    }
-
     fn check<T: Element>(tol: f64) {
         // (n, c, f, h, w, k, stride, pad, dilation): 1x1, strided, dilated,
         // one sample (parallel GEMM), more samples than a group, and images
@@ -347,7 +300,7 @@ mod tests {
             let w: Vec<f64> = (0..f * c * k * k).map(|i| val(i, 5)).collect();
             let b: Vec<f64> = (0..f).map(|i| val(i, 3)).collect();
             let gy: Vec<f64> = (0..n * f * ho * wo).map(|i| val(i, 11)).collect();
-            let (y0, gx0, gw0) = naive(&x, &w, &b, &gy, &g, n, c, f);
+            let (y0, gx0, gw0) = super::super::direct_conv(&x, &w, &b, &gy, &g, n, c, f);
             let t = |v: &[f64]| v.iter().map(|&e| T::from_f64(e)).collect::<Vec<T>>();
             let (xt, wt, bt, gyt) = (t(&x), t(&w), t(&b), t(&gy));
             let mut y = vec![T::ZERO; y0.len()];

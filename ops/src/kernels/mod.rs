@@ -28,3 +28,51 @@ pub(crate) fn sum_in_order<T: autograd::Element>(mut parts: Vec<Vec<T>>) -> Vec<
     });
     acc
 }
+
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+/// Test reference: direct loops for `y = conv(x, w) + b` and, for the
+/// output gradient `gy`, the gradients of `x` and `w`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn direct_conv(
+    x: &[f64],
+    w: &[f64],
+    b: &[f64],
+    gy: &[f64],
+    g: &im2col::Window,
+    n: usize,
+    c: usize,
+    f: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let p = g.ho * g.wo;
+    let mut y = vec![0.0; n * f * p];
+    let mut gx = vec![0.0; x.len()];
+    let mut gw = vec![0.0; w.len()];
+    for ni in 0..n {
+        for fi in 0..f {
+            for oh in 0..g.ho {
+                for ow in 0..g.wo {
+                    let o = (ni * f + fi) * p + oh * g.wo + ow;
+                    y[o] = b[fi];
+                    for ci in 0..c {
+                        for ki in 0..g.kh {
+                            for kj in 0..g.kw {
+                                let ih = (oh * g.sh + ki * g.dh) as isize - g.ph as isize;
+                                let iw = (ow * g.sw + kj * g.dw) as isize - g.pw as isize;
+                                if ih < 0 || iw < 0 || ih as usize >= g.h || iw as usize >= g.w {
+                                    continue;
+                                }
+                                let xi = ((ni * c + ci) * g.h + ih as usize) * g.w + iw as usize;
+                                let wi = ((fi * c + ci) * g.kh + ki) * g.kw + kj;
+                                y[o] += w[wi] * x[xi];
+                                gx[xi] += w[wi] * gy[o];
+                                gw[wi] += x[xi] * gy[o];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (y, gx, gw)
+}

@@ -507,49 +507,6 @@ fn four_mut<T>(v: &mut [T], at: [usize; 4], len: usize) -> [&mut [T]; 4] {
 mod tests {
     use super::*;
 
-    /// Direct correlation with zero padding.
-    #[allow(clippy::too_many_arguments)]
-    fn direct(
-        x: &[f64],
-        w: &[f64],
-        n: usize,
-        c: usize,
-        f: usize,
-        h: usize,
-        wd: usize,
-        p: usize,
-    ) -> Vec<f64> {
-        let (ho, wo) = (h + 2 * p - 2, wd + 2 * p - 2);
-        let mut y = vec![0.0; n * f * ho * wo];
-        for ni in 0..n {
-            for fi in 0..f {
-                for oy in 0..ho {
-                    for ox in 0..wo {
-                        let mut acc = 0.0;
-                        for ci in 0..c {
-                            for a in 0..3 {
-                                for b in 0..3 {
-                                    let (iy, ix) = (
-                                        (oy + a) as isize - p as isize,
-                                        (ox + b) as isize - p as isize,
-                                    );
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd
-                                    {
-                                        acc += w[((fi * c + ci) * 3 + a) * 3 + b]
-                                            * x[((ni * c + ci) * h + iy as usize) * wd
-                                                + ix as usize];
-                                    }
-                                }
-                            }
-                        }
-                        y[((ni * f + fi) * ho + oy) * wo + ox] = acc;
-                    }
-                }
-            }
-        }
-        y
-    }
-
     #[test]
     fn matches_direct_correlation_for_odd_sizes_paddings_and_chunks() {
         // odd output sizes (partial tiles), paddings 0..2, one tile per
@@ -569,46 +526,47 @@ mod tests {
                 .map(|i| ((i * 5) % 11) as f64 - 5.0)
                 .collect();
             let bias: Vec<f64> = (0..f).map(|i| i as f64 - 1.5).collect();
-            let want = direct(&x, &wt, n, c, f, h, w, p);
-            let u = transform_weights(&wt, f, c, false);
-            let mut y = vec![f64::NAN; want.len()];
-            forward(&x, &u, Some(&bias), n, c, (h, w), (p, p), &mut y);
             let (ho, wo) = (h + 2 * p - 2, w + 2 * p - 2);
-            for (i, (a, e)) in y.iter().zip(&want).enumerate() {
-                let e = e + bias[(i / (ho * wo)) % f];
-                assert!(
-                    (a - e).abs() < 1e-9 * (1.0 + e.abs()),
-                    "{:?} at {i}: {a} vs {e}",
-                    (n, c, f, h, w, p)
-                );
-            }
-            // the flipped kernels: gx = corr(gy, rot180(w)^T, pad 2 - p) is
-            // the adjoint, <y, gy> == <x, gx>
-            let gy: Vec<f64> = (0..want.len())
+            let gy: Vec<f64> = (0..n * f * ho * wo)
                 .map(|i| ((i * 3) % 7) as f64 - 3.0)
                 .collect();
+            let g = Window {
+                h,
+                w,
+                kh: 3,
+                kw: 3,
+                sh: 1,
+                sw: 1,
+                ph: p,
+                pw: p,
+                dh: 1,
+                dw: 1,
+                ho,
+                wo,
+            };
+            let (want_y, want_gx, want_gw) =
+                super::super::direct_conv(&x, &wt, &bias, &gy, &g, n, c, f);
+            let u = transform_weights(&wt, f, c, false);
+            let mut y = vec![f64::NAN; want_y.len()];
+            forward(&x, &u, Some(&bias), n, c, (h, w), (p, p), &mut y);
+            // the input gradient: corr(gy, rot180(w)^T) with padding 2 - p
             let uf = transform_weights(&wt, f, c, true);
             let mut gx = vec![f64::NAN; x.len()];
             forward(&gy, &uf, None, n, f, (ho, wo), (2 - p, 2 - p), &mut gx);
-            let lhs: f64 = want.iter().zip(&gy).map(|(a, b)| a * b).sum();
-            let rhs: f64 = x.iter().zip(&gx).map(|(a, b)| a * b).sum();
-            assert!(
-                (lhs - rhs).abs() < 1e-9 * (1.0 + lhs.abs()),
-                "{lhs} vs {rhs}"
-            );
-            // the weight gradient, element by element: <y(w), gy> is linear
-            // in w, so dw[k] = <y(e_k), gy>
-            let dw = weight_grad(&x, &gy, n, c, f, (h, w), (p, p));
-            for k in 0..wt.len() {
-                let mut e = vec![0.0; wt.len()];
-                e[k] = 1.0;
-                let yk = direct(&x, &e, n, c, f, h, w, p);
-                let want_k: f64 = yk.iter().zip(&gy).map(|(a, b)| a * b).sum();
-                assert!(
-                    (dw[k] - want_k).abs() < 1e-9 * (1.0 + want_k.abs()),
-                    "dw[{k}] {} vs {want_k}",
-                    dw[k]
-                );
+            let gw = weight_grad(&x, &gy, n, c, f, (h, w), (p, p));
+            for (name, got, want) in [
+                ("y", &y, &want_y),
+                ("gx", &gx, &want_gx),
+                ("gw", &gw, &want_gw),
+            ] {
+                assert_eq!(got.len(), want.len());
+                for (i, (a, e)) in got.iter().zip(want.iter()).enumerate() {
+                    assert!(
+                        (a - e).abs() < 1e-9 * (1.0 + e.abs()),
+                        "{name} {:?} at {i}: {a} vs {e}",
+                        (n, c, f, h, w, p)
+                    );
+                }
             }
         }
     }
