@@ -178,10 +178,11 @@ pub fn gemm<T: Element>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
+    /// Test reference: `A B` by three plain loops (also used by `packed`).
+    pub(crate) fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
         let mut c = vec![0.0; a.rows * b.cols];
         for i in 0..a.rows {
             for j in 0..b.cols {

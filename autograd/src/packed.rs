@@ -521,18 +521,7 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Vec<f64> {
-        let mut c = vec![0.0; a.rows * b.cols];
-        for i in 0..a.rows {
-            for j in 0..b.cols {
-                for p in 0..a.cols {
-                    c[i * b.cols + j] += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
-                }
-            }
-        }
-        c
-    }
+    use crate::gemm::tests::naive;
 
     fn ints(len: usize, mul: usize, md: usize) -> Vec<f64> {
         (0..len)
