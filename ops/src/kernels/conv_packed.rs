@@ -177,12 +177,12 @@ pub fn backward<T: Element>(
     gx: &mut [T],
     need_w: bool,
 ) -> Option<Vec<T>> {
-    if winograd::applicable(g, c, f) && !gx.is_empty() {
-        // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
-        let uf = winograd::transform_weights(w, f, c, true);
-        winograd::forward(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw), gx);
-    }
     if winograd::applicable(g, c, f) {
+        if !gx.is_empty() {
+            // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
+            let uf = winograd::transform_weights(w, f, c, true);
+            winograd::forward(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw), gx);
+        }
         return need_w.then(|| winograd::weight_grad(x, gy, n, c, f, (g.h, g.w), (g.ph, g.pw)));
     }
     let need_x = !gx.is_empty();
