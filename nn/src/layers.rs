@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use autograd::{fmt_shape, Element, Error, Result, Tape, Tensor, Var};
+use autograd::{Element, Result, Tape, Tensor, Var};
 use ops::{BatchNormStats, Conv2dCfg};
 use rand::Rng;
 
@@ -80,18 +80,7 @@ impl<T: Element> Linear<T> {
     /// `x: [N, in]` (or `[.., in]`) to `[.., out]`.
     #[track_caller]
     pub fn forward<'t>(&self, tape: &'t Tape<T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
-        let xs = x.shape();
-        let fan_in = self.weight.shape()[1];
-        if xs.last() != Some(&fan_in) {
-            return Err(Error::shape(
-                "linear",
-                format!(
-                    "input {} does not end in {fan_in} features (weight {})",
-                    fmt_shape(&xs),
-                    fmt_shape(self.weight.shape())
-                ),
-            ));
-        }
+        // ops::linear checks the shapes (and names this call's location)
         let w = tape.param(self.weight.clone());
         let b = self.bias.as_ref().map(|b| tape.param(b.clone()));
         ops::linear(x, w, b)
@@ -295,5 +284,27 @@ impl<T: Element> Module<T> for BatchNorm<T> {
     fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         f(&join(prefix, "running_mean"), &mut self.stats.running_mean);
         f(&join(prefix, "running_var"), &mut self.stats.running_var);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn linear_layer_rejects_the_wrong_number_of_features_naming_the_caller() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let fc = Linear::<f32>::new(4, 3, Init::Xavier, &mut rng);
+        let tape = Tape::new();
+        let err = fc
+            .forward(&tape, tape.constant(Tensor::zeros(&[2, 5])))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("linear") && msg.contains("[2, 5]") && msg.contains("4 features"),
+            "{msg}"
+        );
+        assert!(msg.contains("layers.rs"), "names the caller's line: {msg}");
     }
 }
