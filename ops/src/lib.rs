@@ -166,20 +166,11 @@ pub(crate) fn par_map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> 
 /// filled chunk by chunk in plain loops the compiler can vectorise, which
 /// pays for the extra zero-fill (for cheap `f`, such as relu, it does not).
 pub(crate) fn par_map_costly<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
-    let mut out = vec![T::ZERO; x.len()];
-    let run = |o: &mut [T], i: &[T]| {
+    par_map_slices(x, |i, o| {
         for (o, &v) in o.iter_mut().zip(i) {
             *o = f(v);
         }
-    };
-    if x.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(PAR_THRESHOLD / 4)
-            .zip(x.par_chunks(PAR_THRESHOLD / 4))
-            .for_each(|(o, i)| run(o, i));
-    } else {
-        run(&mut out, x);
-    }
-    out
+    })
 }
 
 /// `f(src, dst)` over chunks of `x` (a slice kernel such as
