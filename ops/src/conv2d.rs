@@ -287,7 +287,7 @@ fn forward<T: Element>(
             }
         }
         let beta = if b.is_some() { T::ONE } else { T::ZERO };
-        let is_1x1 = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+        let is_1x1 = g.is_plain_1x1();
         let colm = if is_1x1 {
             MatRef::row_major(xn, ckk, p)
         } else {
@@ -354,7 +354,7 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
             );
             return Ok(self.grads(gx, gw, gy, needs));
         }
-        let is_1x1 = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+        let is_1x1 = g.is_plain_1x1();
         let xd = self.x.data();
         let gyd = gy.data();
         let work = |(col, gcol): &mut (Vec<T>, Vec<T>),

@@ -90,10 +90,6 @@ fn pixel_view<'a, T>(
     }
 }
 
-fn is_1x1(g: &Window) -> bool {
-    g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
-}
-
 /// Per-thread scratch: one im2col block and its packed copy.
 #[derive(Default)]
 struct Scratch<T> {
@@ -106,7 +102,7 @@ impl<T: Element> Scratch<T> {
     fn pack_cols(&mut self, xn: &[T], c: usize, g: &Window, pix: std::ops::Range<usize>) {
         let (ckk, p, len) = (c * g.kh * g.kw, g.ho * g.wo, pix.len());
         self.pb.reuse(ckk, len);
-        if is_1x1(g) {
+        if g.is_plain_1x1() {
             self.pb.fill(0, pixel_view(xn, ckk, p, &pix));
         } else {
             self.col.resize(ckk * len, T::ZERO);
@@ -209,7 +205,7 @@ pub fn backward<T: Element>(
                         let k0 = q * p + pix.start;
                         s.ga.fill(k0, pixel_view(gyn, f, p, pix));
                         let len = pix.len();
-                        if is_1x1(g) {
+                        if g.is_plain_1x1() {
                             s.colt.fill(k0, pixel_view(xn, ckk, p, pix).t());
                         } else {
                             s.col.resize(ckk * len, T::ZERO);
@@ -230,7 +226,7 @@ pub fn backward<T: Element>(
                     let len = pix.len();
                     s.gb.reuse(f, len);
                     s.gb.fill(0, pixel_view(gyn, f, p, pix));
-                    if is_1x1(g) {
+                    if g.is_plain_1x1() {
                         gemm_packed(pwt, &s.gb, &mut gxn[pix.start..], p, false);
                     } else {
                         s.dcol.resize(ckk * len, T::ZERO);

@@ -35,6 +35,12 @@ pub struct Window {
 }
 
 impl Window {
+    /// A 1x1 kernel with stride 1 and no padding: im2col of an image is the
+    /// image itself (`[C, H*W]`), so it can be skipped.
+    pub fn is_plain_1x1(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+
     /// For output position `o` and kernel offset `k` along one axis, the input
     /// coordinate, or `None` in the padding.
     #[inline]
