@@ -8,6 +8,9 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 
 /// A floating-point scalar that tensors hold: implemented for `f32` and `f64`.
 ///
+/// Sealed: the kernels behind it (GEMM, micro-kernels) are written for these
+/// two types, so no other crate can implement it.
+///
 /// ```
 /// use autograd::Element;
 /// fn half<T: Element>(x: T) -> T { x * T::from_f64(0.5) }
@@ -34,6 +37,7 @@ pub trait Element:
     + MulAssign
     + DivAssign
     + std::iter::Sum
+    + sealed::Sealed
     + crate::gemm::Gemm
     + crate::packed::MicroKernel
 {
@@ -76,6 +80,14 @@ pub trait Element:
     fn is_finite(self) -> bool;
     /// Is NaN.
     fn is_nan(self) -> bool;
+}
+
+mod sealed {
+    /// Not nameable outside this crate, so [`super::Element`] cannot be
+    /// implemented there.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
 macro_rules! impl_element {

@@ -2,14 +2,19 @@
 //!
 //! The packing and micro-kernels are matrixmultiply's (its default features
 //! keep the AVX-512/FMA kernels, chosen at run time with a portable fallback).
-//! This file only checks that every index the kernel will touch lies inside
-//! the slices; it and `packed.rs` are the only places in `autograd` with
-//! `unsafe`.
+//! This file only checks, in checked arithmetic, that every index the kernel
+//! will touch lies inside the slices and that every stride fits in `isize`;
+//! it, `packed.rs` and `fastmath.rs` are the only places in `autograd` with
+//! `unsafe`. The raw-kernel trait [`Gemm`] is sealed: its method needs a
+//! [`Token`](crate::packed::Token) that only this crate can make.
 
 use crate::Element;
 
+use crate::packed::Token;
+
 /// The raw GEMM kernel of an element type (matrixmultiply's `sgemm` /
-/// `dgemm`). Internal: call the safe [`gemm`] instead.
+/// `dgemm`). Sealed (implemented for `f32` and `f64` only; its method needs
+/// a [`Token`]): call the safe [`gemm`] instead.
 pub trait Gemm: Sized {
     /// `C = alpha A B + beta C` on raw strided pointers.
     ///
@@ -18,6 +23,7 @@ pub trait Gemm: Sized {
     /// sizes, and `c` must not overlap `a` or `b` ([`gemm`] checks all of it).
     #[allow(clippy::too_many_arguments)]
     unsafe fn gemm_raw(
+        token: Token,
         m: usize,
         k: usize,
         n: usize,
@@ -40,6 +46,7 @@ macro_rules! impl_gemm {
         impl Gemm for $t {
             #[inline]
             unsafe fn gemm_raw(
+                _: Token,
                 m: usize,
                 k: usize,
                 n: usize,
@@ -102,18 +109,35 @@ impl<'a, T> MatRef<'a, T> {
             cs: self.rs,
         }
     }
-    fn max_index(&self) -> Option<usize> {
+    /// The largest index the view reads, `(rows-1)*rs + (cols-1)*cs`:
+    /// `Ok(None)` for an empty view, `Err` when it overflows `usize`.
+    fn max_index(&self) -> Result<Option<usize>, ()> {
         if self.rows == 0 || self.cols == 0 {
-            return None;
+            return Ok(None);
         }
-        Some((self.rows - 1) * self.rs + (self.cols - 1) * self.cs)
+        let r = (self.rows - 1).checked_mul(self.rs).ok_or(())?;
+        let c = (self.cols - 1).checked_mul(self.cs).ok_or(())?;
+        r.checked_add(c).map(Some).ok_or(())
+    }
+
+    /// Whether every index the view reads is inside its slice, and both
+    /// strides fit in `isize` (the kernel's pointer offsets).
+    fn in_bounds(&self) -> bool {
+        let strides_fit = isize::try_from(self.rs).is_ok() && isize::try_from(self.cs).is_ok();
+        strides_fit
+            && match self.max_index() {
+                Ok(None) => true,
+                Ok(Some(mx)) => mx < self.data.len(),
+                Err(()) => false,
+            }
     }
 }
 
 /// `c[m x n] (row-major, leading dimension ldc) = alpha * a b + beta * c`.
 ///
 /// Panics (a bug in the caller, never user input: ops check shapes first) if
-/// the shapes disagree or a view reaches past its slice.
+/// the shapes disagree, a view reaches past its slice, a stride or `ldc`
+/// exceeds `isize::MAX`, or a bound overflows.
 ///
 /// ```
 /// use autograd::gemm::{gemm, MatRef};
@@ -137,7 +161,12 @@ pub fn gemm<T: Element>(
         return;
     }
     assert!(ldc >= n, "gemm: ldc smaller than n");
-    assert!((m - 1) * ldc + n <= c.len(), "gemm: C slice too short");
+    assert!(isize::try_from(ldc).is_ok(), "gemm: ldc exceeds isize::MAX");
+    let c_end = (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n));
+    assert!(
+        c_end.is_some_and(|e| e <= c.len()),
+        "gemm: C slice too short"
+    );
     if k == 0 {
         for i in 0..m {
             for v in &mut c[i * ldc..i * ldc + n] {
@@ -146,19 +175,18 @@ pub fn gemm<T: Element>(
         }
         return;
     }
-    if let Some(mx) = a.max_index() {
-        assert!(mx < a.data.len(), "gemm: A view past its slice");
-    }
-    if let Some(mx) = b.max_index() {
-        assert!(mx < b.data.len(), "gemm: B view past its slice");
-    }
+    assert!(a.in_bounds(), "gemm: A view past its slice");
+    assert!(b.in_bounds(), "gemm: B view past its slice");
     // SAFETY: every index the kernel reads, (i*rs + j*cs) for i < rows and
-    // j < cols, is at most max_index(), checked above to be inside `a.data` /
-    // `b.data`; every index it writes, i*ldc + j for i < m, j < n, is below
-    // (m-1)*ldc + n <= c.len(). `c` is a unique borrow so it aliases neither
-    // input. Strides fit in isize because they index real slices.
+    // j < cols, is at most max_index(), checked above without overflow to be
+    // inside `a.data` / `b.data`; every index it writes, i*ldc + j for i < m,
+    // j < n, is below (m-1)*ldc + n <= c.len(), also checked without
+    // overflow. Every stride and ldc was checked to fit in isize, so the
+    // casts below keep their values. `c` is a unique borrow so it aliases
+    // neither input.
     unsafe {
         T::gemm_raw(
+            Token(()),
             m,
             k,
             n,
@@ -233,5 +261,66 @@ pub(crate) mod tests {
             2,
         );
         assert_eq!(c, vec![1.0; 4]);
+    }
+
+    fn panic_message<F: FnOnce()>(f: F) -> String {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
+        err.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    // Regressions: a stride or ldc of usize::MAX used to wrap in the bound
+    // check (or turn negative as isize) and reach matrixmultiply out of
+    // bounds. Each must now panic before the kernel runs.
+    #[test]
+    fn huge_strides_and_ldc_are_refused_before_the_kernel() {
+        let a = vec![1.0f32; 16];
+        let b = vec![1.0f32; 16];
+        for rs in [usize::MAX, usize::MAX / 2 + 1, 1 << 63] {
+            let msg = panic_message(|| {
+                let mut c = vec![0.0f32; 16];
+                let av = MatRef {
+                    data: &a,
+                    rows: 2,
+                    cols: 2,
+                    rs,
+                    cs: 1,
+                };
+                gemm(1.0, av, MatRef::row_major(&b, 2, 2), 0.0, &mut c, 2);
+            });
+            assert!(msg.contains("A view past its slice"), "rs {rs}: {msg}");
+        }
+        // a stride that is never used (one row) must still fit in isize
+        let msg = panic_message(|| {
+            let mut c = vec![0.0f32; 16];
+            let bv = MatRef {
+                data: &b,
+                rows: 1,
+                cols: 2,
+                rs: usize::MAX,
+                cs: 1,
+            };
+            gemm(1.0, MatRef::row_major(&a, 2, 1), bv, 0.0, &mut c, 2);
+        });
+        assert!(msg.contains("B view past its slice"), "{msg}");
+        for ldc in [usize::MAX, usize::MAX / 2 + 1] {
+            let msg = panic_message(|| {
+                let mut c = vec![0.0f32; 16];
+                gemm(
+                    1.0,
+                    MatRef::row_major(&a, 2, 2),
+                    MatRef::row_major(&b, 2, 2),
+                    0.0,
+                    &mut c,
+                    ldc,
+                );
+            });
+            assert!(
+                msg.contains("C slice too short") || msg.contains("ldc exceeds"),
+                "ldc {ldc}: {msg}"
+            );
+        }
     }
 }

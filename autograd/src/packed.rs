@@ -22,9 +22,12 @@
 //! sequence of operations whatever the caller's threading, so results do not
 //! depend on the thread count.
 //!
-//! This is one of the two kernel files of `autograd` with `unsafe` (the
-//! AVX-512 kernel's raw loads and stores); the packing and the driver are
-//! safe code, and the safe wrapper checks every bound the kernel relies on.
+//! This is one of the three kernel files of `autograd` with `unsafe`
+//! (`gemm.rs`, `packed.rs`, `fastmath.rs`; here the AVX-512 kernel's raw
+//! loads and stores); the packing and the driver are safe code, and the safe
+//! wrapper checks every bound the kernel relies on in checked arithmetic.
+//! The [`MicroKernel`] trait is sealed: its method takes a [`Token`] that
+//! only this crate can make.
 
 use crate::gemm::MatRef;
 use crate::Element;
@@ -37,6 +40,15 @@ pub const NR: usize = 16;
 pub const KC: usize = 384;
 /// Rows of A per m block.
 const MC: usize = 256;
+
+/// Elements of a packed matrix: `rows` rounded up to whole panels of `panel`,
+/// times `k`. Panics (naming `what`) when that overflows `usize`.
+fn packed_len(rows: usize, panel: usize, k: usize, what: &str) -> usize {
+    rows.div_ceil(panel)
+        .checked_mul(panel)
+        .and_then(|r| r.checked_mul(k))
+        .unwrap_or_else(|| panic!("{what}: {rows} x {k} overflows usize"))
+}
 
 /// A packed as `MR`-row panels over the whole k (see the module docs).
 #[derive(Clone, Debug, Default)]
@@ -86,13 +98,13 @@ impl<T: Element> PackedA<T> {
         self.m = m;
         self.k = k;
         self.data.clear();
-        self.data.resize(m.div_ceil(MR) * MR * k, T::ZERO);
+        self.data.resize(packed_len(m, MR, k, "PackedA"), T::ZERO);
     }
 
     /// Shapes this as `m x k` for refilling, keeping the buffer (and its
     /// zero padding) when the shape is unchanged; see [`PackedB::reuse`].
     pub fn reuse(&mut self, m: usize, k: usize) {
-        if (m, k) != (self.m, self.k) || self.data.len() != m.div_ceil(MR) * MR * k {
+        if (m, k) != (self.m, self.k) || self.data.len() != packed_len(m, MR, k, "PackedA") {
             self.reset(m, k);
         }
     }
@@ -109,7 +121,7 @@ impl<T: Element> PackedA<T> {
     pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
         let (m, k, kk) = (self.m, self.k, src.cols);
         assert_eq!(src.rows, m, "PackedA::fill: row count differs");
-        assert!(k0 + kk <= k, "PackedA::fill: past k");
+        assert!(k0.checked_add(kk).is_some_and(|e| e <= k), "PackedA::fill: past k");
         if m == 0 || kk == 0 {
             return;
         }
@@ -157,7 +169,7 @@ impl<T: Element> PackedB<T> {
         self.k = k;
         self.n = n;
         self.data.clear();
-        self.data.resize(n.div_ceil(NR) * NR * k, T::ZERO);
+        self.data.resize(packed_len(n, NR, k, "PackedB"), T::ZERO);
     }
 
     /// Shapes this as `k x n` for refilling: when the shape is unchanged the
@@ -165,7 +177,7 @@ impl<T: Element> PackedB<T> {
     /// of k) and the zero padding is kept; otherwise like [`Self::reset`].
     /// Saves zeroing the buffer each time it is refilled.
     pub fn reuse(&mut self, k: usize, n: usize) {
-        if (k, n) != (self.k, self.n) || self.data.len() != n.div_ceil(NR) * NR * k {
+        if (k, n) != (self.k, self.n) || self.data.len() != packed_len(n, NR, k, "PackedB") {
             self.reset(k, n);
         }
     }
@@ -176,7 +188,7 @@ impl<T: Element> PackedB<T> {
     pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
         let (n, k, kk) = (self.n, self.k, src.rows);
         assert_eq!(src.cols, n, "PackedB::fill: column count differs");
-        assert!(k0 + kk <= k, "PackedB::fill: past k");
+        assert!(k0.checked_add(kk).is_some_and(|e| e <= k), "PackedB::fill: past k");
         if n == 0 || kk == 0 {
             return;
         }
@@ -240,23 +252,40 @@ pub fn par_gemm_packed<T: Element>(
     use rayon::prelude::*;
     let panels = a.m.div_ceil(MR);
     let threads = rayon::current_num_threads();
-    let work = a.m * a.k * b.n;
+    // saturating: only a size heuristic, the bounds are checked below
+    let work = a.m.saturating_mul(a.k).saturating_mul(b.n);
     if threads <= 1 || panels < 2 || work < (1 << 18) {
         return gemm_packed(a, b, c, ldc, accumulate);
     }
-    assert!(
-        a.m == 0 || b.n == 0 || (a.m - 1) * ldc + b.n <= c.len(),
-        "gemm_packed: C too short"
-    );
+    assert_eq!(a.k, b.k, "gemm_packed: inner dimensions differ");
+    let end = c_extent(a.m, b.n, ldc).expect("gemm_packed: C too short");
+    assert!(end <= c.len(), "gemm_packed: C too short");
     let per = panels.div_ceil(threads * 2).max(1);
-    let m = a.m;
-    c[..(m - 1) * ldc + b.n]
-        .par_chunks_mut(per * MR * ldc)
+    // per * MR rows of ldc each: at most `end` (checked above) plus one
+    // chunk, so it cannot overflow once ldc * m fits; checked anyway
+    let chunk = (per * MR)
+        .checked_mul(ldc)
+        .expect("gemm_packed: C too short");
+    c[..end]
+        .par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(t, cc)| {
             let p0 = t * per;
             gemm_panels(a, p0..(p0 + per).min(panels), b, cc, ldc, accumulate);
         });
+}
+
+/// `(rows - 1) * ldc + cols`: the length of C that a `rows x cols` block with
+/// leading dimension `ldc` needs (0 when it is empty), or `None` when
+/// `ldc < cols` or the length overflows `usize` (no slice can be that long).
+fn c_extent(rows: usize, cols: usize, ldc: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    if ldc < cols {
+        return None;
+    }
+    (rows - 1).checked_mul(ldc)?.checked_add(cols)
 }
 
 /// The driver over A panels `panels`; `c` starts at the first of their rows.
@@ -273,13 +302,15 @@ fn gemm_panels<T: Element>(
     if panels.is_empty() || n == 0 {
         return;
     }
+    assert!(
+        panels.end <= m.div_ceil(MR),
+        "gemm_packed: panel range past A"
+    );
     let row0 = panels.start * MR;
     let row_end = (panels.end * MR).min(m);
     assert!(ldc >= n, "gemm_packed: ldc smaller than n");
-    assert!(
-        (row_end - row0 - 1) * ldc + n <= c.len(),
-        "gemm_packed: C too short"
-    );
+    let end = c_extent(row_end - row0, n, ldc).expect("gemm_packed: C too short");
+    assert!(end <= c.len(), "gemm_packed: C too short");
     if k == 0 {
         if !accumulate {
             for r in 0..row_end - row0 {
@@ -308,9 +339,10 @@ fn gemm_panels<T: Element>(
                     let i0 = ip * MR;
                     let rows = MR.min(m - i0);
                     let ap = &a_panel(ip)[pc * MR..(pc + kc) * MR];
+                    // inside `end` (checked above), so no overflow
                     let off = (i0 - row0) * ldc + j0;
                     let tile = &mut c[off..off + (rows - 1) * ldc + cols];
-                    T::micro_kernel(kc, ap, bp, tile, ldc, rows, cols, load_c);
+                    T::micro_kernel(Token(()), kc, ap, bp, tile, ldc, rows, cols, load_c);
                 }
             }
             ic = ic_end;
@@ -319,7 +351,15 @@ fn gemm_panels<T: Element>(
     }
 }
 
-/// The micro-kernel of an element type. Internal: use [`gemm_packed`].
+/// Proof of being inside this crate: the kernel traits' methods take one,
+/// and only this crate can make it (its field is private), so code outside
+/// cannot call a micro-kernel directly, only through [`gemm_packed`].
+#[doc(hidden)]
+pub struct Token(pub(crate) ());
+
+/// The micro-kernel of an element type. Sealed: it lives in a private module
+/// (implemented for `f32` and `f64` only) and its methods need a [`Token`],
+/// so use [`gemm_packed`].
 pub trait MicroKernel: Sized {
     /// Whether [`MicroKernel::micro_kernel`] is the fast (SIMD) one here.
     fn fast_micro_kernel() -> bool;
@@ -328,9 +368,11 @@ pub trait MicroKernel: Sized {
     /// `kc x MR`, `b` holds `kc x NR` (packed), `c` the tile with leading
     /// dimension `ldc`; `load_c` adds to C instead of overwriting it.
     ///
-    /// Panics if a slice is too short or `rows > MR` / `cols > NR`.
+    /// Panics if a slice is too short, `rows > MR` / `cols > NR`, or a
+    /// bound overflows.
     #[allow(clippy::too_many_arguments)]
     fn micro_kernel(
+        token: Token,
         kc: usize,
         a: &[Self],
         b: &[Self],
@@ -342,11 +384,14 @@ pub trait MicroKernel: Sized {
     );
 }
 
-/// Checks every bound a micro-kernel relies on.
+/// Checks every bound a micro-kernel relies on, in checked arithmetic (a
+/// wrapped product would let a huge `kc` or `ldc` pass).
 #[allow(clippy::too_many_arguments)]
 fn check_tile<T>(kc: usize, a: &[T], b: &[T], c: &[T], ldc: usize, rows: usize, cols: usize) {
+    let a_need = kc.checked_mul(MR);
+    let b_need = kc.checked_mul(NR);
     assert!(
-        a.len() >= kc * MR && b.len() >= kc * NR,
+        a_need.is_some_and(|l| a.len() >= l) && b_need.is_some_and(|l| b.len() >= l),
         "micro_kernel: panel too short"
     );
     assert!(
@@ -354,7 +399,7 @@ fn check_tile<T>(kc: usize, a: &[T], b: &[T], c: &[T], ldc: usize, rows: usize, 
         "micro_kernel: tile size"
     );
     assert!(
-        ldc >= cols && c.len() > (rows - 1) * ldc + cols - 1,
+        c_extent(rows, cols, ldc).is_some_and(|l| l <= c.len()),
         "micro_kernel: C too short"
     );
 }
@@ -394,6 +439,7 @@ impl MicroKernel for f64 {
     }
     #[inline]
     fn micro_kernel(
+        _: Token,
         kc: usize,
         a: &[f64],
         b: &[f64],
@@ -413,6 +459,7 @@ impl MicroKernel for f32 {
     }
     #[inline]
     fn micro_kernel(
+        _: Token,
         kc: usize,
         a: &[f32],
         b: &[f32],
@@ -426,10 +473,12 @@ impl MicroKernel for f32 {
         if has_avx512() {
             check_tile(kc, a, b, c, ldc, rows, cols);
             // SAFETY: AVX-512F is present (checked just above); check_tile
-            // proved a holds kc*MR and b kc*NR values, and that every C
-            // index the kernel touches, i*ldc + j for i < rows, j < cols, is
-            // inside `c` (the kernel masks columns >= cols and skips rows >=
-            // rows). `c` is a unique borrow, so it aliases neither panel.
+            // proved, without overflow, that a holds kc*MR and b kc*NR
+            // values, and that every C index the kernel touches, i*ldc + j
+            // for i < rows, j < cols, is below (rows-1)*ldc + cols <= c.len()
+            // (the kernel masks columns >= cols and skips rows >= rows), so
+            // no pointer offset below overflows or leaves its slice. `c` is a
+            // unique borrow, so it aliases neither panel.
             unsafe {
                 avx512::kernel_16x16(
                     kc,
@@ -643,5 +692,83 @@ mod tests {
         let mut c2 = vec![0.0; m * n];
         pool.install(|| par_gemm_packed(&pa, &pb, &mut c2, n, false));
         assert_eq!(c1, c2);
+    }
+
+    // Regressions: huge kc / ldc used to wrap in the bound checks and reach
+    // the AVX-512 kernel's raw loads and stores out of bounds. Each must now
+    // panic in the check, before any unsafe code runs.
+    fn panics<F: FnOnce()>(f: F) -> String {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
+        err.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn micro_kernel_rejects_ldc_that_wraps() {
+        let (a, b) = (vec![1.0f32; MR], vec![1.0f32; NR]);
+        let msg = panics(|| {
+            let mut c = vec![0.0f32; 64];
+            f32::micro_kernel(Token(()), 1, &a, &b, &mut c, usize::MAX, 2, 16, true);
+        });
+        assert!(msg.contains("C too short"), "{msg}");
+    }
+
+    #[test]
+    fn micro_kernel_rejects_kc_that_wraps() {
+        // kc * 16 wraps to 16 for kc = 2^60 + 1
+        let (a, b) = (vec![1.0f32; MR], vec![1.0f32; NR]);
+        let msg = panics(|| {
+            let mut c = vec![0.0f32; 16];
+            f32::micro_kernel(Token(()), (1 << 60) + 1, &a, &b, &mut c, 16, 1, 16, false);
+        });
+        assert!(msg.contains("panel too short"), "{msg}");
+        let msg = panics(|| {
+            let mut c = vec![0.0f64; 16];
+            let (a, b) = (vec![1.0f64; MR], vec![1.0f64; NR]);
+            f64::micro_kernel(Token(()), (1 << 60) + 1, &a, &b, &mut c, 16, 1, 16, false);
+        });
+        assert!(msg.contains("panel too short"), "{msg}");
+    }
+
+    #[test]
+    fn gemm_packed_rejects_ldc_that_wraps() {
+        let a = vec![1.0f32; 4 * 3];
+        let b = vec![1.0f32; 3 * 5];
+        let pa = PackedA::pack(MatRef::row_major(&a, 4, 3));
+        let pb = PackedB::pack(MatRef::row_major(&b, 3, 5));
+        for ldc in [usize::MAX, usize::MAX / 2, usize::MAX / 3 + 1] {
+            let msg = panics(|| {
+                let mut c = vec![0.0f32; 64];
+                gemm_packed(&pa, &pb, &mut c, ldc, false);
+            });
+            assert!(msg.contains("C too short"), "ldc {ldc}: {msg}");
+            let msg = panics(|| {
+                let mut c = vec![0.0f32; 64];
+                par_gemm_packed(&pa, &pb, &mut c, ldc, true);
+            });
+            assert!(msg.contains("C too short"), "ldc {ldc}: {msg}");
+        }
+        // a big product that the parallel driver splits: same check
+        let (m, k, n) = (64, 64, 70);
+        let a = vec![1.0f32; m * k];
+        let b = vec![1.0f32; k * n];
+        let pa = PackedA::pack(MatRef::row_major(&a, m, k));
+        let pb = PackedB::pack(MatRef::row_major(&b, k, n));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let msg = panics(|| {
+            let mut c = vec![0.0f32; m * n];
+            pool.install(|| par_gemm_packed(&pa, &pb, &mut c, usize::MAX, false));
+        });
+        assert!(msg.contains("C too short"), "{msg}");
+    }
+
+    #[test]
+    fn packing_a_size_that_overflows_panics_with_a_message() {
+        let msg = panics(|| {
+            let _ = PackedA::<f32>::zeros(usize::MAX / 8, 64);
+        });
+        assert!(msg.contains("overflows usize"), "{msg}");
     }
 }

@@ -525,8 +525,10 @@ impl<'t, T: Element> Var<'t, T> {
 pub struct Grads<T: Element> {
     tape_id: u64,
     grads: Vec<Option<Tensor<T>>>,
-    /// (storage id, node id) of every parameter leaf
-    leaves: Vec<(usize, usize)>,
+    /// (storage id, node id) of every parameter leaf; storage ids are never
+    /// reused, so a tensor allocated after a parameter was freed never
+    /// matches it
+    leaves: Vec<(u64, usize)>,
 }
 
 impl<T: Element> Grads<T> {

@@ -131,7 +131,42 @@ pub fn for_each_strided<const K: usize>(
 #[derive(Clone)]
 pub struct Tensor<T> {
     shape: Shape,
-    data: Arc<Vec<T>>,
+    data: Arc<Storage<T>>,
+}
+
+/// The elements of a tensor with an identity that is never reused: a
+/// process-wide counter, so a tensor allocated after another was freed (even
+/// at the same address) never takes its identity. A copy (copy-on-write)
+/// gets a new one.
+struct Storage<T> {
+    id: u64,
+    buf: Vec<T>,
+}
+
+static NEXT_STORAGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl<T> Storage<T> {
+    fn new(buf: Vec<T>) -> Arc<Self> {
+        let id = NEXT_STORAGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Arc::new(Storage { id, buf })
+    }
+}
+
+impl<T: Clone> Clone for Storage<T> {
+    fn clone(&self) -> Self {
+        let id = NEXT_STORAGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Storage {
+            id,
+            buf: self.buf.clone(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Storage<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.buf
+    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -142,7 +177,7 @@ impl<T: Element> Tensor<T> {
         match checked_numel(shape) {
             Some(n) if n == data.len() => Ok(Tensor {
                 shape: Shape::from_slice(shape),
-                data: Arc::new(data),
+                data: Storage::new(data),
             }),
             Some(n) => Err(Error::shape(
                 "from_vec",
@@ -167,7 +202,7 @@ impl<T: Element> Tensor<T> {
         debug_assert_eq!(checked_numel(&shape), Some(data.len()));
         Tensor {
             shape,
-            data: Arc::new(data),
+            data: Storage::new(data),
         }
     }
 
@@ -253,17 +288,30 @@ impl<T: Element> Tensor<T> {
     }
     /// Mutable elements; copies the storage first if it is shared.
     pub fn data_mut(&mut self) -> &mut [T] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        Arc::make_mut(&mut self.data).buf.as_mut_slice()
     }
     /// The elements as a vector (no copy when unshared).
     pub fn into_vec(self) -> Vec<T> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+        Arc::try_unwrap(self.data)
+            .map(|s| s.buf)
+            .unwrap_or_else(|a| a.buf.clone())
     }
-    /// An identity for the storage (shared by clones, changed by a
-    /// copy-on-write). [`crate::Grads::of`] uses it to find a parameter's
+    /// An identity for the storage: shared by clones, new after a
+    /// copy-on-write, and never reused in this process (a counter, not an
+    /// address, so a tensor allocated where a freed one lived gets a new
+    /// identity). [`crate::Grads::of`] uses it to find a parameter's
     /// gradient from the tensor that was put on the tape.
-    pub fn storage_id(&self) -> usize {
-        Arc::as_ptr(&self.data) as usize
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let a = Tensor::<f32>::zeros(&[2]);
+    /// let mut b = a.clone();
+    /// assert_eq!(a.storage_id(), b.storage_id());
+    /// b.data_mut()[0] = 1.0; // copy-on-write: b now has its own storage
+    /// assert_ne!(a.storage_id(), b.storage_id());
+    /// ```
+    pub fn storage_id(&self) -> u64 {
+        self.data.id
     }
     /// Whether two tensors share storage (for tests of copy-free paths).
     pub fn shares_storage(&self, other: &Self) -> bool {
