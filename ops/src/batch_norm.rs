@@ -111,11 +111,12 @@ pub fn batch_norm<'t, T: Element>(
             ));
         }
     }
-    if !(stats.eps >= 0.0) || !(0.0..=1.0).contains(&stats.momentum) {
+    // eps = 0 divides by zero on a constant channel (variance 0): NaN
+    if !(stats.eps > 0.0 && stats.eps.is_finite()) || !(0.0..=1.0).contains(&stats.momentum) {
         return Err(Error::invalid(
             "batch_norm",
             format!(
-                "eps {} must be >= 0 and momentum {} in [0, 1]",
+                "eps {} must be finite and > 0 and momentum {} in [0, 1]",
                 stats.eps, stats.momentum
             ),
         ));

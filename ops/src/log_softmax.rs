@@ -1,7 +1,10 @@
 //! `log_softmax`: logarithm of the softmax along an axis, numerically stable.
 //!
-//! Forward: `y_i = x_i - m - ln sum_j e^(x_j - m)` with `m = max_j x_j`
-//! (subtracting the max keeps `e^` from overflowing).
+//! Forward: `y_i = (x_i - m) - ln sum_j e^(x_j - m)` with `m = max_j x_j`
+//! (subtracting the max keeps `e^` from overflowing), evaluated in that
+//! order, as PyTorch does: `x_i - m` is exact for nearby values, whereas
+//! `x_i - (m + ln s)` rounds `m + ln s` at the magnitude of `m` first (for
+//! logits of -1e4 in f32 that loses three digits of `ln 2`).
 //!
 //! Backward: `dL/dx_i = g_i - softmax_i sum_j g_j` with `softmax = e^y`
 //! (saves the output).
@@ -39,9 +42,9 @@ pub fn log_softmax<T: Element>(x: Var<'_, T>, axis: isize) -> Result<Var<'_, T>>
             for i in 0..len {
                 s += (d[at(i)] - mx).exp();
             }
-            let lse = mx + s.ln();
+            let ls = s.ln();
             for i in 0..len {
-                out[at(i)] = d[at(i)] - lse;
+                out[at(i)] = (d[at(i)] - mx) - ls;
             }
         }
     }

@@ -100,21 +100,48 @@ impl<T: Element> Sgd<T> {
         &self.ratios
     }
 
+    /// Forgets the momentum buffers and the step count (as a new optimizer
+    /// with the same hyper-parameters).
+    pub fn zero_state(&mut self) {
+        self.buffers.clear();
+        self.steps = 0;
+        self.ratios.clear();
+    }
+
+    /// Every hyper-parameter must be finite, at least 0 (dampening: any
+    /// finite value, as PyTorch), and finite in `T` too: `lr = 1e39` is
+    /// infinite in f32 and would turn every weight into NaN.
+    fn check_hyper_parameters(&self) -> Result<()> {
+        for (name, v, nonneg) in [
+            ("lr", self.lr, true),
+            ("momentum", self.momentum, true),
+            ("weight_decay", self.weight_decay, true),
+            ("dampening", self.dampening, false),
+        ] {
+            let ok = v.is_finite() && (!nonneg || v >= 0.0) && T::from_f64(v).is_finite();
+            if !ok {
+                return Err(Error::invalid(
+                    "sgd",
+                    format!(
+                        "{name} = {v} must be a finite number{} (and finite in {})",
+                        if nonneg { " >= 0" } else { "" },
+                        T::NAME
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Updates every parameter of `model` that has a gradient in `grads`.
     ///
-    /// Errors (changing nothing) on invalid hyper-parameters, on a gradient
-    /// whose shape differs from its parameter, or with Nesterov momentum
-    /// without momentum or with dampening (as PyTorch).
+    /// Errors (changing nothing) on invalid hyper-parameters (negative, NaN,
+    /// infinite, or infinite once rounded to `T`), on a gradient or momentum
+    /// buffer whose shape differs from its parameter (a model whose shapes
+    /// changed since the last step), or with Nesterov momentum without
+    /// momentum or with dampening (as PyTorch).
     pub fn step<M: Module<T> + ?Sized>(&mut self, model: &mut M, grads: &Grads<T>) -> Result<()> {
-        if !(self.lr >= 0.0) || !(self.momentum >= 0.0) || !(self.weight_decay >= 0.0) {
-            return Err(Error::invalid(
-                "sgd",
-                format!(
-                    "lr {}, momentum {} and weight_decay {} must be >= 0",
-                    self.lr, self.momentum, self.weight_decay
-                ),
-            ));
-        }
+        self.check_hyper_parameters()?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(Error::invalid(
                 "sgd",
@@ -135,6 +162,20 @@ impl<T: Element> Sgd<T> {
                             p.shape()
                         ),
                     ));
+                }
+                if let Some(buf) = self.buffers.get(name) {
+                    if buf.shape() != p.shape() && err.is_none() {
+                        err = Some(Error::shape(
+                            "sgd",
+                            format!(
+                                "momentum buffer of {name} has shape {:?} but the parameter is {:?} \
+                                 (the model changed since this optimizer's last step; \
+                                 make a new optimizer or call zero_state)",
+                                buf.shape(),
+                                p.shape()
+                            ),
+                        ));
+                    }
                 }
                 work.push((name.to_string(), g));
             }
