@@ -108,3 +108,97 @@ fn reads_a_checkpoint_written_by_pytorch() {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
 }
+
+/// The temporary file's name used to depend only on the process id: two
+/// threads saving to one path failed 122 of 400 saves (one renamed the
+/// other's half-written file away). Every save must now succeed, and the
+/// file must always be one whole checkpoint.
+#[test]
+fn threads_saving_to_one_path_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.safetensors");
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let path = &path;
+            s.spawn(move || {
+                let mut m = TwoLayer::new(64, 32, 10, Init::Small, &mut rng(t));
+                for i in 0..100 {
+                    save_model(path, &mut m, Default::default())
+                        .unwrap_or_else(|e| panic!("thread {t} save {i}: {e}"));
+                }
+            });
+        }
+    });
+    let mut m = TwoLayer::new(64, 32, 10, Init::Small, &mut rng(9));
+    load_model(&path, &mut m).unwrap();
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "shared.safetensors")
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// A save renamed over whatever the target was: saving "to" a device node
+/// replaced the node with a regular file.
+#[test]
+fn saving_over_something_that_is_not_a_regular_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
+    // a folder
+    let sub = dir.path().join("folder");
+    std::fs::create_dir(&sub).unwrap();
+    let e = save_model(&sub, &mut m, Default::default()).unwrap_err().to_string();
+    assert!(e.contains("folder") && e.contains("is a folder"), "{e}");
+    assert!(sub.is_dir());
+    // a symbolic link to a device
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("null.safetensors");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let e = save_model(&link, &mut m, Default::default()).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        // a FIFO stands for a device node (making one needs no privileges)
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.map(|s| s.success()).unwrap_or(false) {
+            let e = save_model(&fifo, &mut m, Default::default()).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+            use std::os::unix::fs::FileTypeExt;
+            assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        }
+    }
+    // the device itself, where it exists (as root the old code replaced it)
+    let dev = std::path::Path::new("/dev/null");
+    if dev.exists() {
+        let e = save_model(dev, &mut m, Default::default()).unwrap_err().to_string();
+        assert!(e.contains("/dev/null") && e.contains("not a regular file"), "{e}");
+    }
+}
+
+/// A checkpoint with NaN weights used to load silently.
+#[test]
+fn a_checkpoint_with_nan_weights_is_refused_unless_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diverged.safetensors");
+    let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
+    m.fc1.weight.data_mut()[5] = f32::NAN;
+    m.fc2.bias.as_mut().unwrap().data_mut()[0] = f32::INFINITY;
+    save_model(&path, &mut m, Default::default()).unwrap();
+    let mut fresh = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(1));
+    let before = fresh.fc1.weight.clone();
+    let e = load_model(&path, &mut fresh).unwrap_err().to_string();
+    assert!(
+        e.contains("diverged.safetensors")
+            && e.contains("fc1.weight (1 of 12 values)")
+            && e.contains("fc2.bias (1 of 2 values)"),
+        "{e}"
+    );
+    assert_eq!(fresh.fc1.weight.data(), before.data(), "nothing loaded");
+    let opts = nn::checkpoint::LoadOptions {
+        allow_nonfinite: true,
+    };
+    nn::checkpoint::load_model_with(&path, &mut fresh, opts).unwrap();
+    assert!(fresh.fc1.weight.data()[5].is_nan());
+}

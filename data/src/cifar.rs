@@ -3,6 +3,7 @@
 //! A file is a sequence of 3,073-byte records: 1 label byte (0-9), then
 //! 1,024 red, 1,024 green and 1,024 blue bytes, each a row-major 32x32 plane.
 
+use std::io::Read;
 use std::path::Path;
 
 use autograd::{Error, ErrorKind, Result, Tensor};
@@ -24,6 +25,11 @@ pub const CLASSES: [&str; 10] = [
     "ship",
     "truck",
 ];
+
+/// Largest file accepted: 1 GiB (349,414 records), far above the whole of
+/// CIFAR-10 (60,000 records, 184 MB) in one file. Without a cap a path such
+/// as `/dev/zero` would be read until memory ran out.
+pub const MAX_BYTES: u64 = 1 << 30;
 
 fn io_err(path: &Path, msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Io, path.display().to_string(), msg)
@@ -66,9 +72,34 @@ pub fn parse_cifar10(bytes: &[u8], name: &Path) -> Result<Dataset> {
 /// assert_eq!(train.images.shape(), &[10000, 3, 32, 32]);
 /// # Ok::<(), autograd::Error>(())
 /// ```
+///
+/// Files over [`MAX_BYTES`] are refused; a regular file by its size before
+/// anything is read, anything else (a pipe, a device) once it has given
+/// that much.
 pub fn read_cifar10(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| io_err(path, format!("cannot read: {e}")))?;
+    let f = std::fs::File::open(path).map_err(|e| io_err(path, format!("cannot read: {e}")))?;
+    let too_big = || {
+        io_err(
+            path,
+            format!("larger than the {MAX_BYTES}-byte limit for a CIFAR-10 file: not a CIFAR-10 batch"),
+        )
+    };
+    if let Ok(md) = f.metadata() {
+        if md.is_dir() {
+            return Err(io_err(path, "is a folder, not a CIFAR-10 batch file"));
+        }
+        if md.is_file() && md.len() > MAX_BYTES {
+            return Err(too_big());
+        }
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_err(path, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(too_big());
+    }
     parse_cifar10(&bytes, path)
 }
 

@@ -73,6 +73,29 @@ fn cifar_truncated_foreign_and_bad_labels_are_named_errors() {
         msg.contains("nope.bin") && msg.contains("cannot read"),
         "{msg}"
     );
+
+    let msg = data::read_cifar10(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains("is a folder"), "{msg}");
+}
+
+/// The CIFAR reader had no size cap: `/dev/zero` as a batch file was read
+/// until memory ran out.
+#[test]
+fn cifar_reader_refuses_files_over_its_size_cap() {
+    // a sparse regular file just over the cap: refused by its size, unread
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("huge.bin");
+    std::fs::File::create(&p)
+        .unwrap()
+        .set_len(data::cifar::MAX_BYTES + 1)
+        .unwrap();
+    let msg = data::read_cifar10(&p).unwrap_err().to_string();
+    assert!(msg.contains("huge.bin") && msg.contains("limit"), "{msg}");
+    // an endless device: refused once it has given the cap
+    if std::path::Path::new("/dev/zero").exists() {
+        let msg = data::read_cifar10("/dev/zero").unwrap_err().to_string();
+        assert!(msg.contains("/dev/zero") && msg.contains("limit"), "{msg}");
+    }
 }
 
 fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {

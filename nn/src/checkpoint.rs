@@ -60,20 +60,54 @@ pub fn save_tensors(
     write_atomic(path, &data)
 }
 
+/// Refuses a target that exists and is not a regular file: the rename would
+/// replace a device node, a socket, a folder's entry or a symlink with a
+/// plain file. Missing targets are fine.
+pub fn check_target(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(md) if md.file_type().is_file() => Ok(()),
+        Ok(md) => {
+            let ft = md.file_type();
+            let what = if ft.is_dir() {
+                "a folder"
+            } else if ft.is_symlink() {
+                "a symbolic link (save to the file it points to instead)"
+            } else {
+                "not a regular file (a device, pipe or socket)"
+            };
+            Err(err(path, format!("cannot save here: the target is {what}")))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(err(path, format!("cannot save here: {e}"))),
+    }
+}
+
 /// Writes `data` to `path` via a temporary file, fsync and rename.
+///
+/// The temporary file's name is unique per call (process id and a counter,
+/// created with `create_new`), so threads or processes saving to one path at
+/// once never write into each other's file: each save is whole, and the
+/// last rename wins. A target that is not a regular file is refused
+/// ([`check_target`]).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| err(path, format!("cannot create folder: {e}")))?;
     let name = path
         .file_name()
         .ok_or_else(|| err(path, "not a file name"))?
         .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::create_dir_all(dir).map_err(|e| err(path, format!("cannot create folder: {e}")))?;
+    check_target(path)?;
+    let call = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         drop(f);
@@ -156,21 +190,67 @@ pub fn save_model<M: Module<f32> + ?Sized>(
     save_tensors(path, &named_tensors(model), metadata)
 }
 
+/// How a checkpoint is loaded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Load tensors holding NaN or infinite values instead of refusing them
+    /// (to inspect a run that diverged).
+    pub allow_nonfinite: bool,
+}
+
 /// Loads a checkpoint into a model, checking that the names and shapes are
 /// exactly the model's; returns the checkpoint (for extra tensors and metadata).
+///
+/// A checkpoint with NaN or infinite values in the model's tensors is refused
+/// with an error naming each such tensor (it was written by a run that
+/// diverged); [`load_model_with`] can load it anyway.
 pub fn load_model<M: Module<f32> + ?Sized>(path: &Path, model: &mut M) -> Result<Checkpoint> {
+    load_model_with(path, model, LoadOptions::default())
+}
+
+/// [`load_model`] with options.
+pub fn load_model_with<M: Module<f32> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+    opts: LoadOptions,
+) -> Result<Checkpoint> {
     let ck = load_tensors(path)?;
-    apply(path, &ck, model, &[])?;
+    apply_with(path, &ck, model, &[], opts)?;
     Ok(ck)
 }
 
 /// Copies a checkpoint's tensors into the model; `extra_prefixes` names
 /// tensors that belong to something else (optimizer state) and are ignored.
+/// Refuses NaN and infinite values, as [`load_model`].
 pub fn apply<M: Module<f32> + ?Sized>(
     path: &Path,
     ck: &Checkpoint,
     model: &mut M,
     extra_prefixes: &[&str],
+) -> Result<()> {
+    apply_with(path, ck, model, extra_prefixes, LoadOptions::default())
+}
+
+/// `(name, count)` of every tensor of `ck` with NaN or infinite values, by
+/// name.
+pub fn nonfinite_tensors(ck: &Checkpoint) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = ck
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.data().iter().filter(|v| !v.is_finite()).count()))
+        .filter(|(_, c)| *c > 0)
+        .collect();
+    out.sort();
+    out
+}
+
+/// [`apply`] with options.
+pub fn apply_with<M: Module<f32> + ?Sized>(
+    path: &Path,
+    ck: &Checkpoint,
+    model: &mut M,
+    extra_prefixes: &[&str],
+    opts: LoadOptions,
 ) -> Result<()> {
     let expected = named_tensors(model);
     let mut problems = Vec::new();
@@ -206,6 +286,23 @@ pub fn apply<M: Module<f32> + ?Sized>(
                 problems.join("; ")
             ),
         ));
+    }
+    if !opts.allow_nonfinite {
+        let bad: Vec<String> = nonfinite_tensors(ck)
+            .into_iter()
+            .filter(|(n, _)| expected.iter().any(|(e, _)| e == n))
+            .map(|(n, c)| format!("{n} ({c} of {} values)", ck.tensors[&n].numel()))
+            .collect();
+        if !bad.is_empty() {
+            return Err(err(
+                path,
+                format!(
+                    "checkpoint holds NaN or infinite values in {} (written by a run that diverged?); \
+                     load_model_with(.., LoadOptions {{ allow_nonfinite: true }}) loads it anyway",
+                    bad.join(", ")
+                ),
+            ));
+        }
     }
     let mut copy = |n: &str, t: &mut Tensor<f32>| {
         if let Some(c) = ck.tensors.get(n) {
