@@ -111,6 +111,7 @@ impl<T: Element> Sgd<T> {
     /// Every hyper-parameter must be finite, at least 0 (dampening: any
     /// finite value, as PyTorch), and finite in `T` too: `lr = 1e39` is
     /// infinite in f32 and would turn every weight into NaN.
+    #[track_caller]
     fn check_hyper_parameters(&self) -> Result<()> {
         for (name, v, nonneg) in [
             ("lr", self.lr, true),
@@ -123,7 +124,7 @@ impl<T: Element> Sgd<T> {
                 return Err(Error::invalid(
                     "sgd",
                     format!(
-                        "{name} = {v} must be a finite number{} (and finite in {})",
+                        "{name} {v} must be a finite number{} (and finite in {})",
                         if nonneg { " >= 0" } else { "" },
                         T::NAME
                     ),
@@ -140,6 +141,7 @@ impl<T: Element> Sgd<T> {
     /// buffer whose shape differs from its parameter (a model whose shapes
     /// changed since the last step), or with Nesterov momentum without
     /// momentum or with dampening (as PyTorch).
+    #[track_caller]
     pub fn step<M: Module<T> + ?Sized>(&mut self, model: &mut M, grads: &Grads<T>) -> Result<()> {
         self.check_hyper_parameters()?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
