@@ -1,6 +1,7 @@
 //! Babysitting the learning process on CIFAR-10, step by step, as in the lecture.
 //!
-//! `cargo run --release --example babysit -- [--data DIR] [--quick] [--out DIR] [--seed S] [--test PATH]`
+//! `cargo run --release --example babysit -- [--data DIR] [--quick] [--out DIR] [--seed S] [--test PATH]
+//!  [--resume | --overwrite] [--save-every STEPS]` (`--help` lists them all)
 //!
 //! 1. preprocessing: mean image and std image (pictures), normalised data;
 //! 2. initial loss sanity check (about ln 10 = 2.303), raised by regularisation;
@@ -13,12 +14,17 @@
 //!    update/weight ratios, first-layer weights and hidden activations.
 //!
 //! The model is the lecture's two-layer net (3072 -> 50 hidden -> 10).
+//!
+//! A killed run continues with `--resume`: the search's result is kept in
+//! `OUT/babysit_search.txt` (not searched again) and step 6 continues from
+//! its training checkpoint `OUT/babysit_train.safetensors`.
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use autograd::Tape;
+use clap::Parser;
 use common::cifar::{self, Norm};
 use common::progress::Progress;
 use data::Dataset;
@@ -26,11 +32,55 @@ use nn::models::TwoLayer;
 use nn::Init;
 use ops::VarOps;
 use optim::babysit::{self, SearchSpace, Trial, TrialCfg};
-use optim::train::{evaluate, train_epoch};
+use optim::train::evaluate;
 use optim::Sgd;
 use rand::SeedableRng;
 
 const HIDDEN: usize = 50;
+/// Step 3 overfits this many examples.
+const TINY: usize = 20;
+
+#[derive(Parser, Debug)]
+#[command(about = "The lecture's babysitting steps on CIFAR-10, with pictures")]
+struct Args {
+    /// Folder with data_batch_1.bin .. data_batch_5.bin (default: $CIFAR10_DIR, then the usual places)
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A real test_batch.bin to report test accuracy on
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// 4,000 training images, fewer trials and epochs
+    #[arg(long)]
+    quick: bool,
+    /// Keep only the first N training images
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+    /// Learning rate of step 3 (overfitting 20 examples)
+    #[arg(long, default_value_t = 0.1)]
+    overfit_lr: f64,
+    #[command(flatten)]
+    run: common::RunArgs,
+}
+
+/// The search's best (lr, reg), kept so that `--resume` does not search again.
+fn save_search(path: &Path, lr: f64, reg: f64) -> Result<(), Box<dyn std::error::Error>> {
+    nn::checkpoint::write_atomic(path, format!("lr {lr:e}\nreg {reg:e}\n").as_bytes())?;
+    Ok(())
+}
+
+fn load_search(path: &Path) -> Result<Option<(f64, f64)>, Box<dyn std::error::Error>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display()).into()),
+    };
+    let field = |k: &str| -> Result<f64, Box<dyn std::error::Error>> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim().parse().ok())
+            .ok_or_else(|| format!("{}: no valid `{k}` line", path.display()).into())
+    };
+    Ok(Some((field("lr ")?, field("reg ")?)))
+}
 
 fn two_layer(seed: u64) -> TwoLayer {
     TwoLayer::new(
@@ -132,18 +182,90 @@ fn search(
     Ok(s)
 }
 
+/// Step 5: a coarse round over the lecture's ranges, then finer rounds
+/// around the best so far; returns the best configuration.
+fn coarse_to_fine(
+    quick: bool,
+    seed: u64,
+    train: &Dataset,
+    val: &Dataset,
+    out: &Path,
+) -> Result<TrialCfg, Box<dyn std::error::Error>> {
+    let (n, iters) = if quick { (10, 100) } else { (24, 300) };
+    let coarse = search(
+        "coarse",
+        SearchSpace::lecture_coarse(),
+        n,
+        iters,
+        seed + 100,
+        train,
+        val,
+        out,
+    )?;
+    let valid = |s: &babysit::Search| {
+        s.trials
+            .iter()
+            .find(|t| t.explosion.is_none())
+            .map(|t| (t.cfg, t.val_acc))
+    };
+    let mut best =
+        valid(&coarse).ok_or("every coarse trial exploded: lower the learning-rate range")?;
+    // finer ranges around the best so far; when the best sits on a boundary
+    // the next range is centred on it, so the search walks outwards
+    for (round, half) in [(1, 1.0), (2, 0.5)] {
+        let fine = search(
+            &format!("fine{round}"),
+            SearchSpace::around(best.0.lr, best.0.reg, half),
+            n,
+            iters,
+            seed + 100 * (round + 1),
+            train,
+            val,
+            out,
+        )?;
+        if let Some(b) = valid(&fine).filter(|b| b.1 > best.1) {
+            best = b;
+        }
+        if fine.warnings.is_empty() {
+            break;
+        }
+    }
+    let best = best.0;
+    Ok(best)
+}
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let quick = common::flag("--quick");
-    let out = PathBuf::from(common::arg("--out").unwrap_or_else(|| "out".into()));
-    let seed: u64 = common::arg_or("--seed", 0);
-    let test_path = common::arg("--test").map(PathBuf::from);
-    let dir = cifar::data_dir();
-    let limit = if quick { Some(4000) } else { None };
+    let args = Args::parse();
+    let quick = args.quick;
+    let out = args.run.out.clone();
+    let seed = args.run.seed;
+    let test_path = args.test.clone();
+    common::check_out_dir(&out)?;
+    common::fit::check_start(&out, "babysit", false, args.run.overwrite || args.run.resume)?;
+    let search_path = out.join("babysit_search.txt");
+    let (train_ckpt, _) = common::fit::paths(&out, "babysit");
+    if args.run.resume && !search_path.exists() && !train_ckpt.exists() {
+        return Err(format!(
+            "--resume: neither {} nor {} is in --out: nothing to continue",
+            search_path.display(),
+            train_ckpt.display()
+        )
+        .into());
+    }
+    let dir = cifar::data_dir(args.data.as_deref())?;
+    let limit = args.limit.map(|v| v as usize).or(if quick { Some(4000) } else { None });
 
     // 1. preprocessing
     println!("== 1. preprocessing: mean image and std image of the training set");
     let s = cifar::load(&dir, test_path.as_deref(), false, limit, Norm::PerPixel)?;
     let (train, val) = (&s.train, &s.val);
+    if train.len() < TINY {
+        return Err(format!(
+            "babysit needs at least {TINY} training images (step 3 overfits {TINY}); it has {}",
+            train.len()
+        )
+        .into());
+    }
     println!(
         "   {} training, {} validation images; pixel mean {:.1}, mean std {:.1}",
         train.len(),
@@ -173,8 +295,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. overfit a tiny subset
     println!("== 3. overfit 20 examples (no regularisation, plain SGD)");
-    let tiny = train.slice(0, 20)?;
-    let overfit_lr: f64 = common::arg_or("--overfit-lr", 0.1);
+    let tiny = train.slice(0, TINY)?;
+    let overfit_lr = args.overfit_lr;
     let o = babysit::overfit_tiny(&mut two_layer(seed), &tiny, overfit_lr, 300)?;
     println!("   {o}");
 
@@ -224,108 +346,75 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 5. coarse to fine
     println!("== 5. coarse-to-fine random search");
-    let (n, iters) = if quick { (10, 100) } else { (24, 300) };
-    let coarse = search(
-        "coarse",
-        SearchSpace::lecture_coarse(),
-        n,
-        iters,
-        seed + 100,
-        train,
-        val,
-        &out,
-    )?;
-    let valid = |s: &babysit::Search| {
-        s.trials
-            .iter()
-            .find(|t| t.explosion.is_none())
-            .map(|t| (t.cfg, t.val_acc))
+    let earlier = if args.run.resume { load_search(&search_path)? } else { None };
+    let best = match earlier {
+        Some((lr, reg)) => {
+            println!(
+                "   (resumed) the earlier run's search chose lr {lr:.2e} reg {reg:.2e} ({})",
+                search_path.display()
+            );
+            TrialCfg {
+                lr,
+                reg,
+                iters: 0,
+                batch: 100,
+                momentum: 0.9,
+                seed,
+            }
+        }
+        None => {
+            let b = coarse_to_fine(quick, seed, train, val, &out)?;
+            save_search(&search_path, b.lr, b.reg)?;
+            b
+        }
     };
-    let mut best =
-        valid(&coarse).ok_or("every coarse trial exploded: lower the learning-rate range")?;
-    // finer ranges around the best so far; when the best sits on a boundary
-    // the next range is centred on it, so the search walks outwards
-    for (round, half) in [(1, 1.0), (2, 0.5)] {
-        let fine = search(
-            &format!("fine{round}"),
-            SearchSpace::around(best.0.lr, best.0.reg, half),
-            n,
-            iters,
-            seed + 100 * (round + 1),
-            train,
-            val,
-            &out,
-        )?;
-        if let Some(b) = valid(&fine).filter(|b| b.1 > best.1) {
-            best = b;
-        }
-        if fine.warnings.is_empty() {
-            break;
-        }
-    }
-    let best = best.0;
 
     // 6. train the best configuration longer
     let epochs = if quick { 3 } else { 10 };
     println!("== 6. train lr {:.2e} reg {:.2e} for {epochs} epochs, keeping the best model by validation accuracy", best.lr, best.reg);
     let mut model = two_layer(seed);
     let mut sgd = Sgd::new(best.lr).momentum(0.9).weight_decay(best.reg);
-    let best_path = out.join("babysit_best.safetensors");
-    let (mut accs_tr, mut accs_val) = (Vec::new(), Vec::new());
-    let mut curves = common::curves::Curves::default();
-    let mut best_val = (-1.0, 0);
-    for epoch in 0..epochs {
-        let bar = Progress::new(
-            train.len().div_ceil(100) as u64,
-            &format!("epoch {}", epoch + 1),
-        );
-        let tr = train_epoch(
-            &mut model,
-            &mut sgd,
-            train,
-            100,
-            seed,
-            epoch as u64,
-            None,
-            |info| {
-                curves.record(&info, 10);
-                bar.step(info.step as u64, || format!("loss {:.4}", info.loss));
-            },
-        )?;
-        bar.finish();
-        let va = evaluate(&mut model, val, 1000)?;
-        accs_tr.push(((epoch + 1) as f64, tr.acc));
-        accs_val.push(((epoch + 1) as f64, va.acc));
-        let saved = if va.acc > best_val.0 {
-            best_val = (va.acc, epoch + 1);
-            nn::checkpoint::save_model(
-                &best_path,
-                &mut model,
-                [("epoch".to_string(), (epoch + 1).to_string())].into(),
-            )?;
-            " (best, saved)"
-        } else {
-            ""
-        };
-        let r: Vec<String> = sgd
+    let cfg = common::fit::FitCfg {
+        name: "babysit".into(),
+        out: out.clone(),
+        epochs,
+        batch: 100,
+        seed,
+        augment: None,
+        lr_at: None,
+        save_every: args.run.save_every as usize,
+        resume: args.run.resume && train_ckpt.exists(),
+        overwrite: true,
+        eval_batch: 1000,
+        ratio_every: 10,
+        abort_after: args.run.abort_after_steps,
+    };
+    let h = common::fit::fit(&mut model, &mut sgd, train, val, &cfg, |e| {
+        let r: Vec<String> = e
+            .sgd
             .update_ratios()
             .iter()
             .filter(|(n, _)| n.ends_with("weight"))
             .map(|(n, r)| format!("{n} {r:.1e}"))
             .collect();
         println!(
-            "   epoch {} train loss {:.4} acc {:.1}% | val acc {:.1}% | update/weight {}{saved}",
-            epoch + 1,
-            tr.loss,
-            100.0 * tr.acc,
-            100.0 * va.acc,
-            r.join(", ")
+            "   epoch {} train loss {:.4} acc {:.1}% | val acc {:.1}% | update/weight {}{}",
+            e.epoch,
+            e.train.loss,
+            100.0 * e.train.acc,
+            100.0 * e.val.acc,
+            r.join(", "),
+            if e.saved_best { " (best, saved)" } else { "" }
         );
-        if !tr.loss.is_finite() {
-            println!("   training diverged: stopping");
-            break;
-        }
+    })?;
+    if h.diverged {
+        println!("   training diverged: stopped");
     }
+    if h.best.1 == 0 {
+        return Err("no epoch finished, so there is no best model to report".into());
+    }
+    let (best_val, best_path) = (h.best, h.best_path.clone());
+    let (accs_tr, accs_val, curves) = (h.train_acc, h.val_acc, h.curves);
     for (name, v) in &curves.ratios {
         let last = v.last().map(|p| p.1).unwrap_or(0.0);
         if let Some(note) = optim::babysit::update_ratio_note(last) {
@@ -428,8 +517,5 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(run)
 }

@@ -11,6 +11,8 @@ mod common;
 
 use std::time::Instant;
 
+use clap::Parser;
+
 use autograd::{Tape, Tensor};
 use nn::models::{Classifier, ConvNet};
 use nn::Mode;
@@ -85,14 +87,35 @@ impl Bench {
     }
 }
 
+/// Most threads `--threads` takes: far above any core count this bench
+/// is meant for (more only measures oversubscription), and low enough that
+/// a typo such as 100000000 is an error instead of a hang while the OS
+/// creates threads.
+const MAX_THREADS: u64 = 1024;
+
+#[derive(Parser, Debug)]
+#[command(about = "The reference workloads, one line each in the PyTorch peer's format")]
+struct Args {
+    /// Rayon threads (1 to 1024)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=MAX_THREADS))]
+    threads: u64,
+    /// Run only workloads whose name contains this
+    #[arg(long, default_value = "")]
+    filter: String,
+}
+
 fn main() {
-    let threads: usize = common::arg_or("--threads", 2);
-    rayon::ThreadPoolBuilder::new()
+    let args = Args::parse();
+    let threads = args.threads as usize;
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
-        .expect("thread pool");
+    {
+        eprintln!("error: --threads {threads}: cannot start the thread pool: {e}");
+        std::process::exit(1);
+    }
     let b = Bench {
-        filter: common::arg("--filter").unwrap_or_default(),
+        filter: args.filter,
         threads,
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

@@ -1,26 +1,69 @@
 //! Train the lecture's CIFAR-10 models and report validation (and test) accuracy.
 //!
 //! `cargo run --release --example cifar10 -- --model linear|twolayer|convnet [--data DIR] [--test PATH] [--epochs N]
-//!  [--batch B] [--lr LR] [--reg L2] [--momentum M] [--seed S] [--train-all] [--limit N] [--out DIR]`
+//!  [--batch B] [--lr LR] [--reg L2] [--momentum M] [--seed S] [--train-all] [--limit N] [--out DIR]
+//!  [--resume | --overwrite] [--save-every STEPS]` (`--help` lists them all)
 //!
 //! Trains on data_batch_1..4 and validates on data_batch_5 (with
 //! `--train-all`, trains on 1..5 and reports only the test file). Keeps the
 //! best model by validation accuracy in `OUT/cifar10_MODEL_best.safetensors`,
 //! loads it back and evaluates it again. Draws the loss curve, accuracy
 //! curves, update/weight ratios per layer and the first-layer filters.
+//!
+//! A training checkpoint, `OUT/cifar10_MODEL_train.safetensors`, is written
+//! every `--save-every` steps and after each epoch; `--resume` continues a
+//! killed run from it to the same final weights.
 
 mod common;
 
 use std::path::PathBuf;
 
+use clap::Parser;
+
 use common::cifar::{self, Norm};
-use common::progress::Progress;
 use data::Augment;
 use nn::models::{ConvNet, LinearSoftmax, TwoLayer};
 use nn::{Classifier, Init};
-use optim::train::{evaluate, train_epoch_from};
+use optim::train::evaluate;
 use optim::{LrSchedule, Sgd};
 use rand::SeedableRng;
+
+#[derive(Parser, Debug)]
+#[command(about = "Train the lecture's CIFAR-10 models (linear softmax, two-layer net, reference ConvNet)")]
+struct Args {
+    /// Which model
+    #[arg(long, default_value = "convnet", value_parser = ["linear", "twolayer", "convnet"])]
+    model: String,
+    /// Folder with data_batch_1.bin .. data_batch_5.bin (default: $CIFAR10_DIR, then the usual places)
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A real test_batch.bin to report test accuracy on
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Epochs (default: the model's recipe)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: Option<u64>,
+    /// Mini-batch size (default: the model's recipe)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: Option<u64>,
+    /// Learning rate (default: the model's recipe)
+    #[arg(long)]
+    lr: Option<f64>,
+    /// L2 weight decay (default: the model's recipe)
+    #[arg(long)]
+    reg: Option<f64>,
+    /// Momentum (default: the model's recipe)
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Train on batches 1-5 (needs --test)
+    #[arg(long)]
+    train_all: bool,
+    /// Keep only the first N training images (and N/4 validation images)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+    #[command(flatten)]
+    run: common::RunArgs,
+}
 
 struct Recipe {
     batch: usize,
@@ -85,29 +128,30 @@ fn make(model: &str, seed: u64) -> Box<dyn Classifier> {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let model_name = common::arg("--model").unwrap_or_else(|| "convnet".into());
-    if !["linear", "twolayer", "convnet"].contains(&model_name.as_str()) {
-        return Err(format!("--model {model_name}: expected linear, twolayer or convnet").into());
-    }
+    let args = Args::parse();
+    let model_name = args.model.clone();
     let r = recipe(&model_name);
-    let epochs: usize = common::arg_or("--epochs", r.epochs);
-    let batch: usize = common::arg_or("--batch", r.batch);
-    let lr: f64 = common::arg_or("--lr", r.lr);
-    let reg: f64 = common::arg_or("--reg", r.reg);
-    let momentum: f64 = common::arg_or("--momentum", r.momentum);
-    let seed: u64 = common::arg_or("--seed", 0);
-    let limit: Option<usize> = common::arg("--limit").map(|v| v.parse()).transpose()?;
-    let out = PathBuf::from(common::arg("--out").unwrap_or_else(|| "out".into()));
-    let test_path = common::arg("--test").map(PathBuf::from);
-    let train_all = common::flag("--train-all");
-    if train_all && test_path.is_none() {
+    let epochs = args.epochs.map_or(r.epochs, |v| v as usize);
+    let batch = args.batch.map_or(r.batch, |v| v as usize);
+    let lr = args.lr.unwrap_or(r.lr);
+    let reg = args.reg.unwrap_or(r.reg);
+    let momentum = args.momentum.unwrap_or(r.momentum);
+    let seed = args.run.seed;
+    let limit = args.limit.map(|v| v as usize);
+    let out = args.run.out.clone();
+    let test_path = args.test.clone();
+    if args.train_all && test_path.is_none() {
         return Err(
             "--train-all trains on batch 5 too, so it needs --test PATH to report accuracy".into(),
         );
     }
-    let dir = cifar::data_dir();
+    // every check on the command line and the output folder before any data or training
+    common::check_out_dir(&out)?;
+    let run_name = format!("cifar10_{model_name}");
+    common::fit::check_start(&out, &run_name, args.run.resume, args.run.overwrite)?;
+    let dir = cifar::data_dir(args.data.as_deref())?;
     let t0 = std::time::Instant::now();
-    let s = cifar::load(&dir, test_path.as_deref(), train_all, limit, r.norm)?;
+    let s = cifar::load(&dir, test_path.as_deref(), args.train_all, limit, r.norm)?;
     println!(
         "CIFAR-10 from {}: {} train, {} validation{} images (loaded and normalised in {:.1} s)",
         dir.display(),
@@ -142,68 +186,43 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             eta_min: 0.0,
         },
     };
-    let best_path = out.join(format!("cifar10_{model_name}_best.safetensors"));
-    let (mut train_acc, mut val_acc) = (Vec::new(), Vec::new());
-    let mut curves = common::curves::Curves::default();
-    let mut best = (-1.0f64, 0usize);
-    for epoch in 0..epochs {
-        let t = std::time::Instant::now();
-        let bar = Progress::new(steps_per_epoch as u64, &format!("epoch {}", epoch + 1));
-        let tr = {
-            let sched = &sched;
-            let curves = &mut curves;
-            // per-step schedule: warm-up, then cosine
-            let first = epoch * steps_per_epoch;
-            let lr_at = |step: usize| sched.lr(first + step);
-            train_epoch_from(
-                model.as_mut(),
-                &mut sgd,
-                &s.train,
-                batch,
-                seed,
-                epoch as u64,
-                0,
-                usize::MAX,
-                r.augment,
-                Some(&lr_at),
-                |info| {
-                    curves.record(&info, 20);
-                    bar.step(info.step as u64, || format!("loss {:.4}", info.loss));
-                },
-            )?
-        };
-        bar.finish();
-        let secs = t.elapsed().as_secs_f64();
-        let va = evaluate(model.as_mut(), &s.val, 500)?;
-        train_acc.push(((epoch + 1) as f64, tr.acc));
-        val_acc.push(((epoch + 1) as f64, va.acc));
-        let mark = if va.acc > best.0 {
-            best = (va.acc, epoch + 1);
-            let meta = [
-                ("model".to_string(), model_name.clone()),
-                ("epoch".to_string(), (epoch + 1).to_string()),
-                ("val_acc".to_string(), va.acc.to_string()),
-            ];
-            nn::checkpoint::save_model(&best_path, model.as_mut(), meta.into())?;
-            " (best, saved)"
-        } else {
-            ""
-        };
+    // per-step schedule: warm-up, then cosine
+    let lr_at = |step: usize| sched.lr(step);
+    let cfg = common::fit::FitCfg {
+        name: run_name,
+        out: out.clone(),
+        epochs,
+        batch,
+        seed,
+        augment: r.augment,
+        lr_at: Some(&lr_at),
+        save_every: args.run.save_every as usize,
+        resume: args.run.resume,
+        overwrite: args.run.overwrite,
+        eval_batch: 500,
+        ratio_every: 20,
+        abort_after: args.run.abort_after_steps,
+    };
+    let h = common::fit::fit(model.as_mut(), &mut sgd, &s.train, &s.val, &cfg, |e| {
         println!(
-            "epoch {:>2} lr {:.2e} train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1} s/epoch{mark}",
-            epoch + 1,
-            sgd.lr,
-            tr.loss,
-            100.0 * tr.acc,
-            va.loss,
-            100.0 * va.acc,
-            secs
+            "epoch {:>2} lr {:.2e} train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1} s/epoch{}",
+            e.epoch,
+            e.sgd.lr,
+            e.train.loss,
+            100.0 * e.train.acc,
+            e.val.loss,
+            100.0 * e.val.acc,
+            e.secs,
+            if e.saved_best { " (best, saved)" } else { "" }
         );
-        if !tr.loss.is_finite() {
-            println!("training diverged (loss {}): stopping; lower --lr", tr.loss);
-            break;
-        }
+    })?;
+    if h.diverged {
+        println!("training diverged: stopped; lower --lr");
     }
+    let best = h.best;
+    let best_path = h.best_path.clone();
+    let (train_acc, val_acc) = (h.train_acc, h.val_acc);
+    let curves = h.curves;
     // update/weight ratio health: the median over the run (the cosine
     // schedule drives the last steps' ratio towards 0 on purpose)
     for (name, v) in &curves.ratios {
@@ -217,6 +236,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map(|n| format!("  <- {n}"))
             .unwrap_or_default();
         println!("update/weight ratio {name}: median {med:.2e} over the run{note}");
+    }
+    if best.1 == 0 {
+        return Err("no epoch finished, so there is no best model to report".into());
     }
     // reload the best model and evaluate it again
     let mut reloaded = make(&model_name, seed + 1);
@@ -294,8 +316,5 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(run)
 }

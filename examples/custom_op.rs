@@ -57,7 +57,13 @@ pub fn softplus_wrong_backward<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> 
 }
 
 #[allow(dead_code)]
+/// No options: `--help` says what it does, and any argument is refused.
+#[derive(clap::Parser, Debug)]
+#[command(about = "An op with its own backward (softplus), gradient-checked; a wrong backward caught")]
+struct Args {}
+
 fn main() {
+    let _ = <Args as clap::Parser>::parse();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let x = Tensor::<f64>::randn(&[4, 5], 0.0, 2.0, &mut rng);
     let cfg = GradcheckConfig::default();

@@ -8,13 +8,42 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use autograd::{Result, Tape, Var};
+use clap::Parser;
 use nn::Classifier as Model;
 use nn::{BatchNorm, Conv2d, Init, Linear, Mode};
 use ops::{Conv2dCfg, Pool2dCfg, VarOps};
 use optim::train::{evaluate, train_epoch};
 use optim::Sgd;
 use rand::SeedableRng;
+
+#[derive(Parser, Debug)]
+#[command(about = "Train an MLP or a small ConvNet on Fashion-MNIST")]
+struct Args {
+    /// Folder with the four *-ubyte(.gz) IDX files
+    #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
+    data: PathBuf,
+    /// Which model
+    #[arg(long, default_value = "convnet", value_parser = ["mlp", "convnet"])]
+    model: String,
+    /// Epochs
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    epochs: u64,
+    /// Mini-batch size
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
+    /// Learning rate
+    #[arg(long, default_value_t = 0.05)]
+    lr: f64,
+    /// Seed of initialisation and batch order
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Both models are built for Fashion-MNIST's 28 x 28 single-channel images.
+const SIDE: usize = 28;
 
 /// 784 -> 256 -> 128 -> 10 with ReLU.
 struct Mlp {
@@ -74,20 +103,31 @@ impl Model for ConvNet {
 }
 
 fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let dir = common::arg("--data").unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
-    let model_name = common::arg("--model").unwrap_or_else(|| "convnet".into());
-    let epochs: usize = common::arg_or("--epochs", 5);
-    let batch: usize = common::arg_or("--batch", 128);
-    let seed: u64 = common::arg_or("--seed", 0);
-    if !std::path::Path::new(&dir).exists() {
+    let args = Args::parse();
+    let dir = args.data.clone();
+    let model_name = args.model.clone();
+    let (epochs, batch, seed) = (args.epochs as usize, args.batch as usize, args.seed);
+    if !dir.exists() {
         return Err(format!(
-            "Fashion-MNIST not found in {dir}. Install it with `apt-get install dataset-fashion-mnist` \
-             (it goes to /usr/share/datasets/fashion-mnist/) or pass --data DIR with the four *-ubyte.gz files"
+            "Fashion-MNIST not found in {}. Install it with `apt-get install dataset-fashion-mnist` \
+             (it goes to /usr/share/datasets/fashion-mnist/) or pass --data DIR with the four *-ubyte.gz files",
+            dir.display()
         )
         .into());
     }
     let train = data::load_mnist_like(&dir, "train")?;
     let test = data::load_mnist_like(&dir, "t10k")?;
+    for (what, d) in [("training", &train), ("test", &test)] {
+        let sh = d.images.shape();
+        if sh.len() != 4 || sh[1] != 1 || sh[2] != SIDE || sh[3] != SIDE {
+            return Err(format!(
+                "{}: the {what} images are {}, but these models need 1 x {SIDE} x {SIDE} images (Fashion-MNIST's)",
+                dir.display(),
+                autograd::fmt_shape(&sh[1..])
+            )
+            .into());
+        }
+    }
     let norm = data::Normalizer::per_channel(&train.images)?;
     let train = data::Dataset {
         images: norm.apply(&train.images)?,
@@ -113,7 +153,7 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 fc2: Linear::new(256, 128, Init::He, &mut rng),
                 fc3: Linear::new(128, 10, Init::Xavier, &mut rng),
             };
-            let lr: f64 = common::arg_or("--lr", 0.05);
+            let lr = args.lr;
             fit(
                 &mut m,
                 Sgd::new(lr).momentum(0.9).weight_decay(5e-4),
@@ -136,7 +176,7 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 fc1: Linear::new(64 * 7 * 7, 128, Init::He, &mut rng),
                 fc2: Linear::new(128, 10, Init::Xavier, &mut rng),
             };
-            let lr: f64 = common::arg_or("--lr", 0.05);
+            let lr = args.lr;
             fit(
                 &mut m,
                 Sgd::new(lr).momentum(0.9).weight_decay(5e-4),
@@ -149,7 +189,7 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 "convnet",
             )
         }
-        other => Err(format!("--model {other}: expected mlp or convnet").into()),
+        other => unreachable!("clap accepts only mlp or convnet, got {other}"),
     }
 }
 
@@ -194,8 +234,5 @@ fn fit<M: Model>(
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(run)
 }

@@ -24,8 +24,16 @@ fn peak_rss_kib() -> Option<u64> {
         .ok()
 }
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "Peak RSS after 100 steps and after --steps steps of training (flat)")]
+struct Args {
+    /// Training steps
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    steps: u64,
+}
+
 fn main() {
-    let steps: usize = common::arg_or("--steps", 2000);
+    let steps = <Args as clap::Parser>::parse().steps as usize;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let n = 512;
     let set = Dataset::new(

@@ -118,10 +118,30 @@ fn run(act: Act, init: Init, seed: u64, out: &PathBuf) -> Result<(), Box<dyn std
     Ok(())
 }
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "The lecture's weight-initialisation experiment: 10 layers of 500 units")]
+struct Args {
+    /// Activation
+    #[arg(long, default_value = "tanh", value_parser = ["tanh", "relu"])]
+    act: String,
+    /// Initialisation scheme
+    #[arg(long, default_value = "xavier", value_parser = Init::ALL.iter().map(|i| i.name()).collect::<Vec<_>>())]
+    init: String,
+    /// Run the lecture's five regimes (tanh: small, unit, xavier; relu: xavier, he)
+    #[arg(long, conflicts_with_all = ["act", "init"])]
+    all: bool,
+    /// Seed of the input and weights
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder for the pictures
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+}
+
 fn main() {
-    let out = PathBuf::from(common::arg("--out").unwrap_or_else(|| "out".into()));
-    let seed: u64 = common::arg_or("--seed", 0);
-    let regimes: Vec<(Act, Init)> = if common::flag("--all") {
+    use clap::Parser;
+    let args = Args::parse();
+    let regimes: Vec<(Act, Init)> = if args.all {
         vec![
             (Act::Tanh, Init::Small),
             (Act::Tanh, Init::Unit),
@@ -130,26 +150,16 @@ fn main() {
             (Act::Relu, Init::He),
         ]
     } else {
-        let act_s = common::arg("--act").unwrap_or_else(|| "tanh".into());
-        let init_s = common::arg("--init").unwrap_or_else(|| "xavier".into());
-        let Some(act) = Act::from_name(&act_s) else {
-            eprintln!("error: --act {act_s}: expected tanh or relu");
-            std::process::exit(2);
-        };
-        let Some(init) = Init::from_name(&init_s) else {
-            let names: Vec<&str> = Init::ALL.iter().map(|i| i.name()).collect();
-            eprintln!(
-                "error: --init {init_s}: expected one of {}",
-                names.join(", ")
-            );
-            std::process::exit(2);
-        };
+        // both names were checked by clap against these lists
+        let act = Act::from_name(&args.act).expect("clap checked --act");
+        let init = Init::from_name(&args.init).expect("clap checked --init");
         vec![(act, init)]
     };
-    for (act, init) in regimes {
-        if let Err(e) = run(act, init, seed, &out) {
-            eprintln!("error: {e}");
-            std::process::exit(1);
+    common::main_with(|| {
+        common::check_out_dir(&args.out)?;
+        for (act, init) in regimes {
+            run(act, init, args.seed, &args.out)?;
         }
-    }
+        Ok(())
+    })
 }

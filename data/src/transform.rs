@@ -223,6 +223,7 @@ pub struct Batches<'a> {
 impl<'a> Batches<'a> {
     /// Batches of `batch` examples (the last may be smaller); `seed = None`
     /// keeps the stored order; `augment` uses its own stream of the seed.
+    /// A batch size of 0 yields one error (naming it) and nothing else.
     pub fn new(
         data: &'a Dataset,
         batch: usize,
@@ -238,7 +239,7 @@ impl<'a> Batches<'a> {
         Batches {
             data,
             order,
-            batch: batch.max(1),
+            batch,
             pos: 0,
             augment,
         }
@@ -248,6 +249,16 @@ impl<'a> Batches<'a> {
 impl Iterator for Batches<'_> {
     type Item = Result<Dataset>;
     fn next(&mut self) -> Option<Self::Item> {
+        if self.batch == 0 {
+            if self.pos == usize::MAX {
+                return None;
+            }
+            self.pos = usize::MAX;
+            return Some(Err(Error::invalid(
+                "batches",
+                "batch size 0: a mini-batch needs at least 1 example",
+            )));
+        }
         if self.pos >= self.order.len() {
             return None;
         }

@@ -265,3 +265,19 @@ fn augmentation_crops_with_zero_padding_and_flips() {
     }
     assert!(seen_flip && seen_shift);
 }
+
+/// `Batches` silently turned a batch size of 0 into 1 (`fashion_mnist
+/// --batch 0` trained with batch 1 and ended with loss inf).
+#[test]
+fn batch_size_zero_is_an_error_not_batch_one() {
+    let ds = data::Dataset::new(
+        autograd::Tensor::zeros(&[5, 1, 2, 2]),
+        vec![0, 1, 0, 1, 0],
+        2,
+    )
+    .unwrap();
+    let mut it = data::Batches::new(&ds, 0, Some(1), 0, None);
+    let e = it.next().unwrap().unwrap_err().to_string();
+    assert!(e.contains("batch size 0"), "{e}");
+    assert!(it.next().is_none(), "one error, then nothing");
+}

@@ -5,23 +5,33 @@ use std::path::{Path, PathBuf};
 
 use data::{Dataset, Normalizer};
 
-/// The data folder: `--data`, else `$CIFAR10_DIR`, else the usual places.
-pub fn data_dir() -> PathBuf {
-    if let Some(d) = super::arg("--data") {
-        return d.into();
+/// The data folder: `--data`, else `$CIFAR10_DIR`, else the usual places,
+/// relative to the working directory and to the repository (so the examples
+/// run from any folder). The error names every place it looked.
+pub fn data_dir(arg: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(d) = arg {
+        return Ok(d.to_path_buf());
     }
     if let Ok(d) = std::env::var("CIFAR10_DIR") {
-        return d.into();
+        return Ok(d.into());
     }
-    for c in [
-        "data/cifar-10-batches-bin",
-        "../shared/data/cifar-10-batches-bin",
-    ] {
-        if Path::new(c).join("data_batch_1.bin").exists() {
-            return c.into();
+    let root = super::repo_root();
+    let candidates = [
+        PathBuf::from("data/cifar-10-batches-bin"),
+        PathBuf::from("../shared/data/cifar-10-batches-bin"),
+        root.join("data/cifar-10-batches-bin"),
+        root.join("../shared/data/cifar-10-batches-bin"),
+    ];
+    for c in &candidates {
+        if c.join("data_batch_1.bin").exists() {
+            return Ok(c.clone());
         }
     }
-    "data/cifar-10-batches-bin".into()
+    let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    Err(format!(
+        "CIFAR-10 binary batches (data_batch_1.bin ..) not found: no --data, no $CIFAR10_DIR, and none in {}",
+        looked.join(", ")
+    ))
 }
 
 pub struct Splits {

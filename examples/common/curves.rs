@@ -15,6 +15,14 @@ pub struct Curves {
 }
 
 impl Curves {
+    /// Empty curves whose first recorded step is `step` (a resumed run).
+    pub fn starting_at(step: usize) -> Self {
+        Curves {
+            step,
+            ..Curves::default()
+        }
+    }
+
     /// Records one step; ratios of `*.weight` tensors (not batch norm's) every `every` steps.
     pub fn record(&mut self, info: &StepInfo<'_>, every: usize) {
         let s = self.step as f64;

@@ -37,20 +37,25 @@ pub fn save<F>(stem: &Path, w: u32, h: u32, draw: F) -> Result<PathBuf, Box<dyn 
 where
     F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), Box<dyn std::error::Error>>,
 {
-    if let Some(dir) = stem.parent() {
-        std::fs::create_dir_all(dir)?;
+    let path = stem.with_extension("png");
+    // every error names the picture's path (the backend's own say only
+    // "Drawing backend error: ImageError(IoError(..))")
+    let named = |e: &dyn std::fmt::Display| -> Box<dyn std::error::Error> {
+        format!("picture {}: {e}", path.display()).into()
+    };
+    if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| named(&e))?;
     }
     if png_ok() {
-        let path = stem.with_extension("png");
         {
             let root = BitMapBackend::new(&path, (w, h)).into_drawing_area();
-            root.fill(&WHITE)?;
-            draw(&root)?;
-            root.present()?;
+            root.fill(&WHITE).map_err(|e| named(&e))?;
+            draw(&root).map_err(|e| named(&e))?;
+            root.present().map_err(|e| named(&e))?;
         }
         Ok(path)
     } else {
-        Err("no TrueType font for the picture's text (apt-get install fonts-dejavu-core)".into())
+        Err(named(&"no TrueType font for the picture's text (apt-get install fonts-dejavu-core)"))
     }
 }
 

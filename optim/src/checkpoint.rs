@@ -40,6 +40,20 @@ pub fn save_training<M: Module<f32> + ?Sized>(
     sgd: &Sgd<f32>,
     pos: Position,
 ) -> Result<()> {
+    save_training_with(path, model, sgd, pos, &HashMap::new())
+}
+
+/// [`save_training`] with extra string metadata of the caller's (a training
+/// loop's history, its best result so far), read back by
+/// [`load_training_with`]. Keys must not clash with the checkpoint's own
+/// (`format`, `lr`, `epoch`, ...): prefix them, e.g. `run.best_acc`.
+pub fn save_training_with<M: Module<f32> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+    sgd: &Sgd<f32>,
+    pos: Position,
+    extra: &HashMap<String, String>,
+) -> Result<()> {
     let mut tensors = named_tensors(model);
     let mut bufs: Vec<_> = sgd.buffers.iter().collect();
     bufs.sort_by(|a, b| a.0.cmp(b.0));
@@ -62,6 +76,15 @@ pub fn save_training<M: Module<f32> + ?Sized>(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    let mut meta = meta;
+    for (k, v) in extra {
+        if meta.insert(k.clone(), v.clone()).is_some() {
+            return Err(err(
+                path,
+                format!("extra metadata key {k} clashes with the checkpoint's own"),
+            ));
+        }
+    }
     save_tensors(path, &tensors, meta)
 }
 
@@ -73,6 +96,16 @@ pub fn load_training<M: Module<f32> + ?Sized>(
     model: &mut M,
     sgd: &mut Sgd<f32>,
 ) -> Result<Position> {
+    load_training_with(path, model, sgd).map(|(pos, _)| pos)
+}
+
+/// [`load_training`] that also returns the file's metadata (with the extra
+/// keys of [`save_training_with`]).
+pub fn load_training_with<M: Module<f32> + ?Sized>(
+    path: &Path,
+    model: &mut M,
+    sgd: &mut Sgd<f32>,
+) -> Result<(Position, HashMap<String, String>)> {
     let ck = load_tensors(path)?;
     let get = |k: &str| {
         ck.metadata.get(k).ok_or_else(|| {
@@ -141,5 +174,5 @@ pub fn load_training<M: Module<f32> + ?Sized>(
         .filter(|(k, _)| k.starts_with(PREFIX))
         .map(|(k, t)| (k[PREFIX.len()..].to_string(), t.clone()))
         .collect();
-    Ok(pos)
+    Ok((pos, ck.metadata))
 }
