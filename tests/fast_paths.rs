@@ -1,26 +1,47 @@
-//! The f32 fast paths against the f64 reference path.
+//! Every conv2d path in f32 against the f64 reference path, asserting which
+//! path and which micro-kernel ran.
 //!
 //! Gradient checks run in f64, where conv2d takes im2col + matrixmultiply.
-//! In f32, on a CPU with AVX-512F, conv2d takes the packed GEMM with our
-//! micro-kernel and, for 3x3 stride-1 kernels with 8+ channels each side,
-//! Winograd F(2x2,3x3). This property test runs the same random convolution
-//! both ways and compares the output and every gradient. (On a CPU without
-//! AVX-512 both sides take the reference path and the test still holds.)
+//! In f32, on a CPU with AVX-512F, conv2d chooses the packed GEMM with our
+//! AVX-512 micro-kernel and, for 3x3 stride-1 kernels with 8+ channels each
+//! side, Winograd F(2x2,3x3). This property test runs the same random
+//! convolution in f64 (reference) and in f32 three ways: the automatic
+//! choice (asserted to be the one this CPU should get), the packed GEMM and
+//! Winograd (forced, so they run on any CPU: without AVX-512 the packed GEMM
+//! runs its portable micro-kernel), and compares the output and every
+//! gradient. Each run asserts the path it took, so no CPU compares the
+//! reference with itself.
 
 use autograd::{Element, Tape, Tensor};
+use ops::kernels::conv_path::{force_conv_path, last_conv_path, ConvPath};
 use ops::Conv2dCfg;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Output and gradients of x, w, b for one convolution in element type T.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Output and gradients of x, w, b for one convolution in element type T,
+/// on `path` (`None`: the automatic choice), and the paths the forward and
+/// backward passes took.
 fn run<T: Element>(
     x: &Tensor<f64>,
     w: &Tensor<f64>,
     b: &Tensor<f64>,
     gy_seed: u64,
     cfg: Conv2dCfg,
-) -> [Vec<f64>; 4] {
+    path: Option<ConvPath>,
+) -> ([Vec<f64>; 4], Option<ConvPath>, Option<ConvPath>) {
+    let _guard = path.map(force_conv_path);
     let cast = |t: &Tensor<f64>| {
         Tensor::<T>::from_vec(
             t.data().iter().map(|&v| T::from_f64(v)).collect(),
@@ -35,6 +56,7 @@ fn run<T: Element>(
         tape.param(cast(b)),
     );
     let y = ops::conv2d(xv, wv, Some(bv), cfg).unwrap();
+    let fwd = last_conv_path();
     let gy = Tensor::<f64>::randn(
         y.value().shape(),
         0.0,
@@ -43,6 +65,7 @@ fn run<T: Element>(
     );
     let yd: Vec<f64> = y.value().data().iter().map(|v| v.to_f64()).collect();
     let grads = tape.backward_with(y, cast(&gy)).unwrap();
+    let bwd = last_conv_path();
     let g = |v| -> Vec<f64> {
         grads
             .wrt(v)
@@ -52,7 +75,14 @@ fn run<T: Element>(
             .map(|e| e.to_f64())
             .collect()
     };
-    [yd, g(xv), g(wv), g(bv)]
+    ([yd, g(xv), g(wv), g(bv)], fwd, bwd)
+}
+
+#[test]
+fn the_micro_kernel_is_the_one_this_cpu_should_run() {
+    let want = if has_avx512() { "avx512 16x16" } else { "portable 16x16" };
+    assert_eq!(autograd::packed::micro_kernel_name::<f32>(), want);
+    assert_eq!(autograd::packed::micro_kernel_name::<f64>(), "portable 16x16");
 }
 
 /// Runs one convolution in f32 and in f64 and compares everything.
@@ -79,11 +109,38 @@ fn compare(
         padding: [p, p],
         dilation: [d, d],
     };
-    let fast = run::<f32>(&x, &wt, &b, seed ^ 1, cfg);
-    let reference = run::<f64>(&x, &wt, &b, seed ^ 1, cfg);
+    let (reference, rf, rb) = run::<f64>(&x, &wt, &b, seed ^ 1, cfg, None);
+    prop_assert_eq!((rf, rb), (Some(ConvPath::Im2col), Some(ConvPath::Im2col)));
+    // Winograd's shapes (ops::kernels::winograd::applicable)
+    let wino = k == 3 && s == 1 && d == 1 && p <= 2 && cin >= 8 && cout >= 8;
+    let auto = match (has_avx512(), wino) {
+        (false, _) => ConvPath::Im2col,
+        (true, true) => ConvPath::Winograd,
+        (true, false) => ConvPath::Packed,
+    };
+    let mut runs = vec![(None, auto), (Some(ConvPath::Packed), ConvPath::Packed)];
+    if wino {
+        runs.push((Some(ConvPath::Winograd), ConvPath::Winograd));
+    }
+    for (force, want) in runs {
+        let (fast, ff, fb) = run::<f32>(&x, &wt, &b, seed ^ 1, cfg, force);
+        prop_assert_eq!((ff, fb), (Some(want), Some(want)), "forced {:?}", force);
+        compare_values(&fast, &reference, want, (n, cin, cout, k, s, p, d, h, w))?;
+    }
+    Ok(())
+}
+
+type Case = (usize, usize, usize, usize, usize, usize, usize, usize, usize);
+
+fn compare_values(
+    fast: &[Vec<f64>; 4],
+    reference: &[Vec<f64>; 4],
+    path: ConvPath,
+    case: Case,
+) -> Result<(), TestCaseError> {
     for (name, (a, r)) in ["y", "dx", "dw", "db"]
         .iter()
-        .zip(fast.iter().zip(&reference))
+        .zip(fast.iter().zip(reference))
     {
         prop_assert_eq!(a.len(), r.len());
         // each value is a sum of up to cin*k*k (or n*ho*wo) products of
@@ -92,20 +149,13 @@ fn compare(
         for (i, (u, v)) in a.iter().zip(r).enumerate() {
             prop_assert!(
                 (u - v).abs() <= 2e-5 * scale,
-                "{} [{}]: f32 {} vs f64 {} (n {} cin {} cout {} k {} s {} p {} d {} h {} w {})",
+                "{:?} {} [{}]: f32 {} vs f64 {} ((n, cin, cout, k, s, p, d, h, w) = {:?})",
+                path,
                 name,
                 i,
                 u,
                 v,
-                n,
-                cin,
-                cout,
-                k,
-                s,
-                p,
-                d,
-                h,
-                w
+                case
             );
         }
     }

@@ -226,6 +226,17 @@ pub fn fast_kernel_available<T: Element>() -> bool {
     T::fast_micro_kernel()
 }
 
+/// The micro-kernel [`gemm_packed`] runs for `T` on this CPU:
+/// `"avx512 16x16"` or `"portable 16x16"` (for benchmarks and for tests
+/// that assert which kernel ran).
+pub fn micro_kernel_name<T: Element>() -> &'static str {
+    if T::fast_micro_kernel() {
+        "avx512 16x16"
+    } else {
+        "portable 16x16"
+    }
+}
+
 /// `C = A B` (`accumulate == false`) or `C += A B`, C row-major with leading
 /// dimension `ldc`, on the calling thread.
 ///

@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use crate::kernels::conv_packed;
 use crate::kernels::im2col::{col2im, im2col, Window};
 use crate::kernels::par_gemm::par_gemm;
-use autograd::packed::fast_kernel_available;
+use crate::kernels::conv_path::{self, ConvPath};
 
 /// Stride, zero padding and dilation of a convolution, each (height, width).
 ///
@@ -274,9 +274,11 @@ fn forward<T: Element>(
     let ckk = c * g.kh * g.kw;
     let in_sz = c * g.h * g.w;
     let mut out = vec![T::ZERO; n * f * p];
-    if n * f * p > 0 && fast_kernel_available::<T>() {
+    let path = conv_path::choose::<T>(g, c, f);
+    if n * f * p > 0 && path != ConvPath::Im2col {
         let bd = b.map(|b| b.data());
-        conv_packed::forward(x.data(), w.data(), bd, g, n, c, f, &mut out);
+        let wino = path == ConvPath::Winograd;
+        conv_packed::forward(x.data(), w.data(), bd, g, n, c, f, &mut out, wino);
         return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
     }
     let wm = MatRef::row_major(w.data(), f, ckk);
@@ -340,7 +342,8 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
         } else {
             Vec::new()
         };
-        if fast_kernel_available::<T>() {
+        let path = conv_path::choose::<T>(g, c, f);
+        if path != ConvPath::Im2col {
             let gw = conv_packed::backward(
                 self.x.data(),
                 self.w.data(),
@@ -351,6 +354,7 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
                 f,
                 &mut gx,
                 need_w,
+                path == ConvPath::Winograd,
             );
             return Ok(self.grads(gx, gw, gy, needs));
         }

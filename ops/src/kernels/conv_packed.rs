@@ -112,7 +112,9 @@ impl<T: Element> Scratch<T> {
     }
 }
 
-/// `y = conv(x, w) + b` for `n` samples into `out` (`n * f * p`, zeroed).
+/// `y = conv(x, w) + b` for `n` samples into `out` (`n * f * p`, zeroed);
+/// by Winograd when `wino` (the caller checked it applies: see
+/// [`super::conv_path`]).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Element>(
     x: &[T],
@@ -123,8 +125,10 @@ pub fn forward<T: Element>(
     c: usize,
     f: usize,
     out: &mut [T],
+    wino: bool,
 ) {
-    if winograd::applicable(g, c, f) {
+    if wino {
+        assert!(winograd::applicable(g, c, f), "winograd: shape does not apply");
         let u = winograd::transform_weights(w, f, c, false);
         winograd::forward(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw), out);
         return;
@@ -160,7 +164,8 @@ pub fn forward<T: Element>(
 }
 
 /// Gradients of input (`gx`, `n * c * h * w`, zeroed, empty when not
-/// needed) and weight (returned when `need_w`) given `gy` (`n * f * p`).
+/// needed) and weight (returned when `need_w`) given `gy` (`n * f * p`);
+/// by Winograd when `wino`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Element>(
     x: &[T],
@@ -172,8 +177,10 @@ pub fn backward<T: Element>(
     f: usize,
     gx: &mut [T],
     need_w: bool,
+    wino: bool,
 ) -> Option<Vec<T>> {
-    if winograd::applicable(g, c, f) {
+    if wino {
+        assert!(winograd::applicable(g, c, f), "winograd: shape does not apply");
         if !gx.is_empty() {
             // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
             let uf = winograd::transform_weights(w, f, c, true);
@@ -300,9 +307,11 @@ mod tests {
             let t = |v: &[f64]| v.iter().map(|&e| T::from_f64(e)).collect::<Vec<T>>();
             let (xt, wt, bt, gyt) = (t(&x), t(&w), t(&b), t(&gy));
             let mut y = vec![T::ZERO; y0.len()];
-            forward(&xt, &wt, Some(&bt), &g, n, c, f, &mut y);
+            // Winograd where it applies, as the automatic choice
+            let wino = winograd::applicable(&g, c, f);
+            forward(&xt, &wt, Some(&bt), &g, n, c, f, &mut y, wino);
             let mut gx = vec![T::ZERO; x.len()];
-            let gw = backward(&xt, &wt, &gyt, &g, n, c, f, &mut gx, true).unwrap();
+            let gw = backward(&xt, &wt, &gyt, &g, n, c, f, &mut gx, true, wino).unwrap();
             for (name, got, want) in [("y", &y, &y0), ("gx", &gx, &gx0), ("gw", &gw, &gw0)] {
                 for (i, (a, e)) in got.iter().zip(want.iter()).enumerate() {
                     let err = (a.to_f64() - e).abs();
@@ -317,10 +326,10 @@ mod tests {
             }
             // the input gradient alone, and the weight gradient alone
             let mut gx2 = vec![T::ZERO; x.len()];
-            assert!(backward(&xt, &wt, &gyt, &g, n, c, f, &mut gx2, false).is_none());
+            assert!(backward(&xt, &wt, &gyt, &g, n, c, f, &mut gx2, false, wino).is_none());
             assert_eq!(gx2, gx);
             assert_eq!(
-                backward(&xt, &wt, &gyt, &g, n, c, f, &mut [], true).unwrap(),
+                backward(&xt, &wt, &gyt, &g, n, c, f, &mut [], true, wino).unwrap(),
                 gw
             );
         }

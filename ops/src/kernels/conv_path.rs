@@ -1,0 +1,91 @@
+//! Which algorithm a `conv2d` runs: the one place the choice is made, for
+//! the forward pass and both gradients alike.
+//!
+//! | path | when (automatic choice) |
+//! |---|---|
+//! | [`ConvPath::Winograd`] | the packed GEMM has a fast micro-kernel for `T` (f32 with AVX-512F), and the layer is 3x3, stride 1, dilation 1, padding <= 2, with >= 8 channels each side |
+//! | [`ConvPath::Packed`] | the fast micro-kernel exists, other shapes: im2col blocks packed for our GEMM, weights packed once per call |
+//! | [`ConvPath::Im2col`] | no fast micro-kernel (f64, CPUs without AVX-512): im2col per sample and matrixmultiply |
+//!
+//! [`force_conv_path`] overrides the choice on the calling thread (tests
+//! run every path on any CPU with it: there the packed GEMM uses its
+//! portable micro-kernel), and [`last_conv_path`] tells which path the
+//! calling thread's last convolution took, so a test can assert what ran.
+
+use std::cell::Cell;
+
+use autograd::packed::fast_kernel_available;
+use autograd::Element;
+
+use super::im2col::Window;
+use super::winograd;
+
+/// A convolution algorithm (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvPath {
+    /// im2col per sample and matrixmultiply's GEMM.
+    Im2col,
+    /// im2col blocks packed for our GEMM and its micro-kernel.
+    Packed,
+    /// Winograd F(2x2,3x3) on our packed GEMM.
+    Winograd,
+}
+
+thread_local! {
+    static FORCED: Cell<Option<ConvPath>> = const { Cell::new(None) };
+    static LAST: Cell<Option<ConvPath>> = const { Cell::new(None) };
+}
+
+/// The path for a convolution of `c` to `f` channels with window `g` in
+/// element type `T`; records it for [`last_conv_path`].
+pub fn choose<T: Element>(g: &Window, c: usize, f: usize) -> ConvPath {
+    let wino = winograd::applicable(g, c, f);
+    let path = match FORCED.get() {
+        // Winograd is only defined for its shapes: the packed GEMM otherwise
+        Some(ConvPath::Winograd) if !wino => ConvPath::Packed,
+        Some(p) => p,
+        None if !fast_kernel_available::<T>() => ConvPath::Im2col,
+        None if wino => ConvPath::Winograd,
+        None => ConvPath::Packed,
+    };
+    LAST.set(Some(path));
+    path
+}
+
+/// Restores the previous override when dropped.
+#[must_use = "the override lasts while this guard lives"]
+pub struct ForcedPath {
+    prev: Option<ConvPath>,
+}
+
+impl Drop for ForcedPath {
+    fn drop(&mut self) {
+        FORCED.set(self.prev);
+    }
+}
+
+/// Makes this thread's convolutions take `path` (Winograd only where it
+/// applies, the packed GEMM elsewhere) until the guard is dropped.
+///
+/// ```
+/// use ops::kernels::conv_path::{force_conv_path, last_conv_path, ConvPath};
+/// use autograd::{Tape, Tensor};
+/// let tape = Tape::<f32>::new();
+/// let x = tape.constant(Tensor::ones(&[1, 8, 6, 6]));
+/// let w = tape.constant(Tensor::ones(&[8, 8, 3, 3]));
+/// {
+///     let _g = force_conv_path(ConvPath::Winograd);
+///     ops::conv2d(x, w, None, ops::Conv2dCfg::default().padding(1))?;
+///     assert_eq!(last_conv_path(), Some(ConvPath::Winograd));
+/// }
+/// # Ok::<(), autograd::Error>(())
+/// ```
+pub fn force_conv_path(path: ConvPath) -> ForcedPath {
+    let prev = FORCED.replace(Some(path));
+    ForcedPath { prev }
+}
+
+/// The path of the last convolution (forward or backward) on this thread.
+pub fn last_conv_path() -> Option<ConvPath> {
+    LAST.get()
+}
