@@ -181,3 +181,45 @@ fn batch_norm_refuses_eps_that_is_not_positive() {
         assert!(e.to_string().contains("eps"), "{e}");
     }
 }
+
+/// A trial on an empty training set drew empty epochs forever (a hang).
+#[test]
+fn a_search_trial_on_an_empty_training_set_is_an_error_not_a_hang() {
+    let empty = data::Dataset::new(Tensor::zeros(&[0, 3, 32, 32]), vec![], 10).unwrap();
+    let val = data::Dataset::new(Tensor::zeros(&[2, 3, 32, 32]), vec![0, 1], 10).unwrap();
+    let make = |s: u64| nn::models::LinearSoftmax::new(3072, 10, &mut rng(s));
+    let cfg = optim::babysit::TrialCfg {
+        lr: 1e-3,
+        reg: 0.0,
+        iters: 10,
+        batch: 4,
+        momentum: 0.9,
+        seed: 0,
+    };
+    let e = optim::babysit::run_trial(&make, &empty, &val, cfg).unwrap_err();
+    assert!(e.to_string().contains("empty training set"), "{e}");
+}
+
+/// Found by the `kernels` fuzz target: the backward pass of an empty batch
+/// (n = 0) panicked on the Winograd and packed paths (the ones an AVX-512
+/// CPU chooses automatically for f32).
+#[test]
+fn conv2d_of_an_empty_batch_has_empty_gradients_on_every_path() {
+    use ops::kernels::conv_path::{force_conv_path, ConvPath};
+    for path in [ConvPath::Im2col, ConvPath::Packed, ConvPath::Winograd] {
+        for (c, f, k) in [(8, 8, 3), (3, 5, 1), (2, 4, 3)] {
+            let _g = force_conv_path(path);
+            let tape = Tape::<f32>::new();
+            let x = tape.param(Tensor::zeros(&[0, c, 5, 5]));
+            let w = tape.param(Tensor::ones(&[f, c, k, k]));
+            let b = tape.param(Tensor::ones(&[f]));
+            let cfg = ops::Conv2dCfg::default().padding(k / 2);
+            let y = ops::conv2d(x, w, Some(b), cfg).unwrap();
+            assert_eq!(y.shape().as_slice(), &[0, f, 5, 5]);
+            let g = tape.backward(y.sum_all().unwrap()).unwrap();
+            assert_eq!(g.wrt(x).unwrap().shape(), &[0, c, 5, 5]);
+            assert!(g.wrt(w).unwrap().data().iter().all(|&v| v == 0.0), "{path:?}");
+            assert!(g.wrt(b).unwrap().data().iter().all(|&v| v == 0.0), "{path:?}");
+        }
+    }
+}

@@ -235,6 +235,13 @@ pub fn run_trial<M: Classifier>(
     val: &Dataset,
     cfg: TrialCfg,
 ) -> Result<Trial> {
+    if train.is_empty() && cfg.iters > 0 {
+        // the step loop below would draw empty epochs forever
+        return Err(Error::invalid(
+            "run_trial",
+            format!("{} training steps on an empty training set", cfg.iters),
+        ));
+    }
     let mut model = make(cfg.seed);
     let mut sgd = Sgd::new(cfg.lr)
         .momentum(cfg.momentum)
