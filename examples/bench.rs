@@ -114,6 +114,21 @@ fn main() {
         eprintln!("error: --threads {threads}: cannot start the thread pool: {e}");
         std::process::exit(1);
     }
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!(
+        "# cpu=\"{model}\" isa={} detected={} f32_micro_kernel=\"{}\" threads={threads}",
+        autograd::cpu::active().name(),
+        autograd::cpu::detected().name(),
+        autograd::packed::micro_kernel_name::<f32>()
+    );
     let b = Bench {
         filter: args.filter,
         threads,

@@ -2,15 +2,17 @@
 //! path and which micro-kernel ran.
 //!
 //! Gradient checks run in f64, where conv2d takes im2col + matrixmultiply.
-//! In f32, on a CPU with AVX-512F, conv2d chooses the packed GEMM with our
-//! AVX-512 micro-kernel and, for 3x3 stride-1 kernels with 8+ channels each
-//! side, Winograd F(2x2,3x3). This property test runs the same random
-//! convolution in f64 (reference) and in f32 three ways: the automatic
-//! choice (asserted to be the one this CPU should get), the packed GEMM and
-//! Winograd (forced, so they run on any CPU: without AVX-512 the packed GEMM
-//! runs its portable micro-kernel), and compares the output and every
-//! gradient. Each run asserts the path it took, so no CPU compares the
-//! reference with itself.
+//! In f32, on a CPU with AVX2+FMA or AVX-512F, conv2d chooses the packed
+//! GEMM with our SIMD micro-kernel and, for 3x3 stride-1 kernels with 8+
+//! channels each side, Winograd F(2x2,3x3). This property test runs the
+//! same random convolution in f64 (reference) and in f32 three ways: the
+//! automatic choice (asserted to be the one this CPU and
+//! LECTURE_GRAD_MAX_ISA should get), the packed GEMM and Winograd (forced,
+//! so they run on any CPU, with the portable micro-kernel where there is no
+//! SIMD one), and compares the output and every gradient. Each run asserts
+//! the path it took, so no CPU compares the reference with itself. CI runs
+//! this file once more with LECTURE_GRAD_MAX_ISA=portable (and avx2 where
+//! the CPU has AVX-512), so every micro-kernel the CPU has is exercised.
 
 use autograd::{Element, Tape, Tensor};
 use ops::kernels::conv_path::{force_conv_path, last_conv_path, ConvPath};
@@ -19,15 +21,27 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn has_avx512() -> bool {
+use autograd::cpu::Isa;
+
+/// Whether f32 has a SIMD micro-kernel here: AVX2+FMA or AVX-512F, unless
+/// LECTURE_GRAD_MAX_ISA=portable caps it (computed from the CPU's features
+/// and the variable, not asked of the library under test).
+fn simd_kernel_expected() -> bool {
     #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
+    let detected = if std::is_x86_feature_detected!("avx512f") {
+        Isa::Avx512
+    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        Isa::Avx2
+    } else {
+        Isa::Portable
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    let detected = Isa::Portable;
+    let cap = std::env::var("LECTURE_GRAD_MAX_ISA")
+        .ok()
+        .and_then(|v| Isa::from_name(&v))
+        .unwrap_or(Isa::Avx512);
+    detected.min(cap) != Isa::Portable
 }
 
 /// Output and gradients of x, w, b for one convolution in element type T,
@@ -80,9 +94,15 @@ fn run<T: Element>(
 
 #[test]
 fn the_micro_kernel_is_the_one_this_cpu_should_run() {
-    let want = if has_avx512() { "avx512 16x16" } else { "portable 16x16" };
+    let want = match autograd::cpu::active() {
+        Isa::Avx512 => "avx512 16x16",
+        Isa::Avx2 => "avx2 16x16 (6+6+4 rows)",
+        Isa::Portable => "portable 16x16",
+    };
+    assert_eq!(simd_kernel_expected(), autograd::cpu::active() != Isa::Portable);
     assert_eq!(autograd::packed::micro_kernel_name::<f32>(), want);
     assert_eq!(autograd::packed::micro_kernel_name::<f64>(), "portable 16x16");
+    eprintln!("f32 micro-kernel: {want}");
 }
 
 /// Runs one convolution in f32 and in f64 and compares everything.
@@ -113,7 +133,7 @@ fn compare(
     prop_assert_eq!((rf, rb), (Some(ConvPath::Im2col), Some(ConvPath::Im2col)));
     // Winograd's shapes (ops::kernels::winograd::applicable)
     let wino = k == 3 && s == 1 && d == 1 && p <= 2 && cin >= 8 && cout >= 8;
-    let auto = match (has_avx512(), wino) {
+    let auto = match (simd_kernel_expected(), wino) {
         (false, _) => ConvPath::Im2col,
         (true, true) => ConvPath::Winograd,
         (true, false) => ConvPath::Packed,

@@ -8,10 +8,11 @@
 //! (`tanh(9)` rounds to 1 in f32); NaN propagates.
 //!
 //! [`tanh_f32_slice`] runs the same code over a slice compiled for AVX-512
-//! when the CPU has it (chosen at run time; the polynomial uses separate
-//! multiplies and adds, so every lane rounds exactly as the scalar code and
-//! the results are bit-identical). That call is the one `unsafe` block
-//! here, so this is a kernel file.
+//! or AVX2 when the CPU has it (chosen once at run time, see
+//! [`crate::cpu`]; the polynomial uses separate multiplies and adds, which
+//! Rust never fuses, so every lane rounds exactly as the scalar code and the
+//! results are bit-identical). Those calls are the `unsafe` blocks here,
+//! so this is a kernel file.
 
 /// e^t - 1 for 0 <= t < 0.5 (Taylor, degree 8).
 #[inline(always)]
@@ -65,7 +66,8 @@ pub fn tanh_f32(x: f32) -> f32 {
     }
 }
 
-/// `dst[i] = tanh_f32(src[i])`, 16 lanes at a time on a CPU with AVX-512F.
+/// `dst[i] = tanh_f32(src[i])`, 16 lanes at a time with AVX-512F, 8 with
+/// AVX2 (as [`crate::cpu::active`] says).
 ///
 /// Panics if the lengths differ.
 ///
@@ -78,12 +80,14 @@ pub fn tanh_f32(x: f32) -> f32 {
 pub fn tanh_f32_slice(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "tanh_f32_slice: lengths differ");
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
+    match crate::cpu::active() {
         // SAFETY: the only requirement of a `target_feature` function is
-        // that the CPU has the feature, detected just above; its body is
-        // safe slice code.
-        unsafe { tanh_slice_avx512(src, dst) };
-        return;
+        // that the CPU has the feature: active() is at most detected(); the
+        // body is safe slice code.
+        crate::cpu::Isa::Avx512 => return unsafe { tanh_slice_avx512(src, dst) },
+        // SAFETY: as above, AVX2 detected.
+        crate::cpu::Isa::Avx2 => return unsafe { tanh_slice_avx2(src, dst) },
+        crate::cpu::Isa::Portable => {}
     }
     tanh_slice_portable(src, dst)
 }
@@ -103,9 +107,41 @@ fn tanh_slice_avx512(src: &[f32], dst: &mut [f32]) {
     tanh_slice_portable(src, dst)
 }
 
+/// [`tanh_slice_portable`] compiled with AVX2, so the loop vectorises 8
+/// wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn tanh_slice_avx2(src: &[f32], dst: &mut [f32]) {
+    tanh_slice_portable(src, dst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_available_slice_version_is_bit_identical_to_the_scalar_loop() {
+        use crate::cpu::{detected, Isa};
+        let x: Vec<f32> = (0..4099).map(|i| (i as f32 - 2000.0) * 0.0071).collect();
+        let mut y = vec![0.0f32; x.len()];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if detected() >= Isa::Avx2 {
+                // SAFETY: AVX2 detected just above.
+                unsafe { tanh_slice_avx2(&x, &mut y) };
+                for (a, &v) in y.iter().zip(&x) {
+                    assert_eq!(a.to_bits(), tanh_f32(v).to_bits(), "avx2 tanh({v})");
+                }
+            }
+            if detected() >= Isa::Avx512 {
+                // SAFETY: AVX-512F detected just above.
+                unsafe { tanh_slice_avx512(&x, &mut y) };
+                for (a, &v) in y.iter().zip(&x) {
+                    assert_eq!(a.to_bits(), tanh_f32(v).to_bits(), "avx512 tanh({v})");
+                }
+            }
+        }
+    }
 
     #[test]
     fn slice_version_is_bit_identical_to_the_scalar_loop() {

@@ -13,6 +13,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod cpu;
 pub mod element;
 pub mod error;
 #[allow(unsafe_code)] // kernel file: one unsafe call with a SAFETY comment

@@ -226,14 +226,17 @@ pub fn fast_kernel_available<T: Element>() -> bool {
     T::fast_micro_kernel()
 }
 
-/// The micro-kernel [`gemm_packed`] runs for `T` on this CPU:
-/// `"avx512 16x16"` or `"portable 16x16"` (for benchmarks and for tests
-/// that assert which kernel ran).
+/// The micro-kernel [`gemm_packed`] runs for `T` on this CPU (see
+/// [`crate::cpu`]): `"avx512 16x16"`, `"avx2 16x16 (6+6+4 rows)"` or
+/// `"portable 16x16"`, for benchmarks and for tests that assert which
+/// kernel ran.
 pub fn micro_kernel_name<T: Element>() -> &'static str {
-    if T::fast_micro_kernel() {
-        "avx512 16x16"
-    } else {
-        "portable 16x16"
+    if !T::fast_micro_kernel() {
+        return "portable 16x16";
+    }
+    match crate::cpu::active() {
+        crate::cpu::Isa::Avx512 => "avx512 16x16",
+        _ => "avx2 16x16 (6+6+4 rows)",
     }
 }
 
@@ -466,7 +469,7 @@ impl MicroKernel for f64 {
 
 impl MicroKernel for f32 {
     fn fast_micro_kernel() -> bool {
-        has_avx512()
+        crate::cpu::active() >= crate::cpu::Isa::Avx2
     }
     #[inline]
     fn micro_kernel(
@@ -481,41 +484,32 @@ impl MicroKernel for f32 {
         load_c: bool,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            check_tile(kc, a, b, c, ldc, rows, cols);
-            // SAFETY: AVX-512F is present (checked just above); check_tile
-            // proved, without overflow, that a holds kc*MR and b kc*NR
-            // values, and that every C index the kernel touches, i*ldc + j
-            // for i < rows, j < cols, is below (rows-1)*ldc + cols <= c.len()
-            // (the kernel masks columns >= cols and skips rows >= rows), so
-            // no pointer offset below overflows or leaves its slice. `c` is a
-            // unique borrow, so it aliases neither panel.
-            unsafe {
-                avx512::kernel_16x16(
-                    kc,
-                    a.as_ptr(),
-                    b.as_ptr(),
-                    c.as_mut_ptr(),
-                    ldc,
-                    rows,
-                    cols,
-                    load_c,
-                )
-            };
-            return;
+        {
+            let isa = crate::cpu::active();
+            if isa >= crate::cpu::Isa::Avx2 {
+                check_tile(kc, a, b, c, ldc, rows, cols);
+                let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+                if isa == crate::cpu::Isa::Avx512 {
+                    // SAFETY: cpu::active() is at most cpu::detected(), so
+                    // AVX-512F is present; check_tile proved, without
+                    // overflow, that a holds kc*MR and b kc*NR values, and
+                    // that every C index the kernel touches, i*ldc + j for
+                    // i < rows, j < cols, is below (rows-1)*ldc + cols <=
+                    // c.len() (the kernel masks columns >= cols and skips
+                    // rows >= rows), so no pointer offset below overflows or
+                    // leaves its slice. `c` is a unique borrow, so it
+                    // aliases neither panel.
+                    unsafe { avx512::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c) };
+                } else {
+                    // SAFETY: as above, with AVX2 and FMA present (active()
+                    // is Avx2 only when detected() found both); the same
+                    // bounds, proved by check_tile.
+                    unsafe { avx2::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c) };
+                }
+                return;
+            }
         }
         portable_kernel(kc, a, b, c, ldc, rows, cols, load_c)
-    }
-}
-
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 
@@ -573,6 +567,129 @@ mod avx512 {
                     *x
                 };
                 _mm512_mask_storeu_ps(p, mask, v);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{MR, NR};
+    use std::arch::x86_64::*;
+
+    const _: () = assert!(MR == 16 && NR == 16);
+
+    /// 16 x 16 f32 tile with 16 ymm registers: rows 0-5, 6-11 and 12-15 in
+    /// turn, each as `M` rows x 2 ymm of accumulators (12 for M = 6), two
+    /// ymm loads of B and `M` broadcasts of A per k: 8 loads per 12 FMAs
+    /// (Haswell/Skylake client: 2 FMA + 2 load ports; Zen 1-3: one ymm FMA
+    /// per cycle per pipe pair). The B micro-panel (kc x 16) is read three
+    /// times, from L1.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; `a` must hold `kc*16` and `b` `kc*16`
+    /// readable floats; `c + i*ldc + j` must be writable for `i < rows`,
+    /// `j < cols`, with `1 <= rows <= 16`, `1 <= cols <= 16`.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn kernel_16x16(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        load_c: bool,
+    ) {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let masks = [
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(cols as i32), lanes),
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(cols as i32 - 8), lanes),
+        ];
+        // SAFETY (all three): row blocks start at 0, 6 and 12 and span at
+        // most 6, 6 and 4 rows, so the A reads stay inside each k's 16
+        // values; each block stores only its rows below `rows` (caller's
+        // contract for C).
+        unsafe { rows_block::<6>(kc, a, b, c, ldc, 0, rows, cols, masks, load_c) };
+        if rows > 6 {
+            unsafe { rows_block::<6>(kc, a, b, c, ldc, 6, rows, cols, masks, load_c) };
+        }
+        if rows > 12 {
+            unsafe { rows_block::<4>(kc, a, b, c, ldc, 12, rows, cols, masks, load_c) };
+        }
+    }
+
+    /// Rows `r0 .. r0 + M` of the tile (those below `rows` stored).
+    ///
+    /// # Safety
+    /// As [`kernel_16x16`], and `r0 + M <= 16`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn rows_block<const M: usize>(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        r0: usize,
+        rows: usize,
+        cols: usize,
+        masks: [__m256i; 2],
+        load_c: bool,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; M];
+        for p in 0..kc {
+            // SAFETY: p < kc, so b[p*16 .. p*16+16] is inside the B panel
+            // and a[p*16 + r0 .. p*16 + r0 + M] inside the A panel, as
+            // r0 + M <= 16 (caller's contract).
+            let (b0, b1, ap) = unsafe {
+                let bp = b.add(p * NR);
+                (
+                    _mm256_loadu_ps(bp),
+                    _mm256_loadu_ps(bp.add(8)),
+                    a.add(p * MR + r0),
+                )
+            };
+            for (i, x) in acc.iter_mut().enumerate() {
+                // SAFETY: i < M, inside the A values above.
+                let av = _mm256_set1_ps(unsafe { *ap.add(i) });
+                x[0] = _mm256_fmadd_ps(av, b0, x[0]);
+                x[1] = _mm256_fmadd_ps(av, b1, x[1]);
+            }
+        }
+        for (i, x) in acc.iter().enumerate().take(rows.saturating_sub(r0)) {
+            // SAFETY: r0 + i < rows; with cols == 16 both halves are inside
+            // row r0 + i of C; otherwise the masks enable exactly lanes
+            // j < cols, and masked lanes are neither read nor written (no
+            // fault). The upper half's pointer (row + 8) is formed only when
+            // cols > 8, so it points inside the row.
+            unsafe {
+                let row = c.add((r0 + i) * ldc);
+                if cols == NR {
+                    let (v0, v1) = if load_c {
+                        (
+                            _mm256_add_ps(_mm256_loadu_ps(row), x[0]),
+                            _mm256_add_ps(_mm256_loadu_ps(row.add(8)), x[1]),
+                        )
+                    } else {
+                        (x[0], x[1])
+                    };
+                    _mm256_storeu_ps(row, v0);
+                    _mm256_storeu_ps(row.add(8), v1);
+                } else {
+                    let halves = if cols > 8 { 2 } else { 1 };
+                    for (h, &m) in masks.iter().enumerate().take(halves) {
+                        let p = row.add(8 * h);
+                        let v = if load_c {
+                            _mm256_add_ps(_mm256_maskload_ps(p, m), x[h])
+                        } else {
+                            x[h]
+                        };
+                        _mm256_maskstore_ps(p, m, v);
+                    }
+                }
             }
         }
     }
@@ -781,5 +898,78 @@ mod tests {
             let _ = PackedA::<f32>::zeros(usize::MAX / 8, 64);
         });
         assert!(msg.contains("overflows usize"), "{msg}");
+    }
+
+    /// Every micro-kernel this CPU can run, called directly (whatever
+    /// LECTURE_GRAD_MAX_ISA says), on every tile size, against plain loops:
+    /// exact on small integers, C outside the tile never touched.
+    #[test]
+    fn every_available_micro_kernel_matches_plain_loops_on_every_tile_size() {
+        use crate::cpu::{detected, Isa};
+        let mut kernels: Vec<Isa> = vec![Isa::Portable];
+        if detected() >= Isa::Avx2 {
+            kernels.push(Isa::Avx2);
+        }
+        if detected() >= Isa::Avx512 {
+            kernels.push(Isa::Avx512);
+        }
+        for &isa in &kernels {
+            for kc in [0usize, 1, 7, 33] {
+                let a: Vec<f32> = (0..kc * MR).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+                let b: Vec<f32> = (0..kc * NR).map(|i| ((i * 5) % 13) as f32 - 6.0).collect();
+                for rows in 1..=MR {
+                    for cols in 1..=NR {
+                        for load_c in [false, true] {
+                            let ldc = cols + 3;
+                            // C exactly as long as the tile needs, plus a
+                            // guard region past it
+                            let need = (rows - 1) * ldc + cols;
+                            let mut c = vec![2.0f32; need + 5];
+                            let run = |c: &mut [f32]| {
+                                let c = &mut c[..need];
+                                check_tile(kc, &a, &b, c, ldc, rows, cols);
+                                let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+                                match isa {
+                                    Isa::Portable => {
+                                        portable_kernel(kc, &a, &b, c, ldc, rows, cols, load_c)
+                                    }
+                                    // SAFETY: the ISA was detected above, and
+                                    // check_tile proved the kernels' bounds.
+                                    #[cfg(target_arch = "x86_64")]
+                                    Isa::Avx2 => unsafe {
+                                        avx2::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c)
+                                    },
+                                    #[cfg(target_arch = "x86_64")]
+                                    Isa::Avx512 => unsafe {
+                                        avx512::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c)
+                                    },
+                                    #[cfg(not(target_arch = "x86_64"))]
+                                    _ => unreachable!(),
+                                }
+                            };
+                            run(&mut c);
+                            for i in 0..rows {
+                                for j in 0..ldc {
+                                    let at = i * ldc + j;
+                                    if at >= need {
+                                        continue;
+                                    }
+                                    let got = c[at];
+                                    if j < cols {
+                                        let dot: f32 = (0..kc).map(|p| a[p * MR + i] * b[p * NR + j]).sum();
+                                        let want = if load_c { 2.0 + dot } else { dot };
+                                        assert_eq!(got, want, "{isa:?} kc {kc} {rows}x{cols} ({i},{j}) load_c {load_c}");
+                                    } else {
+                                        assert_eq!(got, 2.0, "{isa:?}: wrote past cols at ({i},{j})");
+                                    }
+                                }
+                            }
+                            assert!(c[need..].iter().all(|&v| v == 2.0), "{isa:?}: wrote past C");
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("micro-kernels tested: {kernels:?}");
     }
 }

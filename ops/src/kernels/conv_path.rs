@@ -3,9 +3,9 @@
 //!
 //! | path | when (automatic choice) |
 //! |---|---|
-//! | [`ConvPath::Winograd`] | the packed GEMM has a fast micro-kernel for `T` (f32 with AVX-512F), and the layer is 3x3, stride 1, dilation 1, padding <= 2, with >= 8 channels each side |
-//! | [`ConvPath::Packed`] | the fast micro-kernel exists, other shapes: im2col blocks packed for our GEMM, weights packed once per call |
-//! | [`ConvPath::Im2col`] | no fast micro-kernel (f64, CPUs without AVX-512): im2col per sample and matrixmultiply |
+//! | [`ConvPath::Winograd`] | the packed GEMM has a SIMD micro-kernel for `T` (f32 with AVX2+FMA or AVX-512F, see `autograd::cpu`), and the layer is 3x3, stride 1, dilation 1, padding <= 2, with >= 8 channels each side |
+//! | [`ConvPath::Packed`] | the SIMD micro-kernel exists, other shapes: im2col blocks packed for our GEMM, weights packed once per call |
+//! | [`ConvPath::Im2col`] | no SIMD micro-kernel (f64, `LECTURE_GRAD_MAX_ISA=portable`, CPUs without AVX2): im2col per sample and matrixmultiply |
 //!
 //! [`force_conv_path`] overrides the choice on the calling thread (tests
 //! run every path on any CPU with it: there the packed GEMM uses its
