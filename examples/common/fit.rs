@@ -203,8 +203,7 @@ pub fn fit(
             pos.step
         );
     }
-    let mut global = pos.epoch as usize * steps_per_epoch + pos.step;
-    h.curves = Curves::starting_at(global);
+    h.curves = Curves::starting_at(pos.epoch as usize * steps_per_epoch + pos.step);
     while (pos.epoch as usize) < cfg.epochs {
         let epoch = pos.epoch as usize;
         let t = std::time::Instant::now();
@@ -242,7 +241,6 @@ pub fn fit(
             partial.loss_sum += pass.loss * seen as f64;
             partial.hits += pass.acc * seen as f64;
             partial.seen += seen;
-            global += b - a;
             pos.step = b;
             if !pass.loss.is_finite() {
                 diverged = true;
@@ -303,7 +301,6 @@ pub fn fit(
             sgd,
         });
     }
-    let _ = global;
     Ok(h)
 }
 
