@@ -54,6 +54,27 @@ fn timeit(mut f: impl FnMut(), min_time: f64) -> Timing {
 struct Bench {
     filter: String,
     threads: usize,
+    /// The FMA peak at `threads` threads, GFLOP/s (the roofline's ceiling).
+    peak: f64,
+}
+
+/// The FMA peak in GFLOP/s on `threads` threads of the global pool (each
+/// runs the probe at once; the best of 5 tries), for the active ISA.
+fn fma_peak(threads: usize) -> f64 {
+    let iters = 4_000_000;
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let flops: f64 = if threads == 1 {
+            autograd::packed::fma_peak_probe(iters).0
+        } else {
+            rayon::broadcast(|_| autograd::packed::fma_peak_probe(iters).0)
+                .into_iter()
+                .sum()
+        };
+        best = best.max(flops / t.elapsed().as_secs_f64() / 1e9);
+    }
+    best
 }
 
 impl Bench {
@@ -78,7 +99,8 @@ impl Bench {
             t.reps
         );
         if let Some(fl) = flops {
-            line += &format!(" gflops={:.1}", fl / t.median / 1e9);
+            let g = fl / t.median / 1e9;
+            line += &format!(" gflops={g:.1} pct_peak={:.1}", 100.0 * g / self.peak);
         }
         if let Some(e) = extra {
             line += &format!(" extra={}", e(t.median));
@@ -129,9 +151,21 @@ fn main() {
         autograd::cpu::detected().name(),
         autograd::packed::micro_kernel_name::<f32>()
     );
+    // the roofline's ceiling: FMA peak of the ISA in use, 1 and T threads
+    let t0 = Instant::now();
+    let peak_1 = fma_peak(1);
+    let peak = if threads == 1 { peak_1 } else { fma_peak(threads) };
+    println!(
+        "workload=peak_fma impl=lecture-grad-{} threads={threads} median_ms={:.3} min_ms={:.3} reps=5 gflops={peak:.1} pct_peak=100.0 extra=peak_1_thread_gflops={peak_1:.1},isa={}",
+        env!("CARGO_PKG_VERSION"),
+        t0.elapsed().as_secs_f64() * 1e3,
+        t0.elapsed().as_secs_f64() * 1e3,
+        autograd::cpu::active().name()
+    );
     let b = Bench {
         filter: args.filter,
         threads,
+        peak,
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
 

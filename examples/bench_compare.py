@@ -62,7 +62,27 @@ for r in range(args.rounds):
     rounds.append((a, b))
 
 names = [n for n in rounds[0][0] if n in rounds[0][1]]
-head = f"{'workload':28} {'ours ms':>10} {'torch ms':>10} {'ratio':>7}"
+# the roofline: our bench measures this machine's FMA peak (peak_fma line);
+# both programs' GFLOP/s are set against it
+peaks = [float(a["peak_fma"]["gflops"]) for a, _ in rounds if "peak_fma" in a]
+peak = statistics.median(peaks) if peaks else None
+if peak:
+    print(f"\nFMA peak ({rounds[0][0]['peak_fma'].get('extra', '')}): {peak:.1f} GFLOP/s at {args.threads} thread(s)")
+
+
+def gf(rows, name):
+    v = [float(r[name]["gflops"]) for r in rows if "gflops" in r.get(name, {})]
+    return statistics.median(v) if v else None
+
+
+def cols(g):
+    if g is None:
+        return f"{'':>8} {'':>6}"
+    pct = f"{100 * g / peak:5.1f}%" if peak else ""
+    return f"{g:8.1f} {pct:>6}"
+
+
+head = f"{'workload':28} {'ours ms':>10} {'torch ms':>10} {'ratio':>7} {'ours GF/s':>9} {'%peak':>6} {'torch GF/s':>10} {'%peak':>6}"
 if args.rounds > 1:
     head += "   per round"
 print(f"\n{head}   (threads={args.threads}; ratio = ours / PyTorch, median time; {args.rounds} round(s))")
@@ -70,7 +90,9 @@ for name in names:
     ratios = [float(a[name]["median_ms"]) / float(b[name]["median_ms"]) for a, b in rounds]
     o = statistics.median(float(a[name]["median_ms"]) for a, _ in rounds)
     t = statistics.median(float(b[name]["median_ms"]) for _, b in rounds)
-    line = f"{name:28} {o:10.3f} {t:10.3f} {statistics.median(ratios):7.2f}"
+    g_o = gf([a for a, _ in rounds], name)
+    g_t = gf([b for _, b in rounds], name)
+    line = f"{name:28} {o:10.3f} {t:10.3f} {statistics.median(ratios):7.2f} {cols(g_o)}   {cols(g_t)}"
     if args.rounds > 1:
         line += "   " + " ".join(f"{x:.2f}" for x in ratios)
     print(line)

@@ -572,6 +572,94 @@ mod avx512 {
     }
 }
 
+/// Floating-point operations the calling thread performs in `iters`
+/// iterations of the FMA peak probe for the active ISA, and the seconds it
+/// took: 12 independent chains of `acc = acc * b + c` on the widest vector
+/// ([`crate::cpu::active`]: 16 lanes with AVX-512, 8 with AVX2+FMA; the
+/// portable probe is 8 lanes of separate multiplies and adds, as portable
+/// code compiles). For a roofline: the benchmark runs it on every thread at
+/// once and reports the GFLOP/s that every workload is set against.
+///
+/// ```
+/// let (flops, secs) = autograd::packed::fma_peak_probe(1000);
+/// assert!(flops > 0.0 && secs >= 0.0);
+/// ```
+pub fn fma_peak_probe(iters: usize) -> (f64, f64) {
+    let t = std::time::Instant::now();
+    #[cfg(target_arch = "x86_64")]
+    let (flops, sink) = match crate::cpu::active() {
+        // SAFETY: target_feature functions need only that the CPU has the
+        // feature: active() is at most detected(). Their bodies touch no
+        // memory but a local array.
+        crate::cpu::Isa::Avx512 => unsafe { peak::avx512(iters) },
+        // SAFETY: as above, AVX2 and FMA detected.
+        crate::cpu::Isa::Avx2 => unsafe { peak::avx2(iters) },
+        crate::cpu::Isa::Portable => peak::portable(iters),
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (flops, sink) = peak::portable(iters);
+    std::hint::black_box(sink);
+    (flops, t.elapsed().as_secs_f64())
+}
+
+mod peak {
+    const CHAINS: usize = 12;
+
+    pub(super) fn portable(iters: usize) -> (f64, f32) {
+        let mut acc = [[1.0f32; 8]; CHAINS];
+        let (b, c) = (std::hint::black_box(0.999_999f32), std::hint::black_box(1e-7f32));
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                for v in x.iter_mut() {
+                    *v = *v * b + c;
+                }
+            }
+        }
+        (iters as f64 * (CHAINS * 8 * 2) as f64, acc.iter().flatten().sum())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn avx2(iters: usize) -> (f64, f32) {
+        use std::arch::x86_64::*;
+        let mut acc = [_mm256_set1_ps(1.0); CHAINS];
+        let b = _mm256_set1_ps(std::hint::black_box(0.999_999));
+        let c = _mm256_set1_ps(std::hint::black_box(1e-7));
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, b, c);
+            }
+        }
+        let mut out = [0.0f32; 8];
+        let mut s = _mm256_setzero_ps();
+        for x in acc {
+            s = _mm256_add_ps(s, x);
+        }
+        // SAFETY: `out` holds 8 floats, one ymm.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+        (iters as f64 * (CHAINS * 8 * 2) as f64, out.iter().sum())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn avx512(iters: usize) -> (f64, f32) {
+        use std::arch::x86_64::*;
+        let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+        let b = _mm512_set1_ps(std::hint::black_box(0.999_999));
+        let c = _mm512_set1_ps(std::hint::black_box(1e-7));
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm512_fmadd_ps(*x, b, c);
+            }
+        }
+        let mut s = _mm512_setzero_ps();
+        for x in acc {
+            s = _mm512_add_ps(s, x);
+        }
+        (iters as f64 * (CHAINS * 16 * 2) as f64, _mm512_reduce_add_ps(s))
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{MR, NR};
