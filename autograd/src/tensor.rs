@@ -143,20 +143,25 @@ struct Storage<T> {
     buf: Vec<T>,
 }
 
-static NEXT_STORAGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// A storage identity never handed out before in this process.
+fn next_storage_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 impl<T> Storage<T> {
     fn new(buf: Vec<T>) -> Arc<Self> {
-        let id = NEXT_STORAGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Arc::new(Storage { id, buf })
+        Arc::new(Storage {
+            id: next_storage_id(),
+            buf,
+        })
     }
 }
 
 impl<T: Clone> Clone for Storage<T> {
     fn clone(&self) -> Self {
-        let id = NEXT_STORAGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Storage {
-            id,
+            id: next_storage_id(),
             buf: self.buf.clone(),
         }
     }
