@@ -241,7 +241,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let seed = args.run.seed;
     let test_path = args.test.clone();
     common::check_out_dir(&out)?;
-    common::fit::check_start(&out, "babysit", false, args.run.overwrite || args.run.resume)?;
+    common::fit::check_start(
+        &out,
+        "babysit",
+        false,
+        args.run.overwrite || args.run.resume,
+    )?;
     let search_path = out.join("babysit_search.txt");
     let (train_ckpt, _) = common::fit::paths(&out, "babysit");
     if args.run.resume && !search_path.exists() && !train_ckpt.exists() {
@@ -253,7 +258,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let dir = cifar::data_dir(args.data.as_deref())?;
-    let limit = args.limit.map(|v| v as usize).or(if quick { Some(4000) } else { None });
+    let limit = args
+        .limit
+        .map(|v| v as usize)
+        .or(if quick { Some(4000) } else { None });
 
     // 1. preprocessing
     println!("== 1. preprocessing: mean image and std image of the training set");
@@ -346,7 +354,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 5. coarse to fine
     println!("== 5. coarse-to-fine random search");
-    let earlier = if args.run.resume { load_search(&search_path)? } else { None };
+    let earlier = if args.run.resume {
+        load_search(&search_path)?
+    } else {
+        None
+    };
     let best = match earlier {
         Some((lr, reg)) => {
             println!(

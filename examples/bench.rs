@@ -154,7 +154,11 @@ fn main() {
     // the roofline's ceiling: FMA peak of the ISA in use, 1 and T threads
     let t0 = Instant::now();
     let peak_1 = fma_peak(1);
-    let peak = if threads == 1 { peak_1 } else { fma_peak(threads) };
+    let peak = if threads == 1 {
+        peak_1
+    } else {
+        fma_peak(threads)
+    };
     println!(
         "workload=peak_fma impl=lecture-grad-{} threads={threads} median_ms={:.3} min_ms={:.3} reps=5 gflops={peak:.1} pct_peak=100.0 extra=peak_1_thread_gflops={peak_1:.1},isa={}",
         env!("CARGO_PKG_VERSION"),

@@ -29,7 +29,9 @@ use optim::{LrSchedule, Sgd};
 use rand::SeedableRng;
 
 #[derive(Parser, Debug)]
-#[command(about = "Train the lecture's CIFAR-10 models (linear softmax, two-layer net, reference ConvNet)")]
+#[command(
+    about = "Train the lecture's CIFAR-10 models (linear softmax, two-layer net, reference ConvNet)"
+)]
 struct Args {
     /// Which model
     #[arg(long, default_value = "convnet", value_parser = ["linear", "twolayer", "convnet"])]

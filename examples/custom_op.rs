@@ -59,7 +59,9 @@ pub fn softplus_wrong_backward<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> 
 #[allow(dead_code)]
 /// No options: `--help` says what it does, and any argument is refused.
 #[derive(clap::Parser, Debug)]
-#[command(about = "An op with its own backward (softplus), gradient-checked; a wrong backward caught")]
+#[command(
+    about = "An op with its own backward (softplus), gradient-checked; a wrong backward caught"
+)]
 struct Args {}
 
 fn main() {

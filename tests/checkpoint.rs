@@ -148,7 +148,9 @@ fn saving_over_something_that_is_not_a_regular_file_is_refused() {
     // a folder
     let sub = dir.path().join("folder");
     std::fs::create_dir(&sub).unwrap();
-    let e = save_model(&sub, &mut m, Default::default()).unwrap_err().to_string();
+    let e = save_model(&sub, &mut m, Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("folder") && e.contains("is a folder"), "{e}");
     assert!(sub.is_dir());
     // a symbolic link to a device
@@ -156,24 +158,39 @@ fn saving_over_something_that_is_not_a_regular_file_is_refused() {
     {
         let link = dir.path().join("null.safetensors");
         std::os::unix::fs::symlink("/dev/null", &link).unwrap();
-        let e = save_model(&link, &mut m, Default::default()).unwrap_err().to_string();
+        let e = save_model(&link, &mut m, Default::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         // a FIFO stands for a device node (making one needs no privileges)
         let fifo = dir.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if made.map(|s| s.success()).unwrap_or(false) {
-            let e = save_model(&fifo, &mut m, Default::default()).unwrap_err().to_string();
+            let e = save_model(&fifo, &mut m, Default::default())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("not a regular file"), "{e}");
             use std::os::unix::fs::FileTypeExt;
-            assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+            assert!(std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo());
         }
     }
     // the device itself, where it exists (as root the old code replaced it)
     let dev = std::path::Path::new("/dev/null");
     if dev.exists() {
-        let e = save_model(dev, &mut m, Default::default()).unwrap_err().to_string();
-        assert!(e.contains("/dev/null") && e.contains("not a regular file"), "{e}");
+        let e = save_model(dev, &mut m, Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/dev/null") && e.contains("not a regular file"),
+            "{e}"
+        );
     }
 }
 

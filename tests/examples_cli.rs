@@ -149,7 +149,10 @@ fn the_default_data_search_works_from_any_folder_or_names_every_place() {
     let root = env!("CARGO_MANIFEST_DIR");
     if let Some(line) = t.lines().find(|l| l.starts_with("CIFAR-10 from ")) {
         assert!(o.status.success(), "{t}");
-        assert!(line.contains(root), "found data elsewhere than the repository: {line}");
+        assert!(
+            line.contains(root),
+            "found data elsewhere than the repository: {line}"
+        );
     } else {
         assert_eq!(o.status.code(), Some(1), "{t}");
         assert!(
@@ -177,7 +180,10 @@ fn babysit_with_fewer_than_20_images_says_so() {
     );
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
-    assert!(t.contains("needs at least 20 training images") && t.contains("16"), "{t}");
+    assert!(
+        t.contains("needs at least 20 training images") && t.contains("16"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -188,7 +194,10 @@ fn fashion_mnist_with_images_that_are_not_28x28_says_so() {
         for d in dims {
             b.extend(d.to_be_bytes());
         }
-        b.extend(std::iter::repeat_n(fill, dims.iter().product::<u32>() as usize));
+        b.extend(std::iter::repeat_n(
+            fill,
+            dims.iter().product::<u32>() as usize,
+        ));
         b
     };
     for p in ["train", "t10k"] {
@@ -197,12 +206,19 @@ fn fashion_mnist_with_images_that_are_not_28x28_says_so() {
             idx(&[6, 10, 10], 7),
         )
         .unwrap();
-        std::fs::write(tmp.path().join(format!("{p}-labels-idx1-ubyte")), idx(&[6], 1)).unwrap();
+        std::fs::write(
+            tmp.path().join(format!("{p}-labels-idx1-ubyte")),
+            idx(&[6], 1),
+        )
+        .unwrap();
     }
     let o = run("fashion_mnist", &["--data", tmp.path().to_str().unwrap()]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
-    assert!(t.contains("[1, 10, 10]") && t.contains("1 x 28 x 28"), "{t}");
+    assert!(
+        t.contains("[1, 10, 10]") && t.contains("1 x 28 x 28"),
+        "{t}"
+    );
 }
 
 fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
@@ -269,7 +285,10 @@ fn cifar10_reruns_are_refused_and_a_killed_run_resumes_to_the_same_weights() {
     // --resume of a finished run trains no further
     let o = go(args(&full, &["--resume"]));
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(tensors(&train), tensors(&full.join("cifar10_twolayer_train.safetensors")));
+    assert_eq!(
+        tensors(&train),
+        tensors(&full.join("cifar10_twolayer_train.safetensors"))
+    );
 
     // killed mid-epoch at step 11 of 12 (the last checkpoint: epoch 2 after
     // its step 4), then resumed: bit-identical final weights and best model
@@ -279,7 +298,10 @@ fn cifar10_reruns_are_refused_and_a_killed_run_resumes_to_the_same_weights() {
     let o = go(args(&cut, &["--resume"]));
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("resumed from") && t.contains("epoch 2, step 4"), "{t}");
+    assert!(
+        t.contains("resumed from") && t.contains("epoch 2, step 4"),
+        "{t}"
+    );
     assert_eq!(
         tensors(&cut.join("cifar10_twolayer_train.safetensors")),
         tensors(&train),

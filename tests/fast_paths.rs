@@ -99,9 +99,15 @@ fn the_micro_kernel_is_the_one_this_cpu_should_run() {
         Isa::Avx2 => "avx2 16x16 (6+6+4 rows)",
         Isa::Portable => "portable 16x16",
     };
-    assert_eq!(simd_kernel_expected(), autograd::cpu::active() != Isa::Portable);
+    assert_eq!(
+        simd_kernel_expected(),
+        autograd::cpu::active() != Isa::Portable
+    );
     assert_eq!(autograd::packed::micro_kernel_name::<f32>(), want);
-    assert_eq!(autograd::packed::micro_kernel_name::<f64>(), "portable 16x16");
+    assert_eq!(
+        autograd::packed::micro_kernel_name::<f64>(),
+        "portable 16x16"
+    );
     eprintln!("f32 micro-kernel: {want}");
 }
 
@@ -150,7 +156,17 @@ fn compare(
     Ok(())
 }
 
-type Case = (usize, usize, usize, usize, usize, usize, usize, usize, usize);
+type Case = (
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+);
 
 fn compare_values(
     fast: &[Vec<f64>; 4],

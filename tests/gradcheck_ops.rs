@@ -172,7 +172,11 @@ fn registry_entries_are_unique_and_each_generates_runnable_cases() {
         let vars: Vec<_> = case.inputs.iter().map(|t| tape.param(t.clone())).collect();
         let out = (case.f)(&tape, &vars)
             .unwrap_or_else(|err| panic!("`{}` ({}): {err}", e.id, case.desc));
-        assert!(out.requires_grad(), "`{}`: output does not depend on its inputs", e.id);
+        assert!(
+            out.requires_grad(),
+            "`{}`: output does not depend on its inputs",
+            e.id
+        );
         by_op.entry(e.op).or_default().push(e.id);
     }
     for (op, ids) in &by_op {

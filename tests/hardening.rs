@@ -57,7 +57,9 @@ impl<'t> NarrowFirst<'t> for autograd::Var<'t, f32> {
     fn narrow_first(self) -> autograd::Var<'t, f32> {
         let mut m = vec![0.0f32; self.shape().iter().product()];
         m[0] = 1.0;
-        let mask = self.tape().constant(Tensor::from_vec(m, &self.shape()).unwrap());
+        let mask = self
+            .tape()
+            .constant(Tensor::from_vec(m, &self.shape()).unwrap());
         self.mul(mask).unwrap()
     }
 }
@@ -121,7 +123,10 @@ fn sgd_refuses_a_model_whose_shapes_changed_under_the_same_names() {
     let e = sgd.step(&mut big, &g).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Shape, "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("fc.weight") && msg.contains("momentum buffer"), "{msg}");
+    assert!(
+        msg.contains("fc.weight") && msg.contains("momentum buffer"),
+        "{msg}"
+    );
     assert_eq!(big.fc.weight.data(), before.data(), "nothing may change");
     // after zero_state the same optimizer takes the new model
     sgd.zero_state();
@@ -143,9 +148,21 @@ fn sgd_refuses_hyper_parameters_that_are_not_finite_in_the_element_type() {
         ("lr 1e39", Sgd::new(1e39), "lr"),
         ("lr NaN", Sgd::new(f64::NAN), "lr"),
         ("lr -1", Sgd::new(-1.0), "lr"),
-        ("dampening NaN", Sgd::new(0.1).momentum(0.9).dampening(f64::NAN), "dampening"),
-        ("momentum inf", Sgd::new(0.1).momentum(f64::INFINITY), "momentum"),
-        ("weight decay 1e40", Sgd::new(0.1).weight_decay(1e40), "weight_decay"),
+        (
+            "dampening NaN",
+            Sgd::new(0.1).momentum(0.9).dampening(f64::NAN),
+            "dampening",
+        ),
+        (
+            "momentum inf",
+            Sgd::new(0.1).momentum(f64::INFINITY),
+            "momentum",
+        ),
+        (
+            "weight decay 1e40",
+            Sgd::new(0.1).weight_decay(1e40),
+            "weight_decay",
+        ),
     ] {
         let mut sgd = sgd;
         let e = sgd.step(&mut m, &g).unwrap_err();
@@ -173,7 +190,10 @@ fn batch_norm_refuses_eps_that_is_not_positive() {
     for eps in [0.0, -1e-5, f64::NAN, f64::INFINITY] {
         let tape = Tape::<f32>::new();
         let x = tape.constant(Tensor::full(&[4, 2], 3.0));
-        let (g, b) = (tape.param(Tensor::ones(&[2])), tape.param(Tensor::zeros(&[2])));
+        let (g, b) = (
+            tape.param(Tensor::ones(&[2])),
+            tape.param(Tensor::zeros(&[2])),
+        );
         let mut st = BatchNormStats::<f32>::new(2);
         st.eps = eps;
         let e = ops::batch_norm(x, g, b, &mut st, true).unwrap_err();
@@ -218,8 +238,14 @@ fn conv2d_of_an_empty_batch_has_empty_gradients_on_every_path() {
             assert_eq!(y.shape().as_slice(), &[0, f, 5, 5]);
             let g = tape.backward(y.sum_all().unwrap()).unwrap();
             assert_eq!(g.wrt(x).unwrap().shape(), &[0, c, 5, 5]);
-            assert!(g.wrt(w).unwrap().data().iter().all(|&v| v == 0.0), "{path:?}");
-            assert!(g.wrt(b).unwrap().data().iter().all(|&v| v == 0.0), "{path:?}");
+            assert!(
+                g.wrt(w).unwrap().data().iter().all(|&v| v == 0.0),
+                "{path:?}"
+            );
+            assert!(
+                g.wrt(b).unwrap().data().iter().all(|&v| v == 0.0),
+                "{path:?}"
+            );
         }
     }
 }

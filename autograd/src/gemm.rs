@@ -264,7 +264,8 @@ pub(crate) mod tests {
     }
 
     fn panic_message<F: FnOnce()>(f: F) -> String {
-        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
         err.downcast_ref::<String>()
             .cloned()
             .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))

@@ -14,18 +14,22 @@
 //! stays in L1) and m by `MC` rows (the A block stays in L2), and calls an
 //! `MR x NR` micro-kernel on each tile of C.
 //!
-//! Micro-kernels: f32 on a CPU with AVX-512F gets a 16 x 16 register-blocked
-//! FMA kernel (16 accumulators, one B vector and 16 broadcasts of A per k);
-//! every other case gets a portable loop. [`fast_kernel_available`] tells
-//! callers whether the packed path beats matrixmultiply's (the ops crate
-//! falls back to it otherwise). Every tile of C is computed by the same
+//! Micro-kernels (chosen once per process, see [`crate::cpu`]): f32 on a
+//! CPU with AVX-512F gets a 16 x 16 register-blocked FMA kernel (16
+//! accumulators, one B vector and 16 broadcasts of A per k); with AVX2+FMA,
+//! the same tile as 6 + 6 + 4 rows of 2 ymm each (12 accumulators, 2 B
+//! loads and 6 broadcasts per 12 FMAs); every other case a portable loop.
+//! [`fast_kernel_available`] tells callers whether the packed path beats
+//! matrixmultiply's (the ops crate falls back to it otherwise). Every tile of C is computed by the same
 //! sequence of operations whatever the caller's threading, so results do not
 //! depend on the thread count.
 //!
 //! This is one of the three kernel files of `autograd` with `unsafe`
-//! (`gemm.rs`, `packed.rs`, `fastmath.rs`; here the AVX-512 kernel's raw
-//! loads and stores); the packing and the driver are safe code, and the safe
-//! wrapper checks every bound the kernel relies on in checked arithmetic.
+//! (`gemm.rs`, `packed.rs`, `fastmath.rs`; here the AVX-512 and AVX2
+//! kernels' raw loads and stores, and the calls into `target_feature`
+//! functions, the FMA peak probe's included); the packing and the driver
+//! are safe code, and the safe wrapper checks every bound the kernels rely
+//! on in checked arithmetic.
 //! The [`MicroKernel`] trait is sealed: its method takes a [`Token`] that
 //! only this crate can make.
 
@@ -121,7 +125,10 @@ impl<T: Element> PackedA<T> {
     pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
         let (m, k, kk) = (self.m, self.k, src.cols);
         assert_eq!(src.rows, m, "PackedA::fill: row count differs");
-        assert!(k0.checked_add(kk).is_some_and(|e| e <= k), "PackedA::fill: past k");
+        assert!(
+            k0.checked_add(kk).is_some_and(|e| e <= k),
+            "PackedA::fill: past k"
+        );
         if m == 0 || kk == 0 {
             return;
         }
@@ -188,7 +195,10 @@ impl<T: Element> PackedB<T> {
     pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
         let (n, k, kk) = (self.n, self.k, src.rows);
         assert_eq!(src.cols, n, "PackedB::fill: column count differs");
-        assert!(k0.checked_add(kk).is_some_and(|e| e <= k), "PackedB::fill: past k");
+        assert!(
+            k0.checked_add(kk).is_some_and(|e| e <= k),
+            "PackedB::fill: past k"
+        );
         if n == 0 || kk == 0 {
             return;
         }
@@ -607,7 +617,10 @@ mod peak {
 
     pub(super) fn portable(iters: usize) -> (f64, f32) {
         let mut acc = [[1.0f32; 8]; CHAINS];
-        let (b, c) = (std::hint::black_box(0.999_999f32), std::hint::black_box(1e-7f32));
+        let (b, c) = (
+            std::hint::black_box(0.999_999f32),
+            std::hint::black_box(1e-7f32),
+        );
         for _ in 0..iters {
             for x in acc.iter_mut() {
                 for v in x.iter_mut() {
@@ -615,7 +628,10 @@ mod peak {
                 }
             }
         }
-        (iters as f64 * (CHAINS * 8 * 2) as f64, acc.iter().flatten().sum())
+        (
+            iters as f64 * (CHAINS * 8 * 2) as f64,
+            acc.iter().flatten().sum(),
+        )
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -656,7 +672,10 @@ mod peak {
         for x in acc {
             s = _mm512_add_ps(s, x);
         }
-        (iters as f64 * (CHAINS * 16 * 2) as f64, _mm512_reduce_add_ps(s))
+        (
+            iters as f64 * (CHAINS * 16 * 2) as f64,
+            _mm512_reduce_add_ps(s),
+        )
     }
 }
 
@@ -914,7 +933,8 @@ mod tests {
     // the AVX-512 kernel's raw loads and stores out of bounds. Each must now
     // panic in the check, before any unsafe code runs.
     fn panics<F: FnOnce()>(f: F) -> String {
-        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
+        let err =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
         err.downcast_ref::<String>()
             .cloned()
             .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
@@ -972,7 +992,10 @@ mod tests {
         let b = vec![1.0f32; k * n];
         let pa = PackedA::pack(MatRef::row_major(&a, m, k));
         let pb = PackedB::pack(MatRef::row_major(&b, k, n));
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         let msg = panics(|| {
             let mut c = vec![0.0f32; m * n];
             pool.install(|| par_gemm_packed(&pa, &pb, &mut c, usize::MAX, false));
@@ -1029,7 +1052,9 @@ mod tests {
                                     },
                                     #[cfg(target_arch = "x86_64")]
                                     Isa::Avx512 => unsafe {
-                                        avx512::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c)
+                                        avx512::kernel_16x16(
+                                            kc, ap, bp, cp, ldc, rows, cols, load_c,
+                                        )
                                     },
                                     #[cfg(not(target_arch = "x86_64"))]
                                     _ => unreachable!(),
@@ -1044,11 +1069,15 @@ mod tests {
                                     }
                                     let got = c[at];
                                     if j < cols {
-                                        let dot: f32 = (0..kc).map(|p| a[p * MR + i] * b[p * NR + j]).sum();
+                                        let dot: f32 =
+                                            (0..kc).map(|p| a[p * MR + i] * b[p * NR + j]).sum();
                                         let want = if load_c { 2.0 + dot } else { dot };
                                         assert_eq!(got, want, "{isa:?} kc {kc} {rows}x{cols} ({i},{j}) load_c {load_c}");
                                     } else {
-                                        assert_eq!(got, 2.0, "{isa:?}: wrote past cols at ({i},{j})");
+                                        assert_eq!(
+                                            got, 2.0,
+                                            "{isa:?}: wrote past cols at ({i},{j})"
+                                        );
                                     }
                                 }
                             }

@@ -82,7 +82,9 @@ pub fn read_cifar10(path: impl AsRef<Path>) -> Result<Dataset> {
     let too_big = || {
         io_err(
             path,
-            format!("larger than the {MAX_BYTES}-byte limit for a CIFAR-10 file: not a CIFAR-10 batch"),
+            format!(
+                "larger than the {MAX_BYTES}-byte limit for a CIFAR-10 file: not a CIFAR-10 batch"
+            ),
         )
     };
     if let Ok(md) = f.metadata() {

@@ -174,9 +174,13 @@ pub fn fit(
         }
         let get = |k: &str| meta.get(k).map(String::as_str).unwrap_or("");
         let num = |k: &str| -> Result<f64, BoxErr> {
-            get(k)
-                .parse::<f64>()
-                .map_err(|_| format!("{}: metadata {k} missing or not a number", train_path.display()).into())
+            get(k).parse::<f64>().map_err(|_| {
+                format!(
+                    "{}: metadata {k} missing or not a number",
+                    train_path.display()
+                )
+                .into()
+            })
         };
         if get("run.batch") != cfg.batch.to_string() {
             return Err(format!(
@@ -232,7 +236,10 @@ pub fn fit(
                     if cfg.abort_after == Some(first + info.step + 1) {
                         // as a SIGKILL would: no destructors, nothing more
                         // written (exit rather than abort: no core file)
-                        eprintln!("aborting after step {} (--abort-after-steps)", first + info.step + 1);
+                        eprintln!(
+                            "aborting after step {} (--abort-after-steps)",
+                            first + info.step + 1
+                        );
                         std::process::exit(137);
                     }
                 },

@@ -55,7 +55,9 @@ where
         }
         Ok(path)
     } else {
-        Err(named(&"no TrueType font for the picture's text (apt-get install fonts-dejavu-core)"))
+        Err(named(
+            &"no TrueType font for the picture's text (apt-get install fonts-dejavu-core)",
+        ))
     }
 }
 

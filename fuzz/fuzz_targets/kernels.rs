@@ -78,14 +78,27 @@ fuzz_target!(|bytes: &[u8]| {
         0 => {
             // strided GEMM on matrixmultiply
             let (m, k, n) = (b.small(20), b.small(20), b.small(20));
-            let (rsa, csa, rsb, csb, ldc) = (b.stride(), b.stride(), b.stride(), b.stride(), b.stride());
+            let (rsa, csa, rsb, csb, ldc) =
+                (b.stride(), b.stride(), b.stride(), b.stride(), b.stride());
             let (la, lb) = (b.small(400), b.small(400));
             let lc = b.len_near(m * n.max(1));
             let (a, bb) = (vals(la), vals(lb));
             let mut c = vals(lc);
             quietly(|| {
-                let av = MatRef { data: &a, rows: m, cols: k, rs: rsa, cs: csa };
-                let bv = MatRef { data: &bb, rows: k, cols: n, rs: rsb, cs: csb };
+                let av = MatRef {
+                    data: &a,
+                    rows: m,
+                    cols: k,
+                    rs: rsa,
+                    cs: csa,
+                };
+                let bv = MatRef {
+                    data: &bb,
+                    rows: k,
+                    cols: n,
+                    rs: rsb,
+                    cs: csb,
+                };
                 gemm(1.0, av, bv, 0.5, &mut c, ldc);
             });
         }
@@ -101,7 +114,13 @@ fuzz_target!(|bytes: &[u8]| {
             let acc = b.byte() % 2 == 0;
             let par = b.byte() % 2 == 0;
             quietly(|| {
-                let pa = PackedA::pack(MatRef { data: &a, rows: m, cols: k, rs: rsa, cs: csa });
+                let pa = PackedA::pack(MatRef {
+                    data: &a,
+                    rows: m,
+                    cols: k,
+                    rs: rsa,
+                    cs: csa,
+                });
                 let pb = PackedB::pack(MatRef::row_major(&bb, k, n));
                 if par {
                     par_gemm_packed(&pa, &pb, &mut c, ldc, acc);
@@ -132,7 +151,20 @@ fuzz_target!(|bytes: &[u8]| {
             }
             let ho = (h + 2 * p - span) / s + 1;
             let wo = (w + 2 * p - span) / s + 1;
-            let g = Window { h, w, kh: k, kw: k, sh: s, sw: s, ph: p, pw: p, dh: d, dw: d, ho, wo };
+            let g = Window {
+                h,
+                w,
+                kh: k,
+                kw: k,
+                sh: s,
+                sw: s,
+                ph: p,
+                pw: p,
+                dh: d,
+                dw: d,
+                ho,
+                wo,
+            };
             let x = vals(b.len_near(n * c * h * w));
             let wt = vals(b.len_near(f * c * k * k));
             let bias = vals(b.len_near(f));
@@ -140,12 +172,24 @@ fuzz_target!(|bytes: &[u8]| {
             let wino = ops::kernels::winograd::applicable(&g, c, f) && b.byte() % 2 == 0;
             let mut out = vals(b.len_near(n * f * ho * wo));
             quietly(|| {
-                ops::kernels::conv_packed::forward(&x, &wt, Some(&bias), &g, n, c, f, &mut out, wino)
+                ops::kernels::conv_packed::forward(
+                    &x,
+                    &wt,
+                    Some(&bias),
+                    &g,
+                    n,
+                    c,
+                    f,
+                    &mut out,
+                    wino,
+                )
             });
             let mut gx = vals(b.len_near(n * c * h * w));
             let need_w = b.byte() % 2 == 0;
             quietly(|| {
-                let _ = ops::kernels::conv_packed::backward(&x, &wt, &gy, &g, n, c, f, &mut gx, need_w, wino);
+                let _ = ops::kernels::conv_packed::backward(
+                    &x, &wt, &gy, &g, n, c, f, &mut gx, need_w, wino,
+                );
             });
         }
         _ => {
@@ -160,8 +204,10 @@ fuzz_target!(|bytes: &[u8]| {
             let path = [ConvPath::Im2col, ConvPath::Packed, ConvPath::Winograd][b.small(2)];
             let _g = force_conv_path(path);
             let tape = autograd::Tape::<f32>::new();
-            let x = tape.param(autograd::Tensor::from_vec(vals(n * c * h * w), &[n, c, h, w]).unwrap());
-            let wt = tape.param(autograd::Tensor::from_vec(vals(f * c * k * k), &[f, c, k, k]).unwrap());
+            let x =
+                tape.param(autograd::Tensor::from_vec(vals(n * c * h * w), &[n, c, h, w]).unwrap());
+            let wt =
+                tape.param(autograd::Tensor::from_vec(vals(f * c * k * k), &[f, c, k, k]).unwrap());
             if let Ok(y) = ops::conv2d(x, wt, None, cfg) {
                 if let Ok(l) = ops::sum_all(y) {
                     let _ = tape.backward(l);

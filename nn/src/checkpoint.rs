@@ -237,7 +237,12 @@ pub fn nonfinite_tensors(ck: &Checkpoint) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = ck
         .tensors
         .iter()
-        .map(|(n, t)| (n.clone(), t.data().iter().filter(|v| !v.is_finite()).count()))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                t.data().iter().filter(|v| !v.is_finite()).count(),
+            )
+        })
         .filter(|(_, c)| *c > 0)
         .collect();
     out.sort();

@@ -38,9 +38,9 @@ use autograd::{
 use rayon::prelude::*;
 
 use crate::kernels::conv_packed;
+use crate::kernels::conv_path::{self, ConvPath};
 use crate::kernels::im2col::{col2im, im2col, Window};
 use crate::kernels::par_gemm::par_gemm;
-use crate::kernels::conv_path::{self, ConvPath};
 
 /// Stride, zero padding and dilation of a convolution, each (height, width).
 ///

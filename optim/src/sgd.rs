@@ -109,7 +109,7 @@ impl<T: Element> Sgd<T> {
     }
 
     /// Every hyper-parameter must be finite, at least 0 (dampening: any
-    /// finite value, as PyTorch), and finite in `T` too: `lr = 1e39` is
+    /// finite value), and finite in `T` too: `lr = 1e39` is
     /// infinite in f32 and would turn every weight into NaN.
     #[track_caller]
     fn check_hyper_parameters(&self) -> Result<()> {

@@ -128,7 +128,10 @@ pub fn forward<T: Element>(
     wino: bool,
 ) {
     if wino {
-        assert!(winograd::applicable(g, c, f), "winograd: shape does not apply");
+        assert!(
+            winograd::applicable(g, c, f),
+            "winograd: shape does not apply"
+        );
         let u = winograd::transform_weights(w, f, c, false);
         winograd::forward(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw), out);
         return;
@@ -183,7 +186,10 @@ pub fn backward<T: Element>(
         return need_w.then(|| vec![T::ZERO; f * c * g.kh * g.kw]);
     }
     if wino {
-        assert!(winograd::applicable(g, c, f), "winograd: shape does not apply");
+        assert!(
+            winograd::applicable(g, c, f),
+            "winograd: shape does not apply"
+        );
         if !gx.is_empty() {
             // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
             let uf = winograd::transform_weights(w, f, c, true);
