@@ -33,7 +33,7 @@ pub enum ErrorKind {
 /// assert_eq!(err.kind(), ErrorKind::Shape);
 /// assert!(err.to_string().contains("from_vec"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     op: Cow<'static, str>,
@@ -96,6 +96,30 @@ impl fmt::Display for Error {
             write!(f, " (at {}:{}:{})", loc.file(), loc.line(), loc.column())?;
         }
         Ok(())
+    }
+}
+
+/// `{:?}` prints the same one line as `{}`, so `fn main() -> Result<()>`
+/// with `?` shows a readable message (Rust prints a returned error with
+/// `Debug`); `{:#?}` shows the fields.
+///
+/// ```
+/// let err = autograd::Tensor::<f32>::from_vec(vec![1.0], &[2]).unwrap_err();
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// assert!(format!("{err:#?}").contains("kind: Shape"));
+/// ```
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            f.debug_struct("Error")
+                .field("kind", &self.kind)
+                .field("op", &self.op)
+                .field("msg", &self.msg)
+                .field("location", &self.location)
+                .finish()
+        } else {
+            fmt::Display::fmt(self, f)
+        }
     }
 }
 
