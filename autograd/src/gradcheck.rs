@@ -128,7 +128,7 @@ fn unravel(mut lin: usize, shape: &[usize]) -> Vec<usize> {
 ///     struct Sq(Tensor<f64>);
 ///     impl autograd::Backward<f64> for Sq {
 ///         fn backward(&self, g: &Tensor<f64>, _: &[bool]) -> autograd::Result<autograd::InputGrads<f64>> {
-///             Ok(smallvec::smallvec![Some(g.zip_broadcast(&self.0, "sq", |g, x| 2.0 * g * x)?)])
+///             Ok(autograd::smallvec::smallvec![Some(g.zip_broadcast(&self.0, "sq", |g, x| 2.0 * g * x)?)])
 ///         }
 ///     }
 ///     let v = xs[0].value();

@@ -65,7 +65,7 @@ static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 /// struct Square(Tensor<f64>);
 /// impl autograd::Backward<f64> for Square {
 ///     fn backward(&self, g: &Tensor<f64>, _: &[bool]) -> autograd::Result<autograd::InputGrads<f64>> {
-///         Ok(smallvec::smallvec![Some(g.zip_broadcast(&self.0, "square", |g, x| 2.0 * g * x)?)])
+///         Ok(autograd::smallvec::smallvec![Some(g.zip_broadcast(&self.0, "square", |g, x| 2.0 * g * x)?)])
 ///     }
 /// }
 /// let xv = x.value();
@@ -549,20 +549,21 @@ impl<T: Element> Grads<T> {
     /// gradients without keeping `Var`s around.
     ///
     /// ```
-    /// use autograd::{Tape, Tensor};
+    /// use autograd::{Backward, InputGrads, Tape, Tensor};
+    /// // an op y = w[0] + w[1] (the `ops` crate has the real ones)
+    /// struct SumOfTwo;
+    /// impl Backward<f32> for SumOfTwo {
+    ///     fn backward(&self, g: &Tensor<f32>, _: &[bool]) -> autograd::Result<InputGrads<f32>> {
+    ///         Ok(autograd::smallvec::smallvec![Some(Tensor::full(&[2], g.data()[0]))])
+    ///     }
+    /// }
     /// let w = Tensor::<f32>::ones(&[2]);
     /// let grads = {
     ///     let tape = Tape::new();
     ///     let wv = tape.param(w.clone());
-    ///     let y = tape.record("sum2", &[wv], Tensor::scalar(2.0), || Twice).unwrap();
+    ///     let y = tape.record("sum2", &[wv], Tensor::scalar(2.0), || SumOfTwo).unwrap();
     ///     tape.backward(y).unwrap()
     /// };
-    /// # struct Twice;
-    /// # impl autograd::Backward<f32> for Twice {
-    /// #     fn backward(&self, g: &Tensor<f32>, _: &[bool]) -> autograd::Result<autograd::InputGrads<f32>> {
-    /// #         Ok(smallvec::smallvec![Some(Tensor::full(&[2], g.data()[0]))])
-    /// #     }
-    /// # }
     /// assert_eq!(grads.of(&w).unwrap().data(), &[1.0, 1.0]);
     /// ```
     pub fn of(&self, param: &Tensor<T>) -> Option<Tensor<T>> {
