@@ -725,15 +725,55 @@ impl<T: Element> fmt::Debug for Tensor<T> {
 }
 
 /// Prints like Torch7: the last two dims as a matrix, then the type and size.
+/// Tensors of more than 1,000 elements are summarised as PyTorch does: the
+/// first and last 3 rows, columns and planes, with `...` between.
+///
+/// ```
+/// use autograd::Tensor;
+/// let t = Tensor::<f32>::zeros(&[100, 100]);
+/// let s = t.to_string();
+/// assert!(s.lines().count() < 10 && s.lines().all(|l| l.len() < 80));
+/// assert!(s.contains("...") && s.ends_with("[Tensor<f32> of size 100x100]"));
+/// ```
 impl<T: Element> fmt::Display for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const MAX: usize = 1000;
+        // PyTorch's print options: summarise past 1,000 elements, keeping
+        // 3 edge items on each side of every dimension
+        const THRESHOLD: usize = 1000;
+        const EDGE: usize = 3;
         let nd = self.ndim();
         let cols = if nd == 0 { 1 } else { self.shape[nd - 1] };
         let rows = if nd < 2 { 1 } else { self.shape[nd - 2] };
-        let plane = (rows * cols).max(1);
-        let shown = self.numel().min(MAX);
-        for (p, chunk) in self.data[..shown].chunks(plane).enumerate() {
+        let plane = rows * cols;
+        let planes = if plane == 0 { 0 } else { self.numel() / plane };
+        let summarise = self.numel() > THRESHOLD;
+        // the indices shown along a dimension of length n, None for "..."
+        let pick = |n: usize| -> Vec<Option<usize>> {
+            if summarise && n > 2 * EDGE {
+                (0..EDGE)
+                    .map(Some)
+                    .chain([None])
+                    .chain((n - EDGE..n).map(Some))
+                    .collect()
+            } else {
+                (0..n).map(Some).collect()
+            }
+        };
+        let fmt_row = |r: &[T]| -> String {
+            pick(r.len())
+                .iter()
+                .map(|j| match j {
+                    Some(j) => format!("{:8.4}", r[*j].to_f64()),
+                    None => format!("{:>8}", "..."),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for p in pick(planes) {
+            let Some(p) = p else {
+                writeln!(f, "...")?;
+                continue;
+            };
             if nd > 2 {
                 let mut idx = Vec::new();
                 let mut rem = p;
@@ -745,13 +785,13 @@ impl<T: Element> fmt::Display for Tensor<T> {
                 let s: Vec<String> = idx.iter().map(|i| (i + 1).to_string()).collect();
                 writeln!(f, "({},.,.) =", s.join(","))?;
             }
-            for row in chunk.chunks(cols.max(1)) {
-                let s: Vec<String> = row.iter().map(|v| format!("{:8.4}", v.to_f64())).collect();
-                writeln!(f, "{}", s.join(" "))?;
+            let chunk = &self.data[p * plane..(p + 1) * plane];
+            for r in pick(rows) {
+                match r {
+                    Some(r) => writeln!(f, "{}", fmt_row(&chunk[r * cols..(r + 1) * cols]))?,
+                    None => writeln!(f, "{:>8}", "...")?,
+                }
             }
-        }
-        if shown < self.numel() {
-            writeln!(f, "... ({} more)", self.numel() - shown)?;
         }
         let dims: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
         write!(
@@ -822,5 +862,31 @@ mod tests {
         let t = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[4]).unwrap();
         assert!((t.std_all(true) - 1.2909944487358056).abs() < 1e-12);
         assert!((t.std_all(false) - 1.118033988749895).abs() < 1e-12);
+    }
+}
+#[cfg(test)]
+mod print_tests {
+    use crate::Tensor;
+
+    #[test]
+    fn small_tensors_print_whole_and_large_ones_are_summarised() {
+        let small = Tensor::<f32>::from_vec((0..6).map(|i| i as f32).collect(), &[2, 3]).unwrap();
+        assert_eq!(
+            small.to_string(),
+            "  0.0000   1.0000   2.0000\n  3.0000   4.0000   5.0000\n[Tensor<f32> of size 2x3]"
+        );
+        // 1,000 elements: still whole (PyTorch's threshold is "more than")
+        let edge = Tensor::<f32>::zeros(&[10, 100]);
+        assert!(!edge.to_string().contains("..."));
+        let long = Tensor::<f32>::from_vec((0..5000).map(|i| i as f32).collect(), &[5000]).unwrap();
+        let s = long.to_string();
+        assert!(s.starts_with("  0.0000   1.0000   2.0000      ... 4997.0000"), "{s}");
+        assert_eq!(s.lines().count(), 2);
+        // 4-D: first and last 3 of the 16 planes, 7 lines each
+        let t = Tensor::<f32>::zeros(&[2, 8, 8, 8]);
+        let s = t.to_string();
+        assert_eq!(s.matches(",.,.) =").count(), 6, "{s}");
+        assert!(s.contains("(1,1,.,.) =") && s.contains("(2,8,.,.) ="));
+        assert_eq!(s.lines().count(), 6 * 8 + 1 + 1);
     }
 }
