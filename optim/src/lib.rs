@@ -1,12 +1,14 @@
-//! # optim: SGD, schedules, the training loop and the babysitting tools
+//! # optim: optimizers, schedules, the training loop and the babysitting tools
 //!
-//! [`Sgd`] follows `torch.optim.SGD` exactly and reports the lecture's
-//! update/weight ratio per parameter after each step. [`train`] is a plain
+//! [`Sgd`], [`Adam`], [`AdamW`], [`RmsProp`] and [`Adagrad`] follow
+//! `torch.optim`'s update rules and defaults, implement [`Optimizer`], and
+//! report the lecture's update/weight ratio per parameter after each step. [`train`] is a plain
 //! epoch loop; [`babysit`] turns the lecture's sanity checks and
 //! hyper-parameter search into functions.
 
 #![forbid(unsafe_code)]
 
+pub mod adaptive;
 pub mod babysit;
 pub mod checkpoint;
 pub mod schedule;
@@ -14,4 +16,5 @@ pub mod sgd;
 pub mod train;
 
 pub use schedule::{Cosine, LinearWarmup, LrSchedule, StepLr};
+pub use adaptive::{Adagrad, Adam, AdamW, Optimizer, RmsProp};
 pub use sgd::Sgd;
