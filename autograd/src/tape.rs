@@ -580,6 +580,48 @@ impl<T: Element> Grads<T> {
         acc
     }
 
+    /// The gradients of the parameter leaves, one `(storage id, gradient)`
+    /// per parameter tensor (a tensor put on the tape several times gets the
+    /// sum, as [`Grads::of`]), in the order the parameters were first put on
+    /// the tape. For global operations over all gradients, such as norm
+    /// clipping.
+    pub fn params(&self) -> Vec<(u64, Tensor<T>)> {
+        let mut out: Vec<(u64, Tensor<T>)> = Vec::new();
+        for &(id, i) in &self.leaves {
+            let Some(g) = &self.grads[i] else { continue };
+            match out.iter_mut().find(|(k, _)| *k == id) {
+                Some((_, acc)) => acc.add_assign(g),
+                None => out.push((id, g.clone())),
+            }
+        }
+        out
+    }
+
+    /// Applies `f` to every parameter leaf's gradient in place (each leaf of
+    /// a tensor put on the tape several times separately; `f` should be
+    /// linear in the gradient, as scaling and clamping by a bound are, or
+    /// act element-wise). This is how gradient clipping changes gradients
+    /// before an optimizer step.
+    ///
+    /// ```
+    /// use autograd::{Tape, Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let w = Tensor::<f32>::ones(&[2]);
+    /// let wv = tape.param(w.clone());
+    /// // backward from w itself with seed 3: dL/dw = 3
+    /// let mut grads = tape.backward_with(wv, Tensor::full(&[2], 3.0))?;
+    /// grads.for_each_param_grad(|g| g.data_mut().iter_mut().for_each(|v| *v *= 0.5));
+    /// assert_eq!(grads.of(&w).unwrap().data(), &[1.5, 1.5]);
+    /// # Ok::<(), autograd::Error>(())
+    /// ```
+    pub fn for_each_param_grad(&mut self, mut f: impl FnMut(&mut Tensor<T>)) {
+        for &(_, i) in &self.leaves {
+            if let Some(g) = &mut self.grads[i] {
+                f(g);
+            }
+        }
+    }
+
     /// The gradient of `v`: zeros of its shape when it requires a gradient
     /// that nothing reached; an error when it cannot have one (a constant, a
     /// non-leaf without `retain_grad`, another tape's variable).

@@ -880,7 +880,10 @@ mod print_tests {
         assert!(!edge.to_string().contains("..."));
         let long = Tensor::<f32>::from_vec((0..5000).map(|i| i as f32).collect(), &[5000]).unwrap();
         let s = long.to_string();
-        assert!(s.starts_with("  0.0000   1.0000   2.0000      ... 4997.0000"), "{s}");
+        assert!(
+            s.starts_with("  0.0000   1.0000   2.0000      ... 4997.0000"),
+            "{s}"
+        );
         assert_eq!(s.lines().count(), 2);
         // 4-D: first and last 3 of the 16 planes, 7 lines each
         let t = Tensor::<f32>::zeros(&[2, 8, 8, 8]);

@@ -169,11 +169,15 @@ fn apply<T: Element>(
     let mut by_name: HashMap<String, Tensor<T>> = work.into_iter().collect();
     let mut ratios = Vec::new();
     model.visit_mut("", &mut |name, p| {
-        let Some(mut g) = by_name.remove(name) else { return };
-        let state = states.entry(name.to_string()).or_insert_with(|| ParamState {
-            step: 0,
-            bufs: init(p),
-        });
+        let Some(mut g) = by_name.remove(name) else {
+            return;
+        };
+        let state = states
+            .entry(name.to_string())
+            .or_insert_with(|| ParamState {
+                step: 0,
+                bufs: init(p),
+            });
         let gd = g.data_mut();
         if maximize {
             for v in gd.iter_mut() {
@@ -192,7 +196,11 @@ fn apply<T: Element>(
             .sqrt();
         ratios.push((
             name.to_string(),
-            if w_norm > 0.0 { u_norm / w_norm } else { f64::INFINITY },
+            if w_norm > 0.0 {
+                u_norm / w_norm
+            } else {
+                f64::INFINITY
+            },
         ));
     });
     Ok(ratios)
@@ -321,14 +329,20 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
             let step_size = T::from_f64(lr / bc1);
             let (b1t, b2t) = (T::from_f64(1.0 - b1), T::from_f64(b2));
-            let (one_m_b2, epst, bc2s) = (T::from_f64(1.0 - b2), T::from_f64(eps), T::from_f64(bc2_sqrt));
+            let (one_m_b2, epst, bc2s) = (
+                T::from_f64(1.0 - b2),
+                T::from_f64(eps),
+                T::from_f64(bc2_sqrt),
+            );
             if wd != 0.0 {
                 if decoupled {
                     let f = T::from_f64(1.0 - lr * wd);
                     p.iter_mut().for_each(|v| *v *= f);
                 } else {
                     let w = T::from_f64(wd);
-                    g.iter_mut().zip(p.iter()).for_each(|(gv, &pv)| *gv += w * pv);
+                    g.iter_mut()
+                        .zip(p.iter())
+                        .for_each(|(gv, &pv)| *gv += w * pv);
                 }
             }
             let (m_and_rest, rest) = st.bufs.split_at_mut(1);
@@ -351,7 +365,15 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             }
         };
         let op = self.name();
-        self.ratios = apply(op, model, grads, &mut self.state, self.maximize, &init, &mut update)?;
+        self.ratios = apply(
+            op,
+            model,
+            grads,
+            &mut self.state,
+            self.maximize,
+            &init,
+            &mut update,
+        )?;
         Ok(())
     }
     fn zero_state(&mut self) {
@@ -448,9 +470,21 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
     fn step(&mut self, model: &mut dyn Module<T>, grads: &Grads<T>) -> Result<()> {
         let op = "rmsprop";
         check::<T>(op, "lr", self.lr, self.lr >= 0.0, "a finite number >= 0")?;
-        check::<T>(op, "alpha", self.alpha, self.alpha >= 0.0, "a finite number >= 0")?;
+        check::<T>(
+            op,
+            "alpha",
+            self.alpha,
+            self.alpha >= 0.0,
+            "a finite number >= 0",
+        )?;
         check::<T>(op, "eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
-        check::<T>(op, "momentum", self.momentum, self.momentum >= 0.0, "a finite number >= 0")?;
+        check::<T>(
+            op,
+            "momentum",
+            self.momentum,
+            self.momentum >= 0.0,
+            "a finite number >= 0",
+        )?;
         let wd = self.weight_decay;
         check::<T>(op, "weight_decay", wd, wd >= 0.0, "a finite number >= 0")?;
         let (lr, alpha, eps, mom, centered) =
@@ -463,7 +497,9 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
             let (epst, lrt, momt) = (T::from_f64(eps), T::from_f64(lr), T::from_f64(mom));
             if wd != 0.0 {
                 let w = T::from_f64(wd);
-                g.iter_mut().zip(p.iter()).for_each(|(gv, &pv)| *gv += w * pv);
+                g.iter_mut()
+                    .zip(p.iter())
+                    .for_each(|(gv, &pv)| *gv += w * pv);
             }
             let [sq, ga, buf] = &mut st.bufs[..] else {
                 unreachable!("three buffers")
@@ -485,7 +521,15 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
                 }
             }
         };
-        self.ratios = apply(op, model, grads, &mut self.state, self.maximize, &init, &mut update)?;
+        self.ratios = apply(
+            op,
+            model,
+            grads,
+            &mut self.state,
+            self.maximize,
+            &init,
+            &mut update,
+        )?;
         Ok(())
     }
     fn zero_state(&mut self) {
@@ -573,10 +617,22 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
     fn step(&mut self, model: &mut dyn Module<T>, grads: &Grads<T>) -> Result<()> {
         let op = "adagrad";
         check::<T>(op, "lr", self.lr, self.lr >= 0.0, "a finite number >= 0")?;
-        check::<T>(op, "lr_decay", self.lr_decay, self.lr_decay >= 0.0, "a finite number >= 0")?;
+        check::<T>(
+            op,
+            "lr_decay",
+            self.lr_decay,
+            self.lr_decay >= 0.0,
+            "a finite number >= 0",
+        )?;
         check::<T>(op, "eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
         let iav = self.initial_accumulator_value;
-        check::<T>(op, "initial_accumulator_value", iav, iav >= 0.0, "a finite number >= 0")?;
+        check::<T>(
+            op,
+            "initial_accumulator_value",
+            iav,
+            iav >= 0.0,
+            "a finite number >= 0",
+        )?;
         let wd = self.weight_decay;
         check::<T>(op, "weight_decay", wd, wd >= 0.0, "a finite number >= 0")?;
         let (lr, lr_decay, eps) = (self.lr, self.lr_decay, self.eps);
@@ -587,7 +643,9 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
             let epst = T::from_f64(eps);
             if wd != 0.0 {
                 let w = T::from_f64(wd);
-                g.iter_mut().zip(p.iter()).for_each(|(gv, &pv)| *gv += w * pv);
+                g.iter_mut()
+                    .zip(p.iter())
+                    .for_each(|(gv, &pv)| *gv += w * pv);
             }
             let s = st.bufs[0].data_mut();
             for i in 0..p.len() {
@@ -596,7 +654,15 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
                 p[i] -= clr * (g[i] / std);
             }
         };
-        self.ratios = apply(op, model, grads, &mut self.state, self.maximize, &init, &mut update)?;
+        self.ratios = apply(
+            op,
+            model,
+            grads,
+            &mut self.state,
+            self.maximize,
+            &init,
+            &mut update,
+        )?;
         Ok(())
     }
     fn zero_state(&mut self) {

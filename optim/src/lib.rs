@@ -11,10 +11,12 @@
 pub mod adaptive;
 pub mod babysit;
 pub mod checkpoint;
+pub mod clip;
 pub mod schedule;
 pub mod sgd;
 pub mod train;
 
-pub use schedule::{Cosine, LinearWarmup, LrSchedule, StepLr};
 pub use adaptive::{Adagrad, Adam, AdamW, Optimizer, RmsProp};
+pub use clip::{clip_grad_norm, clip_grad_value};
+pub use schedule::{Cosine, LinearWarmup, LrSchedule, StepLr};
 pub use sgd::Sgd;

@@ -27,7 +27,8 @@ fn step(opt: &mut dyn Optimizer<f64>, m: &mut P, c: &[f64]) {
         let tape = Tape::new();
         let v = tape.param(m.0.clone());
         let cv = tape.constant(Tensor::from_vec(c.to_vec(), &[c.len()]).unwrap());
-        tape.backward(ops::sum_all(ops::mul(v, cv).unwrap()).unwrap()).unwrap()
+        tape.backward(ops::sum_all(ops::mul(v, cv).unwrap()).unwrap())
+            .unwrap()
     };
     opt.step(m, &g).unwrap();
 }
@@ -60,7 +61,13 @@ fn adam_two_steps_constant_gradient() {
     let mut m = p(&[1.0, -2.0]);
     let mut opt = Adam::new(0.1).maximize(true);
     step(&mut opt, &mut m, &c);
-    close(m.0.data(), &[1.0 + 0.1 * 0.5 / (0.5 + EPS), -2.0 - 0.1 * 0.25 / (0.25 + EPS)]);
+    close(
+        m.0.data(),
+        &[
+            1.0 + 0.1 * 0.5 / (0.5 + EPS),
+            -2.0 - 0.1 * 0.25 / (0.25 + EPS),
+        ],
+    );
 }
 
 #[test]
@@ -159,7 +166,9 @@ fn adagrad_with_lr_decay_and_initial_accumulator_two_steps() {
     // s starts at 0.1; clr_t = lr / (1 + (t-1) lr_decay)
     let (g, lr, eps) = (0.5, 0.1, 1e-10);
     let mut m = p(&[1.0]);
-    let mut opt = Adagrad::new(lr).lr_decay(0.5).initial_accumulator_value(0.1);
+    let mut opt = Adagrad::new(lr)
+        .lr_decay(0.5)
+        .initial_accumulator_value(0.1);
     let p1 = 1.0 - lr * g / ((0.1f64 + g * g).sqrt() + eps);
     step(&mut opt, &mut m, &[g]);
     close(m.0.data(), &[p1]);
@@ -188,9 +197,15 @@ fn bad_hyper_parameters_and_changed_shapes_are_errors_that_change_nothing() {
         (Box::new(Adam::new(f64::NAN)), "lr"),
         (Box::new(AdamW::new(0.1).weight_decay(-1.0)), "weight_decay"),
         (Box::new(RmsProp::new(0.1).alpha(-0.5)), "alpha"),
-        (Box::new(RmsProp::new(0.1).momentum(f64::INFINITY)), "momentum"),
+        (
+            Box::new(RmsProp::new(0.1).momentum(f64::INFINITY)),
+            "momentum",
+        ),
         (Box::new(Adagrad::new(0.1).lr_decay(-1.0)), "lr_decay"),
-        (Box::new(Adagrad::new(0.1).initial_accumulator_value(-1.0)), "initial_accumulator_value"),
+        (
+            Box::new(Adagrad::new(0.1).initial_accumulator_value(-1.0)),
+            "initial_accumulator_value",
+        ),
     ];
     for (mut opt, field) in cases {
         let e = opt.step(&mut m, &g).unwrap_err();
@@ -281,7 +296,11 @@ fn three_steps_match_torch_optim() {
             step(opt.as_mut(), &mut m, &[0.3 * s, -0.7 * s, 0.1 * s]);
         }
         for (a, b) in m.0.data().iter().zip(torch) {
-            assert!((a - b).abs() <= 1e-14, "{what}: {:?} vs torch {torch:?}", m.0.data());
+            assert!(
+                (a - b).abs() <= 1e-14,
+                "{what}: {:?} vs torch {torch:?}",
+                m.0.data()
+            );
         }
     }
 }
