@@ -403,7 +403,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let h = common::fit::fit(&mut model, &mut sgd, train, val, &cfg, |e| {
         let r: Vec<String> = e
-            .sgd
+            .opt
             .update_ratios()
             .iter()
             .filter(|(n, _)| n.ends_with("weight"))

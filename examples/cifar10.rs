@@ -25,7 +25,7 @@ use data::Augment;
 use nn::models::{ConvNet, LinearSoftmax, TwoLayer};
 use nn::{Classifier, Init};
 use optim::train::evaluate;
-use optim::{LrSchedule, Sgd};
+use optim::{Adagrad, Adam, AdamW, LrSchedule, Optimizer, RmsProp, Sgd};
 use rand::SeedableRng;
 
 #[derive(Parser, Debug)]
@@ -36,6 +36,12 @@ struct Args {
     /// Which model
     #[arg(long, default_value = "convnet", value_parser = ["linear", "twolayer", "convnet"])]
     model: String,
+    /// Optimizer (torch.optim's rules); its learning rate and weight decay
+    /// default to values that suit it: sgd the model's recipe (momentum,
+    /// Nesterov for the ConvNet), adam/rmsprop lr 1e-3, adamw lr 1e-3 with
+    /// decoupled weight decay 5e-2, adagrad lr 1e-2
+    #[arg(long, default_value = "sgd", value_parser = ["sgd", "adam", "adamw", "rmsprop", "adagrad"])]
+    optim: String,
     /// Folder with data_batch_1.bin .. data_batch_5.bin (default: $CIFAR10_DIR, then the usual places)
     #[arg(long)]
     data: Option<PathBuf>,
@@ -135,8 +141,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let r = recipe(&model_name);
     let epochs = args.epochs.map_or(r.epochs, |v| v as usize);
     let batch = args.batch.map_or(r.batch, |v| v as usize);
-    let lr = args.lr.unwrap_or(r.lr);
-    let reg = args.reg.unwrap_or(r.reg);
+    let (lr_default, reg_default) = match args.optim.as_str() {
+        "sgd" => (r.lr, r.reg),
+        "adamw" => (1e-3, 5e-2),
+        "adagrad" => (1e-2, r.reg),
+        _ => (1e-3, r.reg),
+    };
+    let lr = args.lr.unwrap_or(lr_default);
+    let reg = args.reg.unwrap_or(reg_default);
     let momentum = args.momentum.unwrap_or(r.momentum);
     let seed = args.run.seed;
     let limit = args.limit.map(|v| v as usize);
@@ -166,14 +178,44 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         t0.elapsed().as_secs_f64()
     );
     let mut model = make(&model_name, seed);
-    let mut sgd = Sgd::new(lr)
-        .momentum(momentum)
-        .weight_decay(reg)
-        .nesterov(r.nesterov && momentum > 0.0);
+    let nesterov = r.nesterov && momentum > 0.0;
+    let (mut opt, opt_desc): (Box<dyn Optimizer<f32>>, String) = match args.optim.as_str() {
+        "sgd" => (
+            Box::new(
+                Sgd::new(lr)
+                    .momentum(momentum)
+                    .weight_decay(reg)
+                    .nesterov(nesterov),
+            ),
+            format!(
+                "SGD lr {lr} momentum {momentum}{} weight decay {reg}",
+                if nesterov { " (Nesterov)" } else { "" }
+            ),
+        ),
+        "adam" => (
+            Box::new(Adam::new(lr).weight_decay(reg)),
+            format!("Adam lr {lr} betas (0.9, 0.999) L2 weight decay {reg}"),
+        ),
+        "adamw" => (
+            Box::new(AdamW::new(lr).weight_decay(reg)),
+            format!("AdamW lr {lr} betas (0.9, 0.999) decoupled weight decay {reg}"),
+        ),
+        "rmsprop" => (
+            Box::new(
+                RmsProp::new(lr)
+                    .weight_decay(reg)
+                    .momentum(args.momentum.unwrap_or(0.0)),
+            ),
+            format!("RMSprop lr {lr} alpha 0.99 weight decay {reg}"),
+        ),
+        _ => (
+            Box::new(Adagrad::new(lr).weight_decay(reg)),
+            format!("Adagrad lr {lr} weight decay {reg}"),
+        ),
+    };
     println!(
-        "model {model_name}: {} parameters; SGD lr {lr} momentum {momentum}{} weight decay {reg}; batch {batch}; {} epochs; augmentation {}; {} threads",
+        "model {model_name}: {} parameters; {opt_desc}; batch {batch}; {} epochs; augmentation {}; {} threads",
         model.num_params(),
-        if sgd.nesterov { " (Nesterov)" } else { "" },
         epochs,
         if r.augment.is_some() { "crop 4 + flip" } else { "none" },
         rayon::current_num_threads()
@@ -205,11 +247,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ratio_every: 20,
         abort_after: args.run.abort_after_steps,
     };
-    let h = common::fit::fit(model.as_mut(), &mut sgd, &s.train, &s.val, &cfg, |e| {
+    let h = common::fit::fit(model.as_mut(), opt.as_mut(), &s.train, &s.val, &cfg, |e| {
         println!(
             "epoch {:>2} lr {:.2e} train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1} s/epoch{}",
             e.epoch,
-            e.sgd.lr,
+            e.opt.lr(),
             e.train.loss,
             100.0 * e.train.acc,
             e.val.loss,

@@ -219,3 +219,49 @@ fn a_checkpoint_with_nan_weights_is_refused_unless_asked_for() {
     nn::checkpoint::load_model_with(&path, &mut fresh, opts).unwrap();
     assert!(fresh.fc1.weight.data()[5].is_nan());
 }
+
+/// Training checkpoints of format v1 (SGD only, before any optimizer could
+/// be saved) still load into an Sgd; they are refused for another optimizer.
+#[test]
+fn a_version_1_training_checkpoint_still_loads() {
+    use optim::{Adam, Optimizer, Sgd};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.safetensors");
+    let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
+    let mut tensors = nn::checkpoint::named_tensors(&mut m);
+    tensors.push((
+        "optim.momentum.fc1.weight".into(),
+        autograd::Tensor::full(&[3, 4], 0.5),
+    ));
+    let meta = [
+        ("format", "lecture-grad training checkpoint v1"),
+        ("lr", "1e-1"),
+        ("momentum", "9e-1"),
+        ("dampening", "0e0"),
+        ("weight_decay", "5e-4"),
+        ("nesterov", "true"),
+        ("sgd_steps", "7"),
+        ("epoch", "2"),
+        ("step", "3"),
+        ("seed", "11"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    nn::checkpoint::save_tensors(&path, &tensors, meta).unwrap();
+    let mut sgd = Sgd::<f32>::new(0.01);
+    let pos = optim::checkpoint::load_training(&path, &mut m, &mut sgd).unwrap();
+    assert_eq!((pos.epoch, pos.step, pos.seed), (2, 3, 11));
+    assert_eq!(
+        (sgd.lr, sgd.momentum, sgd.nesterov, sgd.steps),
+        (0.1, 0.9, true, 7)
+    );
+    assert_eq!(sgd.buffers["fc1.weight"].data(), &[0.5; 12]);
+    let e =
+        optim::checkpoint::load_training(&path, &mut m, &mut Adam::<f32>::new(1e-3)).unwrap_err();
+    assert!(
+        e.to_string().contains("written by the sgd optimizer"),
+        "{e}"
+    );
+    let _ = Optimizer::<f32>::name(&sgd);
+}

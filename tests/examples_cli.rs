@@ -389,3 +389,76 @@ fn babysit_killed_with_sigkill_resumes_to_the_same_weights() {
         "resumed run's final weights differ"
     );
 }
+
+/// The same with Adam (moments and step counts in the checkpoint), and a
+/// resume with another optimizer than the one that wrote the checkpoint is
+/// refused.
+#[test]
+fn cifar10_with_adam_resumes_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("cifar");
+    synthetic_cifar(&data, 30);
+    let d = data.to_str().unwrap().to_string();
+    let go = |out: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "--model",
+            "linear",
+            "--optim",
+            "adam",
+            "--data",
+            &d,
+            "--epochs",
+            "2",
+            "--batch",
+            "20",
+            "--save-every",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        run("cifar10", &a)
+    };
+    let full = tmp.path().join("full");
+    let o = go(&full, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Adam lr 0.001"), "{}", text(&o));
+    let cut = tmp.path().join("cut");
+    let o = go(&cut, &["--abort-after-steps", "11"]);
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o));
+    let o = go(&cut, &["--resume"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ck = |dir: &Path| tensors(&dir.join("cifar10_linear_train.safetensors"));
+    let (a, b) = (ck(&full), ck(&cut));
+    assert!(
+        a.iter().any(|(n, _)| n.starts_with("optim.exp_avg_sq.")),
+        "{:?}",
+        a.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+    assert_eq!(a, b, "resumed Adam run's weights or moments differ");
+    // another optimizer cannot continue this checkpoint
+    let o = run(
+        "cifar10",
+        &[
+            "--model",
+            "linear",
+            "--optim",
+            "sgd",
+            "--data",
+            &d,
+            "--epochs",
+            "2",
+            "--batch",
+            "20",
+            "--out",
+            cut.to_str().unwrap(),
+            "--resume",
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("written by the adam optimizer") && t.contains("sgd"),
+        "{t}"
+    );
+}

@@ -15,7 +15,7 @@ use data::{Augment, Dataset};
 use nn::Classifier;
 use optim::checkpoint::{load_training_with, save_training_with, Position};
 use optim::train::{evaluate, train_epoch_from, Pass};
-use optim::Sgd;
+use optim::Optimizer;
 
 use super::curves::Curves;
 use super::progress::Progress;
@@ -51,7 +51,7 @@ pub struct EpochEnd<'a> {
     pub val: Pass,
     pub saved_best: bool,
     pub secs: f64,
-    pub sgd: &'a Sgd<f32>,
+    pub opt: &'a dyn Optimizer<f32>,
 }
 
 #[derive(Default)]
@@ -139,7 +139,7 @@ struct Partial {
 /// validation accuracy; `on_epoch` prints the caller's line.
 pub fn fit(
     model: &mut dyn Classifier,
-    sgd: &mut Sgd<f32>,
+    opt: &mut dyn Optimizer<f32>,
     train: &Dataset,
     val: &Dataset,
     cfg: &FitCfg<'_>,
@@ -162,7 +162,7 @@ pub fn fit(
     };
     let mut partial = Partial::default();
     if cfg.resume {
-        let (p, meta) = load_training_with(&train_path, model, sgd)?;
+        let (p, meta) = load_training_with(&train_path, model, &mut *opt)?;
         if p.seed != cfg.seed {
             return Err(format!(
                 "{}: written with --seed {}, this run has --seed {}",
@@ -221,7 +221,7 @@ pub fn fit(
             let curves = &mut h.curves;
             let pass = train_epoch_from(
                 model,
-                sgd,
+                &mut *opt,
                 train,
                 cfg.batch,
                 cfg.seed,
@@ -254,7 +254,7 @@ pub fn fit(
                 break;
             }
             if pos.step < steps_per_epoch {
-                save(&train_path, model, sgd, pos, cfg, &h, partial)?;
+                save(&train_path, model, &*opt, pos, cfg, &h, partial)?;
             }
         }
         bar.finish();
@@ -274,7 +274,7 @@ pub fn fit(
                 },
                 saved_best: false,
                 secs: t.elapsed().as_secs_f64(),
-                sgd,
+                opt: &*opt,
             });
             break;
         }
@@ -298,14 +298,14 @@ pub fn fit(
             seed: cfg.seed,
         };
         partial = Partial::default();
-        save(&train_path, model, sgd, pos, cfg, &h, partial)?;
+        save(&train_path, model, &*opt, pos, cfg, &h, partial)?;
         on_epoch(&EpochEnd {
             epoch: epoch + 1,
             train: tr,
             val: va,
             saved_best,
             secs,
-            sgd,
+            opt: &*opt,
         });
     }
     Ok(h)
@@ -314,7 +314,7 @@ pub fn fit(
 fn save(
     path: &Path,
     model: &mut dyn Classifier,
-    sgd: &Sgd<f32>,
+    opt: &dyn Optimizer<f32>,
     pos: Position,
     cfg: &FitCfg<'_>,
     h: &History,
@@ -333,6 +333,6 @@ fn save(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    save_training_with(path, model, sgd, pos, &extra)?;
+    save_training_with(path, model, opt, pos, &extra)?;
     Ok(())
 }

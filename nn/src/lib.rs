@@ -55,4 +55,4 @@ pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten};
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
 pub use models::Classifier;
-pub use module::{join, Module};
+pub use module::{join, AsModule, Module};

@@ -9,7 +9,7 @@ use rand::Rng;
 use crate::{flatten, join, BatchNorm, Conv2d, Init, Linear, Mode, Module};
 
 /// A model that maps images `[N, C, H, W]` to class scores `[N, classes]`.
-pub trait Classifier: Module<f32> {
+pub trait Classifier: Module<f32> + crate::module::AsModule<f32> {
     /// The scores; `mode` selects batch-norm statistics and dropout.
     fn forward<'t>(
         &mut self,

@@ -31,6 +31,21 @@ pub trait Module<T: Element> {
     }
 }
 
+/// A `&mut dyn Module` from any module, sized or not: optimizers take
+/// `&mut dyn Module<T>`, and code generic over `M: Classifier + ?Sized`
+/// (which may be a `dyn Classifier`) gets one through this. Implemented for
+/// every sized [`Module`].
+pub trait AsModule<T: Element> {
+    /// This module as a trait object.
+    fn as_module_mut(&mut self) -> &mut dyn Module<T>;
+}
+
+impl<T: Element, M: Module<T>> AsModule<T> for M {
+    fn as_module_mut(&mut self) -> &mut dyn Module<T> {
+        self
+    }
+}
+
 /// Joins a prefix and a name with a dot (`"" + "w" = "w"`, `"fc" + "w" = "fc.w"`).
 pub fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {

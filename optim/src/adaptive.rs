@@ -30,7 +30,7 @@
 //! variants (one loop per tensor), no `capturable`/`differentiable`, no
 //! complex numbers; `amsgrad` keeps its running maximum as PyTorch does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use autograd::{Element, Error, Grads, Result, Tensor};
 use nn::Module;
@@ -74,6 +74,103 @@ pub trait Optimizer<T: Element> {
     fn set_lr(&mut self, lr: f64);
     /// `(name, ||update|| / ||weight||)` for each parameter the last step updated.
     fn update_ratios(&self) -> &[(String, f64)];
+    /// Everything a checkpoint needs to resume this optimizer bit for bit:
+    /// hyper-parameters, step counts and per-parameter buffers.
+    fn state(&self) -> OptimizerState<T>;
+    /// Restores [`Optimizer::state`]; errors (changing nothing) when it is
+    /// another optimizer's or a value is missing or malformed.
+    fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()>;
+}
+
+/// An optimizer's checkpointable state: its name, values (hyper-parameters,
+/// flags and per-parameter step counts, as text that round-trips exactly)
+/// and named tensors (per-parameter buffers, `"<buffer>.<parameter>"`).
+#[derive(Clone, Debug, Default)]
+pub struct OptimizerState<T: Element> {
+    /// [`Optimizer::name`] of the optimizer that wrote it.
+    pub name: String,
+    /// Hyper-parameters, flags and step counts.
+    pub values: BTreeMap<String, String>,
+    /// Buffers by `"<buffer>.<parameter>"`.
+    pub tensors: BTreeMap<String, Tensor<T>>,
+}
+
+impl<T: Element> OptimizerState<T> {
+    fn new(name: &str) -> Self {
+        OptimizerState {
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+    fn set(&mut self, k: &str, v: impl ToString) {
+        self.values.insert(k.to_string(), v.to_string());
+    }
+    /// A value parsed as `V`, or an error naming the key.
+    fn get<V: std::str::FromStr>(&self, k: &str) -> Result<V> {
+        self.values
+            .get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "optimizer state",
+                    format!("{} state: value {k} missing or malformed", self.name),
+                )
+            })
+    }
+    fn expect(&self, name: &str) -> Result<()> {
+        if self.name == name {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "optimizer state",
+                format!(
+                    "state of a {} optimizer cannot be loaded into {name}",
+                    self.name
+                ),
+            ))
+        }
+    }
+}
+
+/// Writes per-parameter state as `step.<param>` values and
+/// `<buffer>.<param>` tensors.
+fn export_params<T: Element>(
+    out: &mut OptimizerState<T>,
+    states: &HashMap<String, ParamState<T>>,
+    buffers: &[&str],
+) {
+    for (param, st) in states {
+        out.set(&format!("step.{param}"), st.step);
+        for (b, t) in buffers.iter().zip(&st.bufs) {
+            out.tensors.insert(format!("{b}.{param}"), t.clone());
+        }
+    }
+}
+
+/// Reads what [`export_params`] wrote.
+fn import_params<T: Element>(
+    st: &OptimizerState<T>,
+    buffers: &[&str],
+) -> Result<HashMap<String, ParamState<T>>> {
+    let mut out = HashMap::new();
+    for k in st.values.keys() {
+        let Some(param) = k.strip_prefix("step.") else {
+            continue;
+        };
+        let step: u64 = st.get(k)?;
+        let bufs = buffers
+            .iter()
+            .map_while(|b| st.tensors.get(&format!("{b}.{param}")).cloned())
+            .collect::<Vec<_>>();
+        if bufs.is_empty() {
+            return Err(Error::invalid(
+                "optimizer state",
+                format!("{} state: no {}.{param} buffer", st.name, buffers[0]),
+            ));
+        }
+        out.insert(param.to_string(), ParamState { step, bufs });
+    }
+    Ok(out)
 }
 
 impl<T: Element> Optimizer<T> for crate::Sgd<T> {
@@ -94,6 +191,41 @@ impl<T: Element> Optimizer<T> for crate::Sgd<T> {
     }
     fn update_ratios(&self) -> &[(String, f64)] {
         crate::Sgd::update_ratios(self)
+    }
+    fn state(&self) -> OptimizerState<T> {
+        let mut st = OptimizerState::new("sgd");
+        st.set("lr", format!("{:e}", self.lr));
+        st.set("momentum", format!("{:e}", self.momentum));
+        st.set("dampening", format!("{:e}", self.dampening));
+        st.set("weight_decay", format!("{:e}", self.weight_decay));
+        st.set("nesterov", self.nesterov);
+        st.set("steps", self.steps);
+        for (p, b) in &self.buffers {
+            st.tensors.insert(format!("momentum.{p}"), b.clone());
+        }
+        st
+    }
+    fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
+        st.expect("sgd")?;
+        let (lr, momentum, dampening, weight_decay) = (
+            st.get("lr")?,
+            st.get("momentum")?,
+            st.get("dampening")?,
+            st.get("weight_decay")?,
+        );
+        let (nesterov, steps) = (st.get("nesterov")?, st.get("steps")?);
+        self.lr = lr;
+        self.momentum = momentum;
+        self.dampening = dampening;
+        self.weight_decay = weight_decay;
+        self.nesterov = nesterov;
+        self.steps = steps;
+        self.buffers = st
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| Some((k.strip_prefix("momentum.")?.to_string(), t.clone())))
+            .collect();
+        Ok(())
     }
 }
 
@@ -389,7 +521,36 @@ impl<T: Element> Optimizer<T> for Adam<T> {
     fn update_ratios(&self) -> &[(String, f64)] {
         &self.ratios
     }
+    fn state(&self) -> OptimizerState<T> {
+        let mut st = OptimizerState::new(Optimizer::<T>::name(self));
+        st.set("lr", format!("{:e}", self.lr));
+        st.set("beta1", format!("{:e}", self.betas.0));
+        st.set("beta2", format!("{:e}", self.betas.1));
+        st.set("eps", format!("{:e}", self.eps));
+        st.set("weight_decay", format!("{:e}", self.weight_decay));
+        st.set("amsgrad", self.amsgrad);
+        st.set("maximize", self.maximize);
+        export_params(&mut st, &self.state, ADAM_BUFS);
+        st
+    }
+    fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
+        st.expect(Optimizer::<T>::name(self))?;
+        let betas = (st.get("beta1")?, st.get("beta2")?);
+        let (lr, eps, wd) = (st.get("lr")?, st.get("eps")?, st.get("weight_decay")?);
+        let (amsgrad, maximize) = (st.get("amsgrad")?, st.get("maximize")?);
+        let state = import_params(st, ADAM_BUFS)?;
+        (self.lr, self.betas, self.eps, self.weight_decay) = (lr, betas, eps, wd);
+        (self.amsgrad, self.maximize, self.state) = (amsgrad, maximize, state);
+        Ok(())
+    }
 }
+
+/// Adam's buffers, by PyTorch's names.
+const ADAM_BUFS: &[&str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+/// RMSprop's buffers, by PyTorch's names.
+const RMSPROP_BUFS: &[&str] = &["square_avg", "grad_avg", "momentum_buffer"];
+/// Adagrad's buffer, by PyTorch's name.
+const ADAGRAD_BUFS: &[&str] = &["sum"];
 
 /// `torch.optim.RMSprop`. Defaults as PyTorch: lr 1e-2, alpha 0.99, eps
 /// 1e-8, no weight decay, no momentum, not centered.
@@ -545,6 +706,35 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
     fn update_ratios(&self) -> &[(String, f64)] {
         &self.ratios
     }
+    fn state(&self) -> OptimizerState<T> {
+        let mut st = OptimizerState::new("rmsprop");
+        st.set("lr", format!("{:e}", self.lr));
+        st.set("alpha", format!("{:e}", self.alpha));
+        st.set("eps", format!("{:e}", self.eps));
+        st.set("weight_decay", format!("{:e}", self.weight_decay));
+        st.set("momentum", format!("{:e}", self.momentum));
+        st.set("centered", self.centered);
+        st.set("maximize", self.maximize);
+        export_params(&mut st, &self.state, RMSPROP_BUFS);
+        st
+    }
+    fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
+        st.expect("rmsprop")?;
+        let (lr, alpha, eps) = (st.get("lr")?, st.get("alpha")?, st.get("eps")?);
+        let (wd, momentum) = (st.get("weight_decay")?, st.get("momentum")?);
+        let (centered, maximize) = (st.get("centered")?, st.get("maximize")?);
+        let state = import_params(st, RMSPROP_BUFS)?;
+        if state.values().any(|p| p.bufs.len() != RMSPROP_BUFS.len()) {
+            return Err(Error::invalid(
+                "optimizer state",
+                "rmsprop state: a buffer is missing",
+            ));
+        }
+        (self.lr, self.alpha, self.eps, self.weight_decay) = (lr, alpha, eps, wd);
+        (self.momentum, self.centered, self.maximize, self.state) =
+            (momentum, centered, maximize, state);
+        Ok(())
+    }
 }
 
 /// `torch.optim.Adagrad`. Defaults as PyTorch: lr 1e-2, no lr decay, no
@@ -677,5 +867,37 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
     }
     fn update_ratios(&self) -> &[(String, f64)] {
         &self.ratios
+    }
+    fn state(&self) -> OptimizerState<T> {
+        let mut st = OptimizerState::new("adagrad");
+        st.set("lr", format!("{:e}", self.lr));
+        st.set("lr_decay", format!("{:e}", self.lr_decay));
+        st.set("weight_decay", format!("{:e}", self.weight_decay));
+        st.set(
+            "initial_accumulator_value",
+            format!("{:e}", self.initial_accumulator_value),
+        );
+        st.set("eps", format!("{:e}", self.eps));
+        st.set("maximize", self.maximize);
+        export_params(&mut st, &self.state, ADAGRAD_BUFS);
+        st
+    }
+    fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
+        st.expect("adagrad")?;
+        let (lr, lr_decay, wd) = (st.get("lr")?, st.get("lr_decay")?, st.get("weight_decay")?);
+        let (iav, eps, maximize) = (
+            st.get("initial_accumulator_value")?,
+            st.get("eps")?,
+            st.get("maximize")?,
+        );
+        let state = import_params(st, ADAGRAD_BUFS)?;
+        (self.lr, self.lr_decay, self.weight_decay) = (lr, lr_decay, wd);
+        (
+            self.initial_accumulator_value,
+            self.eps,
+            self.maximize,
+            self.state,
+        ) = (iav, eps, maximize, state);
+        Ok(())
     }
 }

@@ -1,6 +1,8 @@
-//! Training checkpoints: model parameters and buffers, SGD's momentum
-//! buffers and hyper-parameters, and the position in training (epoch, step
-//! within the epoch, seed), in one safetensors file written atomically.
+//! Training checkpoints: model parameters and buffers, the optimizer's state
+//! (any [`Optimizer`]: hyper-parameters, step counts and buffers such as
+//! SGD's momentum or Adam's moments, under `optim.*`), and the position in
+//! training (epoch, step within the epoch, seed), in one safetensors file
+//! written atomically. Files of format v1 (SGD only) still load.
 //!
 //! Every random draw of the training loop (batch order, augmentation) comes
 //! from streams keyed by (seed, epoch), so (seed, epoch, step) is the whole
@@ -14,7 +16,7 @@ use autograd::{Error, ErrorKind, Result};
 use nn::checkpoint::{apply, load_tensors, named_tensors, save_tensors};
 use nn::Module;
 
-use crate::Sgd;
+use crate::{Optimizer, OptimizerState};
 
 /// Where training stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -27,48 +29,44 @@ pub struct Position {
     pub seed: u64,
 }
 
-const PREFIX: &str = "optim.momentum.";
+/// Prefix of the optimizer's tensors and metadata in the file.
+const PREFIX: &str = "optim.";
 
 fn err(path: &Path, msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Io, path.display().to_string(), msg)
 }
 
-/// Saves model, optimizer and position to `path` (atomically).
+/// Saves model, optimizer state and position to `path` (atomically).
 pub fn save_training<M: Module<f32> + ?Sized>(
     path: &Path,
     model: &mut M,
-    sgd: &Sgd<f32>,
+    opt: &dyn Optimizer<f32>,
     pos: Position,
 ) -> Result<()> {
-    save_training_with(path, model, sgd, pos, &HashMap::new())
+    save_training_with(path, model, opt, pos, &HashMap::new())
 }
 
 /// [`save_training`] with extra string metadata of the caller's (a training
 /// loop's history, its best result so far), read back by
 /// [`load_training_with`]. Keys must not clash with the checkpoint's own
-/// (`format`, `lr`, `epoch`, ...): prefix them, e.g. `run.best_acc`.
+/// (`format`, `epoch`, `optim.*`, ...): prefix them, e.g. `run.best_acc`.
 pub fn save_training_with<M: Module<f32> + ?Sized>(
     path: &Path,
     model: &mut M,
-    sgd: &Sgd<f32>,
+    opt: &dyn Optimizer<f32>,
     pos: Position,
     extra: &HashMap<String, String>,
 ) -> Result<()> {
+    let st = opt.state();
     let mut tensors = named_tensors(model);
-    let mut bufs: Vec<_> = sgd.buffers.iter().collect();
-    bufs.sort_by(|a, b| a.0.cmp(b.0));
     tensors.extend(
-        bufs.into_iter()
+        st.tensors
+            .iter()
             .map(|(n, t)| (format!("{PREFIX}{n}"), t.clone())),
     );
-    let meta: HashMap<String, String> = [
-        ("format", "lecture-grad training checkpoint v1".to_string()),
-        ("lr", format!("{:e}", sgd.lr)),
-        ("momentum", format!("{:e}", sgd.momentum)),
-        ("dampening", format!("{:e}", sgd.dampening)),
-        ("weight_decay", format!("{:e}", sgd.weight_decay)),
-        ("nesterov", sgd.nesterov.to_string()),
-        ("sgd_steps", sgd.steps.to_string()),
+    let mut meta: HashMap<String, String> = [
+        ("format", "lecture-grad training checkpoint v2".to_string()),
+        ("optim.name", st.name.clone()),
         ("epoch", pos.epoch.to_string()),
         ("step", pos.step.to_string()),
         ("seed", pos.seed.to_string()),
@@ -76,7 +74,11 @@ pub fn save_training_with<M: Module<f32> + ?Sized>(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let mut meta = meta;
+    meta.extend(
+        st.values
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), v.clone())),
+    );
     for (k, v) in extra {
         if meta.insert(k.clone(), v.clone()).is_some() {
             return Err(err(
@@ -88,15 +90,16 @@ pub fn save_training_with<M: Module<f32> + ?Sized>(
     save_tensors(path, &tensors, meta)
 }
 
-/// Loads a training checkpoint into `model` and `sgd` and returns the
+/// Loads a training checkpoint into `model` and `opt` and returns the
 /// position to resume from. Checks that the file is a training checkpoint
-/// and that its tensors fit the model; nothing is changed on error.
+/// written by the same kind of optimizer and that its tensors fit the
+/// model; nothing is changed on error.
 pub fn load_training<M: Module<f32> + ?Sized>(
     path: &Path,
     model: &mut M,
-    sgd: &mut Sgd<f32>,
+    opt: &mut dyn Optimizer<f32>,
 ) -> Result<Position> {
-    load_training_with(path, model, sgd).map(|(pos, _)| pos)
+    load_training_with(path, model, opt).map(|(pos, _)| pos)
 }
 
 /// [`load_training`] that also returns the file's metadata (with the extra
@@ -104,7 +107,7 @@ pub fn load_training<M: Module<f32> + ?Sized>(
 pub fn load_training_with<M: Module<f32> + ?Sized>(
     path: &Path,
     model: &mut M,
-    sgd: &mut Sgd<f32>,
+    opt: &mut dyn Optimizer<f32>,
 ) -> Result<(Position, HashMap<String, String>)> {
     let ck = load_tensors(path)?;
     let get = |k: &str| {
@@ -115,45 +118,80 @@ pub fn load_training_with<M: Module<f32> + ?Sized>(
             )
         })
     };
-    if !get("format")?.starts_with("lecture-grad training checkpoint") {
+    let format = get("format")?;
+    if !format.starts_with("lecture-grad training checkpoint") {
         return Err(err(path, "not a training checkpoint"));
     }
     fn num<T: std::str::FromStr>(path: &Path, k: &str, v: &str) -> Result<T> {
         v.parse()
             .map_err(|_| err(path, format!("metadata {k} = {v:?} is not a number")))
     }
-    let lr: f64 = num(path, "lr", get("lr")?)?;
-    let momentum: f64 = num(path, "momentum", get("momentum")?)?;
-    let dampening: f64 = num(path, "dampening", get("dampening")?)?;
-    let weight_decay: f64 = num(path, "weight_decay", get("weight_decay")?)?;
-    let nesterov = get("nesterov")? == "true";
-    let steps: u64 = num(path, "sgd_steps", get("sgd_steps")?)?;
     let pos = Position {
         epoch: num(path, "epoch", get("epoch")?)?,
         step: num(path, "step", get("step")?)?,
         seed: num(path, "seed", get("seed")?)?,
     };
-    // check the momentum buffers before anything is written, so an error changes nothing
-    for (k, t) in ck.tensors.iter().filter(|(k, _)| k.starts_with(PREFIX)) {
-        let name = &k[PREFIX.len()..];
-        let mut shape = None;
-        model.visit("", &mut |n, p| {
-            if n == name {
-                shape = Some(p.shape().to_vec())
+    let mut st = OptimizerState::<f32>::default();
+    if format.ends_with("v1") {
+        // v1 held SGD only: hyper-parameters unprefixed, momentum buffers
+        // as optim.momentum.<param>
+        st.name = "sgd".into();
+        for (k, v) in [
+            ("sgd_steps", "steps"),
+            ("lr", "lr"),
+            ("momentum", "momentum"),
+        ]
+        .into_iter()
+        .chain([
+            ("dampening", "dampening"),
+            ("weight_decay", "weight_decay"),
+            ("nesterov", "nesterov"),
+        ]) {
+            st.values.insert(v.to_string(), get(k)?.clone());
+        }
+    } else {
+        st.name = get("optim.name")?.clone();
+        for (k, v) in &ck.metadata {
+            if let Some(key) = k.strip_prefix(PREFIX).filter(|key| *key != "name") {
+                st.values.insert(key.to_string(), v.clone());
             }
-        });
-        match shape {
+        }
+    }
+    if st.name != opt.name() {
+        return Err(err(
+            path,
+            format!(
+                "written by the {} optimizer; this run uses {} (resume with the same optimizer)",
+                st.name,
+                opt.name()
+            ),
+        ));
+    }
+    st.tensors = ck
+        .tensors
+        .iter()
+        .filter_map(|(k, t)| Some((k.strip_prefix(PREFIX)?.to_string(), t.clone())))
+        .collect();
+    // every optimizer buffer must belong to a parameter of that shape,
+    // checked before anything is written, so an error changes nothing
+    let mut shapes = HashMap::new();
+    model.visit("", &mut |n, p| {
+        shapes.insert(n.to_string(), p.shape().to_vec());
+    });
+    for (k, t) in &st.tensors {
+        let param = k.split_once('.').map(|(_, p)| p).unwrap_or(k);
+        match shapes.get(param) {
             None => {
                 return Err(err(
                     path,
-                    format!("momentum buffer for {name}, which the model does not have"),
+                    format!("optimizer buffer {k} for {param}, which the model does not have"),
                 ))
             }
-            Some(s) if s != t.shape() => {
+            Some(s) if s.as_slice() != t.shape() => {
                 return Err(err(
                     path,
                     format!(
-                        "momentum buffer for {name} has shape {:?}, parameter {s:?}",
+                        "optimizer buffer {k} has shape {:?}, parameter {s:?}",
                         t.shape()
                     ),
                 ))
@@ -161,18 +199,13 @@ pub fn load_training_with<M: Module<f32> + ?Sized>(
             _ => {}
         }
     }
-    apply(path, &ck, model, &[PREFIX])?;
-    sgd.lr = lr;
-    sgd.momentum = momentum;
-    sgd.dampening = dampening;
-    sgd.weight_decay = weight_decay;
-    sgd.nesterov = nesterov;
-    sgd.steps = steps;
-    sgd.buffers = ck
-        .tensors
-        .iter()
-        .filter(|(k, _)| k.starts_with(PREFIX))
-        .map(|(k, t)| (k[PREFIX.len()..].to_string(), t.clone()))
-        .collect();
+    // each optimizer's load_state is all-or-nothing (every value parsed
+    // before any is set); the model's load after it is undone on error
+    let backup = opt.state();
+    opt.load_state(&st).map_err(|e| err(path, e.to_string()))?;
+    if let Err(e) = apply(path, &ck, model, &[PREFIX]) {
+        opt.load_state(&backup)?;
+        return Err(e);
+    }
     Ok((pos, ck.metadata))
 }

@@ -16,7 +16,7 @@ pub mod schedule;
 pub mod sgd;
 pub mod train;
 
-pub use adaptive::{Adagrad, Adam, AdamW, Optimizer, RmsProp};
+pub use adaptive::{Adagrad, Adam, AdamW, Optimizer, OptimizerState, RmsProp};
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use schedule::{Cosine, LinearWarmup, LrSchedule, StepLr};
 pub use sgd::Sgd;

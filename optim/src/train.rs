@@ -1,11 +1,12 @@
 //! A plain training loop: epochs of seeded (optionally augmented)
-//! mini-batches with SGD, and evaluation in eval mode under `no_grad`.
+//! mini-batches with any [`Optimizer`], and evaluation in eval mode under
+//! `no_grad`.
 
 use autograd::{Result, Tape, Tensor};
 use data::{Augment, Batches, Dataset};
 use nn::{Classifier, Mode};
 
-use crate::Sgd;
+use crate::Optimizer;
 
 /// Mean loss and accuracy of one pass over a set.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -16,8 +17,8 @@ pub struct Pass {
     pub acc: f64,
 }
 
-/// What one SGD step saw, for progress and curves.
-#[derive(Clone, Debug)]
+/// What one optimizer step saw, for progress and curves.
+#[derive(Clone)]
 pub struct StepInfo<'a> {
     /// Step within the epoch.
     pub step: usize,
@@ -26,13 +27,13 @@ pub struct StepInfo<'a> {
     /// Mini-batch accuracy.
     pub acc: f64,
     /// The optimizer after the step (update ratios, lr).
-    pub sgd: &'a Sgd<f32>,
+    pub opt: &'a dyn Optimizer<f32>,
 }
 
-/// One SGD step on a batch; returns (loss, accuracy) before the update.
+/// One optimizer step on a batch; returns (loss, accuracy) before the update.
 pub fn train_step<M: Classifier + ?Sized>(
     model: &mut M,
-    sgd: &mut Sgd<f32>,
+    opt: &mut dyn Optimizer<f32>,
     images: &Tensor<f32>,
     labels: &[usize],
 ) -> Result<(f64, f64)> {
@@ -43,7 +44,7 @@ pub fn train_step<M: Classifier + ?Sized>(
     let acc = nn::accuracy(&scores.value(), labels);
     let grads = tape.backward(loss)?;
     drop(tape); // release the tape's references so the update writes in place
-    sgd.step(model, &grads)?;
+    opt.step(model.as_module_mut(), &grads)?;
     Ok((lv, acc))
 }
 
@@ -51,7 +52,7 @@ pub fn train_step<M: Classifier + ?Sized>(
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch<M: Classifier + ?Sized>(
     model: &mut M,
-    sgd: &mut Sgd<f32>,
+    opt: &mut dyn Optimizer<f32>,
     train: &Dataset,
     batch: usize,
     seed: u64,
@@ -61,7 +62,7 @@ pub fn train_epoch<M: Classifier + ?Sized>(
 ) -> Result<Pass> {
     train_epoch_from(
         model,
-        sgd,
+        opt,
         train,
         batch,
         seed,
@@ -82,7 +83,7 @@ pub fn train_epoch<M: Classifier + ?Sized>(
 #[allow(clippy::too_many_arguments)]
 pub fn train_epoch_from<M: Classifier + ?Sized>(
     model: &mut M,
-    sgd: &mut Sgd<f32>,
+    opt: &mut dyn Optimizer<f32>,
     train: &Dataset,
     batch: usize,
     seed: u64,
@@ -103,9 +104,9 @@ pub fn train_epoch_from<M: Classifier + ?Sized>(
             continue;
         }
         if let Some(f) = lr_at {
-            sgd.lr = f(step);
+            opt.set_lr(f(step));
         }
-        let (loss, acc) = train_step(model, sgd, &b.images, &b.labels)?;
+        let (loss, acc) = train_step(model, &mut *opt, &b.images, &b.labels)?;
         loss_sum += loss * b.len() as f64;
         hits += acc * b.len() as f64;
         seen += b.len();
@@ -113,7 +114,7 @@ pub fn train_epoch_from<M: Classifier + ?Sized>(
             step,
             loss,
             acc,
-            sgd,
+            opt: &*opt,
         });
         if !loss.is_finite() {
             break;
