@@ -200,12 +200,20 @@ pub fn fit(
             seen: num("run.epoch_seen")? as usize,
         };
         pos = p;
-        println!(
-            "resumed from {}: epoch {}, step {} of {steps_per_epoch}",
-            train_path.display(),
-            pos.epoch + 1,
-            pos.step
-        );
+        if pos.epoch as usize >= cfg.epochs {
+            println!(
+                "resumed from {}: the run had finished its {} epochs",
+                train_path.display(),
+                pos.epoch
+            );
+        } else {
+            println!(
+                "resumed from {}: epoch {}, step {} of {steps_per_epoch}",
+                train_path.display(),
+                pos.epoch + 1,
+                pos.step
+            );
+        }
     }
     h.curves = Curves::starting_at(pos.epoch as usize * steps_per_epoch + pos.step);
     while (pos.epoch as usize) < cfg.epochs {
