@@ -263,7 +263,8 @@ pub(crate) mod tests {
         assert_eq!(c, vec![1.0; 4]);
     }
 
-    fn panic_message<F: FnOnce()>(f: F) -> String {
+    /// The message of the panic `f` must raise (also used by `packed`'s tests).
+    pub(crate) fn panic_message<F: FnOnce()>(f: F) -> String {
         let err =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
         err.downcast_ref::<String>()

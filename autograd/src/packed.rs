@@ -805,7 +805,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::tests::naive;
+    use crate::gemm::tests::{naive, panic_message};
 
     fn ints(len: usize, mul: usize, md: usize) -> Vec<f64> {
         (0..len)
@@ -932,19 +932,11 @@ mod tests {
     // Regressions: huge kc / ldc used to wrap in the bound checks and reach
     // the AVX-512 kernel's raw loads and stores out of bounds. Each must now
     // panic in the check, before any unsafe code runs.
-    fn panics<F: FnOnce()>(f: F) -> String {
-        let err =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
-        err.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    }
 
     #[test]
     fn micro_kernel_rejects_ldc_that_wraps() {
         let (a, b) = (vec![1.0f32; MR], vec![1.0f32; NR]);
-        let msg = panics(|| {
+        let msg = panic_message(|| {
             let mut c = vec![0.0f32; 64];
             f32::micro_kernel(Token(()), 1, &a, &b, &mut c, usize::MAX, 2, 16, true);
         });
@@ -955,12 +947,12 @@ mod tests {
     fn micro_kernel_rejects_kc_that_wraps() {
         // kc * 16 wraps to 16 for kc = 2^60 + 1
         let (a, b) = (vec![1.0f32; MR], vec![1.0f32; NR]);
-        let msg = panics(|| {
+        let msg = panic_message(|| {
             let mut c = vec![0.0f32; 16];
             f32::micro_kernel(Token(()), (1 << 60) + 1, &a, &b, &mut c, 16, 1, 16, false);
         });
         assert!(msg.contains("panel too short"), "{msg}");
-        let msg = panics(|| {
+        let msg = panic_message(|| {
             let mut c = vec![0.0f64; 16];
             let (a, b) = (vec![1.0f64; MR], vec![1.0f64; NR]);
             f64::micro_kernel(Token(()), (1 << 60) + 1, &a, &b, &mut c, 16, 1, 16, false);
@@ -975,12 +967,12 @@ mod tests {
         let pa = PackedA::pack(MatRef::row_major(&a, 4, 3));
         let pb = PackedB::pack(MatRef::row_major(&b, 3, 5));
         for ldc in [usize::MAX, usize::MAX / 2, usize::MAX / 3 + 1] {
-            let msg = panics(|| {
+            let msg = panic_message(|| {
                 let mut c = vec![0.0f32; 64];
                 gemm_packed(&pa, &pb, &mut c, ldc, false);
             });
             assert!(msg.contains("C too short"), "ldc {ldc}: {msg}");
-            let msg = panics(|| {
+            let msg = panic_message(|| {
                 let mut c = vec![0.0f32; 64];
                 par_gemm_packed(&pa, &pb, &mut c, ldc, true);
             });
@@ -996,7 +988,7 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
-        let msg = panics(|| {
+        let msg = panic_message(|| {
             let mut c = vec![0.0f32; m * n];
             pool.install(|| par_gemm_packed(&pa, &pb, &mut c, usize::MAX, false));
         });
@@ -1005,7 +997,7 @@ mod tests {
 
     #[test]
     fn packing_a_size_that_overflows_panics_with_a_message() {
-        let msg = panics(|| {
+        let msg = panic_message(|| {
             let _ = PackedA::<f32>::zeros(usize::MAX / 8, 64);
         });
         assert!(msg.contains("overflows usize"), "{msg}");

@@ -508,19 +508,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         )?;
         Ok(())
     }
-    fn zero_state(&mut self) {
-        self.state.clear();
-        self.ratios.clear();
-    }
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn update_ratios(&self) -> &[(String, f64)] {
-        &self.ratios
-    }
+    per_param_state_methods!();
     fn state(&self) -> OptimizerState<T> {
         let mut st = OptimizerState::new(Optimizer::<T>::name(self));
         st.set("lr", format!("{:e}", self.lr));
@@ -544,6 +532,27 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         Ok(())
     }
 }
+
+/// The [`Optimizer`] methods that Adam, RMSprop and Adagrad share: their
+/// per-parameter `state` map, `ratios` and `lr` fields.
+macro_rules! per_param_state_methods {
+    () => {
+        fn zero_state(&mut self) {
+            self.state.clear();
+            self.ratios.clear();
+        }
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+        fn set_lr(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+        fn update_ratios(&self) -> &[(String, f64)] {
+            &self.ratios
+        }
+    };
+}
+use per_param_state_methods;
 
 /// Adam's buffers, by PyTorch's names.
 const ADAM_BUFS: &[&str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
@@ -693,19 +702,7 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
         )?;
         Ok(())
     }
-    fn zero_state(&mut self) {
-        self.state.clear();
-        self.ratios.clear();
-    }
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn update_ratios(&self) -> &[(String, f64)] {
-        &self.ratios
-    }
+    per_param_state_methods!();
     fn state(&self) -> OptimizerState<T> {
         let mut st = OptimizerState::new("rmsprop");
         st.set("lr", format!("{:e}", self.lr));
@@ -855,19 +852,7 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
         )?;
         Ok(())
     }
-    fn zero_state(&mut self) {
-        self.state.clear();
-        self.ratios.clear();
-    }
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-    fn update_ratios(&self) -> &[(String, f64)] {
-        &self.ratios
-    }
+    per_param_state_methods!();
     fn state(&self) -> OptimizerState<T> {
         let mut st = OptimizerState::new("adagrad");
         st.set("lr", format!("{:e}", self.lr));
