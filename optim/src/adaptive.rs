@@ -229,6 +229,33 @@ impl<T: Element> Optimizer<T> for crate::Sgd<T> {
     }
 }
 
+/// The [`Optimizer`] methods that Adam, RMSprop and Adagrad share: their
+/// per-parameter `state` map, `ratios` and `lr` fields.
+macro_rules! per_param_state_methods {
+    () => {
+        fn zero_state(&mut self) {
+            self.state.clear();
+            self.ratios.clear();
+        }
+        fn lr(&self) -> f64 {
+            self.lr
+        }
+        fn set_lr(&mut self, lr: f64) {
+            self.lr = lr;
+        }
+        fn update_ratios(&self) -> &[(String, f64)] {
+            &self.ratios
+        }
+    };
+}
+
+/// Adam's buffers, by PyTorch's names.
+const ADAM_BUFS: &[&str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+/// RMSprop's buffers, by PyTorch's names.
+const RMSPROP_BUFS: &[&str] = &["square_avg", "grad_avg", "momentum_buffer"];
+/// Adagrad's buffer, by PyTorch's name.
+const ADAGRAD_BUFS: &[&str] = &["sum"];
+
 /// Per-parameter state: the step count and the optimizer's buffers.
 #[derive(Clone, Debug, Default)]
 pub struct ParamState<T: Element> {
@@ -532,34 +559,6 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         Ok(())
     }
 }
-
-/// The [`Optimizer`] methods that Adam, RMSprop and Adagrad share: their
-/// per-parameter `state` map, `ratios` and `lr` fields.
-macro_rules! per_param_state_methods {
-    () => {
-        fn zero_state(&mut self) {
-            self.state.clear();
-            self.ratios.clear();
-        }
-        fn lr(&self) -> f64 {
-            self.lr
-        }
-        fn set_lr(&mut self, lr: f64) {
-            self.lr = lr;
-        }
-        fn update_ratios(&self) -> &[(String, f64)] {
-            &self.ratios
-        }
-    };
-}
-use per_param_state_methods;
-
-/// Adam's buffers, by PyTorch's names.
-const ADAM_BUFS: &[&str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
-/// RMSprop's buffers, by PyTorch's names.
-const RMSPROP_BUFS: &[&str] = &["square_avg", "grad_avg", "momentum_buffer"];
-/// Adagrad's buffer, by PyTorch's name.
-const ADAGRAD_BUFS: &[&str] = &["sum"];
 
 /// `torch.optim.RMSprop`. Defaults as PyTorch: lr 1e-2, alpha 0.99, eps
 /// 1e-8, no weight decay, no momentum, not centered.
