@@ -342,11 +342,6 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
         } else {
             Vec::new()
         };
-        if n == 0 {
-            // an empty batch: nothing flows back (the kernels assume n >= 1)
-            let gw = need_w.then(|| vec![T::ZERO; f * ckk]);
-            return Ok(self.grads(gx, gw, gy, needs));
-        }
         let path = conv_path::choose::<T>(g, c, f);
         if path != ConvPath::Im2col {
             let gw = conv_packed::backward(
