@@ -265,6 +265,12 @@ pub struct ParamState<T: Element> {
     pub bufs: Vec<Tensor<T>>,
 }
 
+/// [`check`] for a hyper-parameter that must be a finite number >= 0.
+#[track_caller]
+pub(crate) fn nonneg<T: Element>(op: &'static str, name: &str, v: f64) -> Result<()> {
+    check::<T>(op, name, v, v >= 0.0, "a finite number >= 0")
+}
+
 /// `torch.lerp(start, end, w)` with PyTorch's two formulas (the one for
 /// `|w| < 0.5` and the one from the end), so moments round as PyTorch's.
 #[inline]
@@ -276,9 +282,17 @@ fn lerp<T: Element>(start: T, end: T, w: T, w_f64: f64) -> T {
     }
 }
 
-/// Checks a hyper-parameter: finite, in range, and finite in `T`.
+/// Checks a hyper-parameter: finite, in range, and finite in `T` (`lr =
+/// 1e39` is infinite in f32 and would turn every weight into NaN). Shared by
+/// every optimizer, [`crate::Sgd`] included.
 #[track_caller]
-fn check<T: Element>(op: &'static str, name: &str, v: f64, ok: bool, want: &str) -> Result<()> {
+pub(crate) fn check<T: Element>(
+    op: &'static str,
+    name: &str,
+    v: f64,
+    ok: bool,
+    want: &str,
+) -> Result<()> {
     if v.is_finite() && T::from_f64(v).is_finite() && ok {
         Ok(())
     } else {
@@ -452,13 +466,13 @@ impl<T: Element> Adam<T> {
     #[track_caller]
     fn check(&self) -> Result<()> {
         let op = if self.decoupled { "adamw" } else { "adam" };
-        check::<T>(op, "lr", self.lr, self.lr >= 0.0, "a finite number >= 0")?;
-        check::<T>(op, "eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
+        nonneg::<T>(op, "lr", self.lr)?;
+        nonneg::<T>(op, "eps", self.eps)?;
         let (b1, b2) = self.betas;
         check::<T>(op, "beta1", b1, (0.0..1.0).contains(&b1), "in [0, 1)")?;
         check::<T>(op, "beta2", b2, (0.0..1.0).contains(&b2), "in [0, 1)")?;
         let wd = self.weight_decay;
-        check::<T>(op, "weight_decay", wd, wd >= 0.0, "a finite number >= 0")
+        nonneg::<T>(op, "weight_decay", wd)
     }
 }
 
@@ -638,24 +652,12 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
     #[track_caller]
     fn step(&mut self, model: &mut dyn Module<T>, grads: &Grads<T>) -> Result<()> {
         let op = "rmsprop";
-        check::<T>(op, "lr", self.lr, self.lr >= 0.0, "a finite number >= 0")?;
-        check::<T>(
-            op,
-            "alpha",
-            self.alpha,
-            self.alpha >= 0.0,
-            "a finite number >= 0",
-        )?;
-        check::<T>(op, "eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
-        check::<T>(
-            op,
-            "momentum",
-            self.momentum,
-            self.momentum >= 0.0,
-            "a finite number >= 0",
-        )?;
+        nonneg::<T>(op, "lr", self.lr)?;
+        nonneg::<T>(op, "alpha", self.alpha)?;
+        nonneg::<T>(op, "eps", self.eps)?;
+        nonneg::<T>(op, "momentum", self.momentum)?;
         let wd = self.weight_decay;
-        check::<T>(op, "weight_decay", wd, wd >= 0.0, "a finite number >= 0")?;
+        nonneg::<T>(op, "weight_decay", wd)?;
         let (lr, alpha, eps, mom, centered) =
             (self.lr, self.alpha, self.eps, self.momentum, self.centered);
         // buffers: [square_avg, grad_avg (centered), momentum_buffer (momentum > 0)]
@@ -802,25 +804,13 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
     #[track_caller]
     fn step(&mut self, model: &mut dyn Module<T>, grads: &Grads<T>) -> Result<()> {
         let op = "adagrad";
-        check::<T>(op, "lr", self.lr, self.lr >= 0.0, "a finite number >= 0")?;
-        check::<T>(
-            op,
-            "lr_decay",
-            self.lr_decay,
-            self.lr_decay >= 0.0,
-            "a finite number >= 0",
-        )?;
-        check::<T>(op, "eps", self.eps, self.eps >= 0.0, "a finite number >= 0")?;
+        nonneg::<T>(op, "lr", self.lr)?;
+        nonneg::<T>(op, "lr_decay", self.lr_decay)?;
+        nonneg::<T>(op, "eps", self.eps)?;
         let iav = self.initial_accumulator_value;
-        check::<T>(
-            op,
-            "initial_accumulator_value",
-            iav,
-            iav >= 0.0,
-            "a finite number >= 0",
-        )?;
+        nonneg::<T>(op, "initial_accumulator_value", iav)?;
         let wd = self.weight_decay;
-        check::<T>(op, "weight_decay", wd, wd >= 0.0, "a finite number >= 0")?;
+        nonneg::<T>(op, "weight_decay", wd)?;
         let (lr, lr_decay, eps) = (self.lr, self.lr_decay, self.eps);
         let init = |p: &Tensor<T>| vec![Tensor::full(p.shape(), T::from_f64(iav))];
         let mut update = |p: &mut [T], g: &mut [T], st: &mut ParamState<T>| {

@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use autograd::{Element, Error, Grads, Result, Tensor};
 use nn::Module;
 
+use crate::adaptive::{check, nonneg};
+
 /// SGD optimizer state and hyper-parameters.
 ///
 /// ```
@@ -113,25 +115,10 @@ impl<T: Element> Sgd<T> {
     /// infinite in f32 and would turn every weight into NaN.
     #[track_caller]
     fn check_hyper_parameters(&self) -> Result<()> {
-        for (name, v, nonneg) in [
-            ("lr", self.lr, true),
-            ("momentum", self.momentum, true),
-            ("weight_decay", self.weight_decay, true),
-            ("dampening", self.dampening, false),
-        ] {
-            let ok = v.is_finite() && (!nonneg || v >= 0.0) && T::from_f64(v).is_finite();
-            if !ok {
-                return Err(Error::invalid(
-                    "sgd",
-                    format!(
-                        "{name} {v} must be a finite number{} (and finite in {})",
-                        if nonneg { " >= 0" } else { "" },
-                        T::NAME
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        nonneg::<T>("sgd", "lr", self.lr)?;
+        nonneg::<T>("sgd", "momentum", self.momentum)?;
+        nonneg::<T>("sgd", "weight_decay", self.weight_decay)?;
+        check::<T>("sgd", "dampening", self.dampening, true, "a finite number")
     }
 
     /// Updates every parameter of `model` that has a gradient in `grads`.
