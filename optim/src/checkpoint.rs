@@ -140,13 +140,10 @@ pub fn load_training_with<M: Module<f32> + ?Sized>(
             ("sgd_steps", "steps"),
             ("lr", "lr"),
             ("momentum", "momentum"),
-        ]
-        .into_iter()
-        .chain([
             ("dampening", "dampening"),
             ("weight_decay", "weight_decay"),
             ("nesterov", "nesterov"),
-        ]) {
+        ] {
             st.values.insert(v.to_string(), get(k)?.clone());
         }
     } else {
