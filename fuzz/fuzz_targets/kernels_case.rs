@@ -152,26 +152,10 @@ pub fn run(bytes: &[u8]) {
             let (n, c, f) = (b.small(3), b.small(12), b.small(12));
             let (h, w) = (b.small(9), b.small(9));
             let (k, s, p, d) = (1 + b.small(3), 1 + b.small(2), b.small(3), 1 + b.small(2));
-            let span = d * (k - 1) + 1;
-            if h + 2 * p < span || w + 2 * p < span {
+            let Some(g) = Window::square(h, w, k, s, p, d) else {
                 return;
-            }
-            let ho = (h + 2 * p - span) / s + 1;
-            let wo = (w + 2 * p - span) / s + 1;
-            let g = Window {
-                h,
-                w,
-                kh: k,
-                kw: k,
-                sh: s,
-                sw: s,
-                ph: p,
-                pw: p,
-                dh: d,
-                dw: d,
-                ho,
-                wo,
             };
+            let (ho, wo) = (g.ho, g.wo);
             let x = vals(b.len_near(n * c * h * w));
             let wt = vals(b.len_near(f * c * k * k));
             let bias = vals(b.len_near(f));

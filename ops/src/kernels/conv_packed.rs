@@ -291,22 +291,8 @@ mod tests {
             (2, 16, 16, 6, 7, 3, 1, 2, 1),
         ];
         for &(n, c, f, h, wd, k, s, pd, d) in &cases {
-            let ho = (h + 2 * pd - d * (k - 1) - 1) / s + 1;
-            let wo = (wd + 2 * pd - d * (k - 1) - 1) / s + 1;
-            let g = Window {
-                h,
-                w: wd,
-                kh: k,
-                kw: k,
-                sh: s,
-                sw: s,
-                ph: pd,
-                pw: pd,
-                dh: d,
-                dw: d,
-                ho,
-                wo,
-            };
+            let g = Window::square(h, wd, k, s, pd, d).unwrap();
+            let (ho, wo) = (g.ho, g.wo);
             let val = |i: usize, m: usize| ((i * m) % 17) as f64 / 8.0 - 1.0;
             let x: Vec<f64> = (0..n * c * h * wd).map(|i| val(i, 7)).collect();
             let w: Vec<f64> = (0..f * c * k * k).map(|i| val(i, 5)).collect();

@@ -35,6 +35,43 @@ pub struct Window {
 }
 
 impl Window {
+    /// The window of a square `k x k` kernel with the same stride `s`,
+    /// padding `p` and dilation `d` on both axes over an `h x w` input, its
+    /// output size computed as PyTorch does; `None` when the dilated kernel
+    /// does not fit in the padded input, `s` or `d` is 0, or a size
+    /// overflows.
+    ///
+    /// ```
+    /// use ops::kernels::im2col::Window;
+    /// let g = Window::square(32, 32, 3, 1, 1, 1).unwrap();
+    /// assert_eq!((g.ho, g.wo), (32, 32));
+    /// assert!(Window::square(2, 2, 5, 1, 0, 1).is_none());
+    /// ```
+    pub fn square(h: usize, w: usize, k: usize, s: usize, p: usize, d: usize) -> Option<Window> {
+        let span = k.checked_sub(1)?.checked_mul(d)?.checked_add(1)?;
+        let out = |len: usize| -> Option<usize> {
+            let padded = p.checked_mul(2)?.checked_add(len)?;
+            Some(padded.checked_sub(span)?.checked_div(s)? + 1)
+        };
+        if d == 0 {
+            return None;
+        }
+        Some(Window {
+            h,
+            w,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            dh: d,
+            dw: d,
+            ho: out(h)?,
+            wo: out(w)?,
+        })
+    }
+
     /// A 1x1 kernel with stride 1 and no padding: im2col of an image is the
     /// image itself (`[C, H*W]`), so it can be skipped.
     pub fn is_plain_1x1(&self) -> bool {
@@ -234,22 +271,8 @@ mod tests {
             (9, 5, 2, 3, 1, 3),
             (3, 3, 1, 1, 0, 1),
         ] {
-            let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1;
-            let wo = (w + 2 * p - d * (k - 1) - 1) / s + 1;
-            let g = Window {
-                h,
-                w,
-                kh: k,
-                kw: k,
-                sh: s,
-                sw: s,
-                ph: p,
-                pw: p,
-                dh: d,
-                dw: d,
-                ho,
-                wo,
-            };
+            let g = Window::square(h, w, k, s, p, d).unwrap();
+            let (ho, wo) = (g.ho, g.wo);
             let c = 2;
             let x: Vec<f64> = (0..c * h * w).map(|i| i as f64 + 1.0).collect();
             let mut col = vec![f64::NAN; c * k * k * ho * wo];

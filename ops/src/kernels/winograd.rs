@@ -530,20 +530,8 @@ mod tests {
             let gy: Vec<f64> = (0..n * f * ho * wo)
                 .map(|i| ((i * 3) % 7) as f64 - 3.0)
                 .collect();
-            let g = Window {
-                h,
-                w,
-                kh: 3,
-                kw: 3,
-                sh: 1,
-                sw: 1,
-                ph: p,
-                pw: p,
-                dh: 1,
-                dw: 1,
-                ho,
-                wo,
-            };
+            let g = Window::square(h, w, 3, 1, p, 1).unwrap();
+            assert_eq!((g.ho, g.wo), (ho, wo));
             let (want_y, want_gx, want_gw) =
                 super::super::direct_conv(&x, &wt, &bias, &gy, &g, n, c, f);
             let u = transform_weights(&wt, f, c, false);
