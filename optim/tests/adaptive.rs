@@ -2,41 +2,19 @@
 //! trajectories of torch.optim's update rules (closed forms worked out in
 //! the comments, in f64), and their errors.
 
+mod common;
+
 use autograd::{ErrorKind, Tape, Tensor};
-use nn::Module;
+use common::{close, grads_for, P};
 use optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp};
-
-/// One parameter vector with loss L = sum(c * p), so dL/dp = c.
-struct P(Tensor<f64>);
-
-impl Module<f64> for P {
-    fn visit(&self, _: &str, f: &mut dyn FnMut(&str, &Tensor<f64>)) {
-        f("p", &self.0)
-    }
-    fn visit_mut(&mut self, _: &str, f: &mut dyn FnMut(&str, &mut Tensor<f64>)) {
-        f("p", &mut self.0)
-    }
-}
 
 fn p(v: &[f64]) -> P {
     P(Tensor::from_vec(v.to_vec(), &[v.len()]).unwrap())
 }
 
 fn step(opt: &mut dyn Optimizer<f64>, m: &mut P, c: &[f64]) {
-    let g = {
-        let tape = Tape::new();
-        let v = tape.param(m.0.clone());
-        let cv = tape.constant(Tensor::from_vec(c.to_vec(), &[c.len()]).unwrap());
-        tape.backward(ops::sum_all(ops::mul(v, cv).unwrap()).unwrap())
-            .unwrap()
-    };
+    let g = grads_for(m, c);
     opt.step(m, &g).unwrap();
-}
-
-fn close(a: &[f64], b: &[f64]) {
-    for (x, y) in a.iter().zip(b) {
-        assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
-    }
 }
 
 const EPS: f64 = 1e-8;

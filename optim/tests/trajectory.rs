@@ -1,34 +1,10 @@
 //! SGD against hand-computed two-step trajectories (PyTorch's update rule).
 
-use autograd::{Tape, Tensor};
-use nn::Module;
+mod common;
+
+use autograd::Tensor;
+use common::{close, grads_for, P};
 use optim::Sgd;
-
-/// One parameter vector with loss L = sum(c * p) so dL/dp = c (constant).
-struct P(Tensor<f64>);
-
-impl Module<f64> for P {
-    fn visit(&self, _: &str, f: &mut dyn FnMut(&str, &Tensor<f64>)) {
-        f("p", &self.0)
-    }
-    fn visit_mut(&mut self, _: &str, f: &mut dyn FnMut(&str, &mut Tensor<f64>)) {
-        f("p", &mut self.0)
-    }
-}
-
-fn grads_for(p: &P, c: &[f64]) -> autograd::Grads<f64> {
-    let tape = Tape::new();
-    let v = tape.param(p.0.clone());
-    let cv = tape.constant(Tensor::from_vec(c.to_vec(), &[c.len()]).unwrap());
-    let loss = ops::sum_all(ops::mul(v, cv).unwrap()).unwrap();
-    tape.backward(loss).unwrap()
-}
-
-fn close(a: &[f64], b: &[f64]) {
-    for (x, y) in a.iter().zip(b) {
-        assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
-    }
-}
 
 #[test]
 fn momentum_and_weight_decay_two_steps() {
