@@ -231,24 +231,6 @@ pub fn apply<M: Module<f32> + ?Sized>(
     apply_with(path, ck, model, extra_prefixes, LoadOptions::default())
 }
 
-/// `(name, count)` of every tensor of `ck` with NaN or infinite values, by
-/// name.
-pub fn nonfinite_tensors(ck: &Checkpoint) -> Vec<(String, usize)> {
-    let mut out: Vec<(String, usize)> = ck
-        .tensors
-        .iter()
-        .map(|(n, t)| {
-            (
-                n.clone(),
-                t.data().iter().filter(|v| !v.is_finite()).count(),
-            )
-        })
-        .filter(|(_, c)| *c > 0)
-        .collect();
-    out.sort();
-    out
-}
-
 /// [`apply`] with options.
 pub fn apply_with<M: Module<f32> + ?Sized>(
     path: &Path,
@@ -293,10 +275,14 @@ pub fn apply_with<M: Module<f32> + ?Sized>(
         ));
     }
     if !opts.allow_nonfinite {
-        let bad: Vec<String> = nonfinite_tensors(ck)
-            .into_iter()
-            .filter(|(n, _)| expected.iter().any(|(e, _)| e == n))
-            .map(|(n, c)| format!("{n} ({c} of {} values)", ck.tensors[&n].numel()))
+        // the model's tensors only (all present: checked above), in its order
+        let bad: Vec<String> = expected
+            .iter()
+            .filter_map(|(n, _)| {
+                let t = &ck.tensors[n];
+                let c = t.data().iter().filter(|v| !v.is_finite()).count();
+                (c > 0).then(|| format!("{n} ({c} of {} values)", t.numel()))
+            })
             .collect();
         if !bad.is_empty() {
             return Err(err(
