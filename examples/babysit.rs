@@ -241,6 +241,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let seed = args.run.seed;
     let test_path = args.test.clone();
     common::check_out_dir(&out)?;
+    // an earlier run's files are refused unless resuming or overwriting;
+    // what --resume needs (the search's result or step 6's checkpoint, either
+    // may be missing) is checked below, so fit::check_start's own --resume
+    // rule (a training checkpoint must exist) does not apply here
     common::fit::check_start(
         &out,
         "babysit",
