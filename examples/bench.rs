@@ -228,9 +228,9 @@ fn main() {
         b.run(&format!("{name}_fwdbwd"), Some(3.0 * fl), None, 1.0, || {
             let tape = Tape::new();
             let (xv, wv, bv) = (
-                tape.param(x.clone()),
-                tape.param(w.clone()),
-                tape.param(bias.clone()),
+                tape.param(&x),
+                tape.param(&w),
+                tape.param(&bias),
             );
             let y = ops::conv2d(xv, wv, Some(bv), cfg).unwrap();
             std::hint::black_box(tape.backward_with(y, g.clone()).unwrap());
@@ -253,7 +253,7 @@ fn main() {
         let g = Tensor::<f32>::randn(&shape, 0.0, 1.0, rng);
         b.run(name, None, None, 1.0, || {
             let tape = Tape::new();
-            let y = f(tape.param(x0.clone()));
+            let y = f(tape.param(&x0));
             std::hint::black_box(tape.backward_with(y, g.clone()).unwrap());
         });
     };
@@ -269,9 +269,9 @@ fn main() {
         b.run("batchnorm_train_fwdbwd", None, None, 1.0, || {
             let tape = Tape::new();
             let y = ops::batch_norm(
-                tape.param(x0.clone()),
-                tape.param(gamma.clone()),
-                tape.param(beta.clone()),
+                tape.param(&x0),
+                tape.param(&gamma),
+                tape.param(&beta),
                 &mut stats,
                 true,
             )
@@ -286,7 +286,7 @@ fn main() {
         let tgt: Vec<usize> = (0..128).map(|_| rng.random_range(0..10)).collect();
         b.run("logsoftmax_nll_fwdbwd", None, None, 1.0, || {
             let tape = Tape::new();
-            let l = tape.param(logits.clone());
+            let l = tape.param(&logits);
             let loss = ops::nll_loss(l.log_softmax(1).unwrap(), &tgt).unwrap();
             std::hint::black_box(tape.backward(loss).unwrap());
         });
@@ -342,9 +342,9 @@ fn main() {
         b.run("tape_chain_1000", None, Some(&us), 1.0, || {
             let tape = Tape::new();
             let (a, bb, c) = (
-                tape.param(ta.clone()),
-                tape.param(tb.clone()),
-                tape.param(tc.clone()),
+                tape.param(&ta),
+                tape.param(&tb),
+                tape.param(&tc),
             );
             let mut x = a;
             for _ in 0..1000 {

@@ -169,7 +169,7 @@ fn registry_entries_are_unique_and_each_generates_runnable_cases() {
         let case = (e.cases)().new_tree(&mut runner).unwrap().current();
         assert!(!case.inputs.is_empty(), "`{}`: a case without inputs", e.id);
         let tape = autograd::Tape::<f64>::new();
-        let vars: Vec<_> = case.inputs.iter().map(|t| tape.param(t.clone())).collect();
+        let vars: Vec<_> = case.inputs.iter().map(|t| tape.param(t)).collect();
         let out = (case.f)(&tape, &vars)
             .unwrap_or_else(|err| panic!("`{}` ({}): {err}", e.id, case.desc));
         assert!(

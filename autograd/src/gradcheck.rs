@@ -152,7 +152,7 @@ where
 
     // analytic
     let tape = Tape::<f64>::new();
-    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|t| tape.param(t.clone())).collect();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|t| tape.grad_input(t.clone())).collect();
     let out = f(&tape, &vars).map_err(wrap)?;
     let y = out.value();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);

@@ -30,5 +30,5 @@ pub use element::Element;
 pub use error::{fmt_shape, Error, ErrorKind, Result};
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckFailure, GradcheckReport};
 pub use smallvec;
-pub use tape::{Backward, Grads, InputGrads, NoGradGuard, Tape, Var};
-pub use tensor::{Shape, Tensor};
+pub use tape::{Backward, Grads, InputGrads, NoGradGuard, ParamSource, Tape, Var};
+pub use tensor::{Shape, Tensor, TensorId};

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use smallvec::SmallVec;
 
 use crate::error::{fmt_shape, Error, ErrorKind, Result};
-use crate::{Element, Tensor};
+use crate::{Element, Tensor, TensorId};
 
 /// Gradients of one node's inputs: one entry per input, `None` where the
 /// input needs no gradient.
@@ -41,12 +41,35 @@ struct Node<T: Element> {
     op: &'static str,
     label: Option<String>,
     value: Tensor<T>,
+    /// the identity of the tensor put on the tape with [`Tape::param`]
+    param: Option<TensorId>,
     requires_grad: bool,
     is_leaf: bool,
     retain_grad: bool,
     inputs: SmallVec<[usize; 3]>,
     backward: Option<Box<dyn Backward<T>>>,
     freed: bool,
+}
+
+/// What [`Tape::param`] takes: a tensor by reference (the usual way: the
+/// layer keeps its tensor and [`Grads::of`] finds the gradient from it) or
+/// by value.
+pub trait ParamSource<T: Element> {
+    /// The value to put on the tape and the identity to find it by.
+    fn into_leaf(self) -> (Tensor<T>, TensorId);
+}
+
+impl<T: Element> ParamSource<T> for &Tensor<T> {
+    fn into_leaf(self) -> (Tensor<T>, TensorId) {
+        (self.clone(), self.id())
+    }
+}
+
+impl<T: Element> ParamSource<T> for Tensor<T> {
+    fn into_leaf(self) -> (Tensor<T>, TensorId) {
+        let id = self.id();
+        (self, id)
+    }
 }
 
 struct Inner<T: Element> {
@@ -135,13 +158,20 @@ impl<T: Element> Tape<T> {
         }
     }
 
-    fn push_leaf(&self, value: Tensor<T>, requires_grad: bool, op: &'static str) -> Var<'_, T> {
+    fn push_leaf(
+        &self,
+        value: Tensor<T>,
+        param: Option<TensorId>,
+        requires_grad: bool,
+        op: &'static str,
+    ) -> Var<'_, T> {
         let mut inner = self.inner.borrow_mut();
         let id = inner.nodes.len();
         inner.nodes.push(Node {
             op,
             label: None,
             value,
+            param,
             requires_grad,
             is_leaf: true,
             retain_grad: false,
@@ -152,14 +182,38 @@ impl<T: Element> Tape<T> {
         Var { tape: self, id }
     }
 
-    /// A leaf that requires a gradient (a parameter or an input to check).
-    pub fn param(&self, value: Tensor<T>) -> Var<'_, T> {
-        self.push_leaf(value, true, "param")
+    /// A parameter: a leaf that requires a gradient, found again after
+    /// backward by the tensor's identity ([`Grads::of`], optimizers). Pass
+    /// the layer's tensor by reference (`tape.param(&self.weight)`, no copy
+    /// of the elements) or a tensor by value; a clone is another tensor
+    /// with its own gradient (see [`TensorId`]).
+    ///
+    /// ```
+    /// use autograd::{Tape, Tensor};
+    /// let w = Tensor::<f32>::ones(&[2]);
+    /// let tape = Tape::new();
+    /// let wv = tape.param(&w);
+    /// let grads = tape.backward_with(wv, Tensor::full(&[2], 3.0))?;
+    /// assert_eq!(grads.of(&w).unwrap().data(), &[3.0, 3.0]);
+    /// assert!(grads.of(&w.clone()).is_none()); // a clone was not on the tape
+    /// # Ok::<(), autograd::Error>(())
+    /// ```
+    pub fn param(&self, value: impl ParamSource<T>) -> Var<'_, T> {
+        let (value, id) = value.into_leaf();
+        self.push_leaf(value, Some(id), true, "param")
+    }
+
+    /// A leaf that requires a gradient but is not a model parameter: an
+    /// input whose gradient is wanted (saliency maps, adversarial examples,
+    /// gradient checks), read with [`Grads::wrt`]. Optimizers ignore it,
+    /// where a [`Tape::param`] that the model does not list is an error.
+    pub fn grad_input(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push_leaf(value, None, true, "grad_input")
     }
 
     /// A leaf that needs no gradient (data, targets, constants).
     pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
-        self.push_leaf(value, false, "constant")
+        self.push_leaf(value, None, false, "constant")
     }
 
     /// Number of nodes recorded so far.
@@ -254,6 +308,7 @@ impl<T: Element> Tape<T> {
             op,
             label: None,
             value,
+            param: None,
             requires_grad,
             is_leaf: false,
             retain_grad: false,
@@ -458,7 +513,7 @@ impl<T: Element> Tape<T> {
             .iter()
             .enumerate()
             .filter(|(_, node)| node.is_leaf && node.requires_grad)
-            .map(|(i, node)| (node.value.storage_id(), i))
+            .filter_map(|(i, node)| Some((node.param?, i)))
             .collect();
         Ok(Grads {
             tape_id: self.id,
@@ -525,10 +580,10 @@ impl<'t, T: Element> Var<'t, T> {
 pub struct Grads<T: Element> {
     tape_id: u64,
     grads: Vec<Option<Tensor<T>>>,
-    /// (storage id, node id) of every parameter leaf; storage ids are never
+    /// (tensor id, node id) of every parameter leaf; tensor ids are never
     /// reused, so a tensor allocated after a parameter was freed never
     /// matches it
-    leaves: Vec<(u64, usize)>,
+    leaves: Vec<(TensorId, usize)>,
 }
 
 impl<T: Element> Grads<T> {
@@ -541,9 +596,10 @@ impl<T: Element> Grads<T> {
     }
 
     /// The gradient of a parameter tensor that was put on the tape with
-    /// [`Tape::param`] (found by its storage, so pass the layer's own tensor
-    /// or a clone of it). A tensor put on the tape several times gets the sum.
-    /// `None` when it was not on the tape or no gradient reached it.
+    /// [`Tape::param`], found by the tensor's identity ([`TensorId`]): pass
+    /// the layer's own tensor. A tensor put on the tape several times (shared
+    /// weights) gets the sum; a clone of it is another tensor. `None` when it
+    /// was not on the tape or no gradient reached it.
     ///
     /// This is how layers that own their tensors, and optimizers, find
     /// gradients without keeping `Var`s around.
@@ -560,14 +616,14 @@ impl<T: Element> Grads<T> {
     /// let w = Tensor::<f32>::ones(&[2]);
     /// let grads = {
     ///     let tape = Tape::new();
-    ///     let wv = tape.param(w.clone());
+    ///     let wv = tape.param(&w);
     ///     let y = tape.record("sum2", &[wv], Tensor::scalar(2.0), || SumOfTwo).unwrap();
     ///     tape.backward(y).unwrap()
     /// };
     /// assert_eq!(grads.of(&w).unwrap().data(), &[1.0, 1.0]);
     /// ```
     pub fn of(&self, param: &Tensor<T>) -> Option<Tensor<T>> {
-        let key = param.storage_id();
+        let key = param.id();
         let mut acc: Option<Tensor<T>> = None;
         for &(_, i) in self.leaves.iter().filter(|(k, _)| *k == key) {
             if let Some(g) = &self.grads[i] {
@@ -580,13 +636,13 @@ impl<T: Element> Grads<T> {
         acc
     }
 
-    /// The gradients of the parameter leaves, one `(storage id, gradient)`
+    /// The gradients of the parameter leaves, one `(tensor id, gradient)`
     /// per parameter tensor (a tensor put on the tape several times gets the
     /// sum, as [`Grads::of`]), in the order the parameters were first put on
     /// the tape. For global operations over all gradients, such as norm
     /// clipping.
-    pub fn params(&self) -> Vec<(u64, Tensor<T>)> {
-        let mut out: Vec<(u64, Tensor<T>)> = Vec::new();
+    pub fn params(&self) -> Vec<(TensorId, Tensor<T>)> {
+        let mut out: Vec<(TensorId, Tensor<T>)> = Vec::new();
         for &(id, i) in &self.leaves {
             let Some(g) = &self.grads[i] else { continue };
             match out.iter_mut().find(|(k, _)| *k == id) {
@@ -595,6 +651,30 @@ impl<T: Element> Grads<T> {
             }
         }
         out
+    }
+
+    /// `(identity, shape, tape node)` of every parameter leaf that received
+    /// a gradient, in tape order (a tensor put on the tape several times
+    /// appears once per use). Optimizers use it to refuse gradients of
+    /// tensors their model does not list.
+    pub fn param_leaves(&self) -> Vec<(TensorId, Vec<usize>, usize)> {
+        self.leaves
+            .iter()
+            .filter_map(|&(id, i)| Some((id, self.grads[i].as_ref()?.shape().to_vec(), i)))
+            .collect()
+    }
+
+    /// Drops the gradients of the parameters for which `keep(id)` is false
+    /// (they then look as if they were never on the tape).
+    pub fn retain_params(&mut self, mut keep: impl FnMut(TensorId) -> bool) {
+        let grads = &mut self.grads;
+        self.leaves.retain(|&(id, i)| {
+            let k = keep(id);
+            if !k {
+                grads[i] = None;
+            }
+            k
+        });
     }
 
     /// Applies `f` to every parameter leaf's gradient in place (each leaf of
@@ -607,7 +687,7 @@ impl<T: Element> Grads<T> {
     /// use autograd::{Tape, Tensor};
     /// let tape = Tape::<f32>::new();
     /// let w = Tensor::<f32>::ones(&[2]);
-    /// let wv = tape.param(w.clone());
+    /// let wv = tape.param(&w);
     /// // backward from w itself with seed 3: dL/dw = 3
     /// let mut grads = tape.backward_with(wv, Tensor::full(&[2], 3.0))?;
     /// grads.for_each_param_grad(|g| g.data_mut().iter_mut().for_each(|v| *v *= 0.5));

@@ -128,42 +128,62 @@ pub fn for_each_strided<const K: usize>(
 /// let tt = t.transpose(0, 1).unwrap();
 /// assert_eq!(tt.data(), &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
 /// ```
-#[derive(Clone)]
 pub struct Tensor<T> {
     shape: Shape,
     data: Arc<Storage<T>>,
+    id: TensorId,
 }
 
-/// The elements of a tensor with an identity that is never reused: a
-/// process-wide counter, so a tensor allocated after another was freed (even
-/// at the same address) never takes its identity. A copy (copy-on-write)
-/// gets a new one.
+/// The identity of one tensor object, as PyTorch's tensor identity: a
+/// process-wide counter that is never reused. Every constructor and every
+/// `clone()` makes a new one (a clone shares the elements copy-on-write, but
+/// is a tensor of its own, as `tensor.clone()` in PyTorch); moving a tensor
+/// and changing its elements in place keep it.
+///
+/// This is how a parameter is found again after backward
+/// ([`crate::Grads::of`]): a cloned layer is a new set of parameters with
+/// its own gradients, never silently tied to the original.
+///
+/// ```
+/// use autograd::Tensor;
+/// let a = Tensor::<f32>::zeros(&[2]);
+/// let mut b = a.clone();
+/// assert_ne!(a.id(), b.id()); // a clone is another tensor...
+/// assert!(a.shares_storage(&b)); // ...that shares the elements until written
+/// let before = b.id();
+/// b.data_mut()[0] = 1.0; // copy-on-write: a is unchanged, b keeps its identity
+/// assert_eq!((a.data()[0], b.id()), (0.0, before));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+impl TensorId {
+    /// An identity never handed out before in this process.
+    fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        TensorId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl<T> Clone for Tensor<T> {
+    fn clone(&self) -> Self {
+        Tensor {
+            shape: self.shape.clone(),
+            data: Arc::clone(&self.data),
+            id: TensorId::fresh(),
+        }
+    }
+}
+
+/// The elements of a tensor (shared copy-on-write between clones).
+#[derive(Clone)]
 struct Storage<T> {
-    id: u64,
     buf: Vec<T>,
-}
-
-/// A storage identity never handed out before in this process.
-fn next_storage_id() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl<T> Storage<T> {
     fn new(buf: Vec<T>) -> Arc<Self> {
-        Arc::new(Storage {
-            id: next_storage_id(),
-            buf,
-        })
-    }
-}
-
-impl<T: Clone> Clone for Storage<T> {
-    fn clone(&self) -> Self {
-        Storage {
-            id: next_storage_id(),
-            buf: self.buf.clone(),
-        }
+        Arc::new(Storage { buf })
     }
 }
 
@@ -183,6 +203,7 @@ impl<T: Element> Tensor<T> {
             Some(n) if n == data.len() => Ok(Tensor {
                 shape: Shape::from_slice(shape),
                 data: Storage::new(data),
+                id: TensorId::fresh(),
             }),
             Some(n) => Err(Error::shape(
                 "from_vec",
@@ -208,6 +229,7 @@ impl<T: Element> Tensor<T> {
         Tensor {
             shape,
             data: Storage::new(data),
+            id: TensorId::fresh(),
         }
     }
 
@@ -301,22 +323,10 @@ impl<T: Element> Tensor<T> {
             .map(|s| s.buf)
             .unwrap_or_else(|a| a.buf.clone())
     }
-    /// An identity for the storage: shared by clones, new after a
-    /// copy-on-write, and never reused in this process (a counter, not an
-    /// address, so a tensor allocated where a freed one lived gets a new
-    /// identity). [`crate::Grads::of`] uses it to find a parameter's
-    /// gradient from the tensor that was put on the tape.
-    ///
-    /// ```
-    /// use autograd::Tensor;
-    /// let a = Tensor::<f32>::zeros(&[2]);
-    /// let mut b = a.clone();
-    /// assert_eq!(a.storage_id(), b.storage_id());
-    /// b.data_mut()[0] = 1.0; // copy-on-write: b now has its own storage
-    /// assert_ne!(a.storage_id(), b.storage_id());
-    /// ```
-    pub fn storage_id(&self) -> u64 {
-        self.data.id
+    /// This tensor's identity (see [`TensorId`]): new for every tensor and
+    /// every clone, kept by moves and in-place writes.
+    pub fn id(&self) -> TensorId {
+        self.id
     }
     /// Whether two tensors share storage (for tests of copy-free paths).
     pub fn shares_storage(&self, other: &Self) -> bool {
@@ -365,6 +375,7 @@ impl<T: Element> Tensor<T> {
             Some(n) if n == self.numel() => Ok(Tensor {
                 shape: Shape::from_slice(shape),
                 data: self.data.clone(),
+                id: TensorId::fresh(),
             }),
             _ => Err(Error::shape(
                 "reshape",

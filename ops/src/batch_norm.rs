@@ -332,9 +332,9 @@ mod tests {
         ) -> (Tensor<T>, Tensor<T>, Tensor<T>) {
             let tape = Tape::new();
             let (xv, gv, bv) = (
-                tape.param(x.clone()),
-                tape.param(gamma.clone()),
-                tape.param(beta.clone()),
+                tape.param(x),
+                tape.param(gamma),
+                tape.param(beta),
             );
             let mut st = BatchNormStats::new(8);
             let y = batch_norm(xv, gv, bv, &mut st, true).unwrap();

@@ -166,7 +166,7 @@ fn bad_hyper_parameters_and_changed_shapes_are_errors_that_change_nothing() {
     let mut m = p(&[1.0, 2.0]);
     let g = {
         let tape = Tape::new();
-        let v = tape.param(m.0.clone());
+        let v = tape.param(&m.0);
         tape.backward(ops::sum_all(v).unwrap()).unwrap()
     };
     let cases: Vec<(Box<dyn Optimizer<f64>>, &str)> = vec![
@@ -197,7 +197,7 @@ fn bad_hyper_parameters_and_changed_shapes_are_errors_that_change_nothing() {
     let mut other = p(&[1.0, 2.0, 3.0]);
     let g3 = {
         let tape = Tape::new();
-        let v = tape.param(other.0.clone());
+        let v = tape.param(&other.0);
         tape.backward(ops::sum_all(v).unwrap()).unwrap()
     };
     let e = opt.step(&mut other, &g3).unwrap_err();

@@ -107,8 +107,8 @@ fn a_parameter_used_twice_is_clipped_by_the_norm_of_its_summed_gradient() {
     let tape = Tape::<f64>::new();
     let w = Tensor::<f64>::zeros(&[2]);
     let c = tape.constant(Tensor::from_vec(vec![3.0, 4.0], &[2]).unwrap());
-    let l1 = ops::sum_all(ops::mul(tape.param(w.clone()), c).unwrap()).unwrap();
-    let l2 = ops::sum_all(ops::mul(tape.param(w.clone()), c).unwrap()).unwrap();
+    let l1 = ops::sum_all(ops::mul(tape.param(&w), c).unwrap()).unwrap();
+    let l2 = ops::sum_all(ops::mul(tape.param(&w), c).unwrap()).unwrap();
     let mut grads = tape.backward(ops::add(l1, l2).unwrap()).unwrap();
     let n = optim::clip_grad_norm(&mut grads, 5.0, 2.0, true).unwrap();
     assert!((n - 10.0).abs() < 1e-12);
