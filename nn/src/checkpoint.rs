@@ -21,10 +21,10 @@ fn err(path: &Path, msg: impl Into<String>) -> Error {
 }
 
 /// Every named tensor of a model: parameters, then buffers.
-pub fn named_tensors<M: Module<f32> + ?Sized>(model: &mut M) -> Vec<(String, Tensor<f32>)> {
+pub fn named_tensors<M: Module<f32> + ?Sized>(model: &M) -> Vec<(String, Tensor<f32>)> {
     let mut out = Vec::new();
     model.visit("", &mut |n, t| out.push((n.to_string(), t.clone())));
-    model.visit_buffers_mut("", &mut |n, t| out.push((n.to_string(), t.clone())));
+    model.visit_buffers("", &mut |n, t| out.push((n.to_string(), t.clone())));
     out
 }
 
@@ -177,14 +177,14 @@ pub fn parse_tensors(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 /// let mut b = nn::Linear::<f32>::new(3, 2, nn::Init::He, &mut rng);
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("fc.safetensors");
-/// nn::checkpoint::save_model(&path, &mut a, Default::default())?;
+/// nn::checkpoint::save_model(&path, &a, Default::default())?;
 /// nn::checkpoint::load_model(&path, &mut b)?;
 /// assert_eq!(a.weight.data(), b.weight.data());
 /// # Ok::<(), autograd::Error>(())
 /// ```
 pub fn save_model<M: Module<f32> + ?Sized>(
     path: &Path,
-    model: &mut M,
+    model: &M,
     metadata: HashMap<String, String>,
 ) -> Result<()> {
     save_tensors(path, &named_tensors(model), metadata)

@@ -81,8 +81,8 @@ impl<T: Element> Linear<T> {
     #[track_caller]
     pub fn forward<'t>(&self, tape: &'t Tape<T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
         // ops::linear checks the shapes (and names this call's location)
-        let w = tape.param(self.weight.clone());
-        let b = self.bias.as_ref().map(|b| tape.param(b.clone()));
+        let w = tape.param(&self.weight);
+        let b = self.bias.as_ref().map(|b| tape.param(b));
         ops::linear(x, w, b)
     }
 }
@@ -132,6 +132,8 @@ impl<T: Element> Module<T> for Linear<T> {
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         visit_weight_bias_mut(prefix, &mut self.weight, self.bias.as_mut(), f)
     }
+    fn visit_buffers(&self, _: &str, _: &mut dyn FnMut(&str, &Tensor<T>)) {}
+    fn visit_buffers_mut(&mut self, _: &str, _: &mut dyn FnMut(&str, &mut Tensor<T>)) {}
 }
 
 /// 2-D convolution layer, weight `[out, in, kh, kw]`, optional bias `[out]`.
@@ -175,8 +177,8 @@ impl<T: Element> Conv2d<T> {
     /// `x: [N, in, H, W]` to `[N, out, Ho, Wo]`.
     #[track_caller]
     pub fn forward<'t>(&self, tape: &'t Tape<T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
-        let w = tape.param(self.weight.clone());
-        let b = self.bias.as_ref().map(|b| tape.param(b.clone()));
+        let w = tape.param(&self.weight);
+        let b = self.bias.as_ref().map(|b| tape.param(b));
         ops::conv2d(x, w, b, self.cfg)
     }
 }
@@ -210,6 +212,8 @@ impl<T: Element> Module<T> for Conv2d<T> {
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         visit_weight_bias_mut(prefix, &mut self.weight, self.bias.as_mut(), f)
     }
+    fn visit_buffers(&self, _: &str, _: &mut dyn FnMut(&str, &Tensor<T>)) {}
+    fn visit_buffers_mut(&mut self, _: &str, _: &mut dyn FnMut(&str, &mut Tensor<T>)) {}
 }
 
 /// Batch normalisation over channels (1-d `[N, C]`/`[N, C, L]` or 2-d
@@ -254,8 +258,8 @@ impl<T: Element> BatchNorm<T> {
         x: Var<'t, T>,
         mode: Mode,
     ) -> Result<Var<'t, T>> {
-        let g = tape.param(self.gamma.clone());
-        let b = tape.param(self.beta.clone());
+        let g = tape.param(&self.gamma);
+        let b = tape.param(&self.beta);
         ops::batch_norm(x, g, b, &mut self.stats, mode.is_train())
     }
 }
@@ -280,6 +284,10 @@ impl<T: Element> Module<T> for BatchNorm<T> {
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         f(&join(prefix, "weight"), &mut self.gamma);
         f(&join(prefix, "bias"), &mut self.beta);
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
+        f(&join(prefix, "running_mean"), &self.stats.running_mean);
+        f(&join(prefix, "running_var"), &self.stats.running_var);
     }
     fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
         f(&join(prefix, "running_mean"), &mut self.stats.running_mean);

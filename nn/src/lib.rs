@@ -24,6 +24,9 @@
 //!         self.fc1.visit_mut(&nn::join(p, "fc1"), f);
 //!         self.fc2.visit_mut(&nn::join(p, "fc2"), f);
 //!     }
+//!     // no running statistics: say so (nn::impl_module! writes all four)
+//!     fn visit_buffers(&self, _: &str, _: &mut dyn FnMut(&str, &Tensor<f32>)) {}
+//!     fn visit_buffers_mut(&mut self, _: &str, _: &mut dyn FnMut(&str, &mut Tensor<f32>)) {}
 //! }
 //!
 //! fn model<'t>(m: &TwoLayer, tape: &'t Tape<f32>, x: autograd::Var<'t, f32>) -> autograd::Result<autograd::Var<'t, f32>> {

@@ -173,6 +173,11 @@ impl Module<f32> for ConvNet {
         }
         self.fc.visit_mut(&join(p, "fc"), f);
     }
+    fn visit_buffers(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
+        for (i, b) in self.bns.iter().enumerate() {
+            b.visit_buffers(&join(p, &format!("bn{}", i + 1)), f);
+        }
+    }
     fn visit_buffers_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
         for (i, b) in self.bns.iter_mut().enumerate() {
             b.visit_buffers_mut(&join(p, &format!("bn{}", i + 1)), f);

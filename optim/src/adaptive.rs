@@ -35,6 +35,9 @@ use std::collections::{BTreeMap, HashMap};
 use autograd::{Element, Error, Grads, Result, Tensor};
 use nn::Module;
 
+use crate::groups::{check_groups, export_groups, gather, import_groups, ratio, resolve, Hyper};
+use crate::ParamGroup;
+
 /// An optimizer: a step over a model's parameters given their gradients,
 /// a learning rate that schedules can set, and the lecture's update/weight
 /// ratio per parameter after each step.
@@ -64,14 +67,32 @@ pub trait Optimizer<T: Element> {
     /// `"sgd"`, `"adam"`, `"adamw"`, `"rmsprop"` or `"adagrad"`.
     fn name(&self) -> &'static str;
     /// Updates every parameter of `model` that has a gradient in `grads`;
-    /// errors, changing nothing, on invalid hyper-parameters or shapes.
+    /// errors, changing nothing, on invalid hyper-parameters or shapes, and
+    /// when a tensor put on the tape with `Tape::param` received a gradient
+    /// but is not a parameter of `model` (see [`crate::grads_for`]).
     fn step(&mut self, model: &mut dyn Module<T>, grads: &Grads<T>) -> Result<()>;
     /// Forgets all per-parameter state (moments, step counts, buffers).
     fn zero_state(&mut self);
-    /// The learning rate.
+    /// The learning rate of the parameters no group selects.
     fn lr(&self) -> f64;
-    /// Sets the learning rate (for schedules).
+    /// Sets the learning rate of the parameters no group selects; see
+    /// [`crate::schedule::apply_schedule`] to schedule every group.
     fn set_lr(&mut self, lr: f64);
+    /// The weight decay of the parameters no group selects.
+    fn weight_decay(&self) -> f64;
+    /// The parameter groups, in the order they select (see [`ParamGroup`]).
+    fn groups(&self) -> &[ParamGroup];
+    /// The parameter groups, mutably (schedules set their `lr`).
+    fn groups_mut(&mut self) -> &mut [ParamGroup];
+    /// The learning rate and weight decay that apply to the parameter
+    /// `name` of shape `shape`.
+    fn hyper_of(&self, name: &str, shape: &[usize]) -> Hyper {
+        let default = Hyper {
+            lr: self.lr(),
+            weight_decay: self.weight_decay(),
+        };
+        resolve(self.groups(), default, name, shape)
+    }
     /// `(name, ||update|| / ||weight||)` for each parameter the last step updated.
     fn update_ratios(&self) -> &[(String, f64)];
     /// Everything a checkpoint needs to resume this optimizer bit for bit:
@@ -189,6 +210,15 @@ impl<T: Element> Optimizer<T> for crate::Sgd<T> {
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
     }
+    fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+    fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+    fn groups_mut(&mut self) -> &mut [ParamGroup] {
+        &mut self.groups
+    }
     fn update_ratios(&self) -> &[(String, f64)] {
         crate::Sgd::update_ratios(self)
     }
@@ -203,6 +233,7 @@ impl<T: Element> Optimizer<T> for crate::Sgd<T> {
         for (p, b) in &self.buffers {
             st.tensors.insert(format!("momentum.{p}"), b.clone());
         }
+        export_groups(&self.groups, &mut |k, v| st.set(&k, v));
         st
     }
     fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
@@ -214,6 +245,9 @@ impl<T: Element> Optimizer<T> for crate::Sgd<T> {
             st.get("weight_decay")?,
         );
         let (nesterov, steps) = (st.get("nesterov")?, st.get("steps")?);
+        let mut groups = self.groups.clone();
+        import_groups("sgd", &mut groups, &st.values)?;
+        self.groups = groups;
         self.lr = lr;
         self.momentum = momentum;
         self.dampening = dampening;
@@ -242,6 +276,15 @@ macro_rules! per_param_state_methods {
         }
         fn set_lr(&mut self, lr: f64) {
             self.lr = lr;
+        }
+        fn weight_decay(&self) -> f64 {
+            self.weight_decay
+        }
+        fn groups(&self) -> &[ParamGroup] {
+            &self.groups
+        }
+        fn groups_mut(&mut self) -> &mut [ParamGroup] {
+            &mut self.groups
         }
         fn update_ratios(&self) -> &[(String, f64)] {
             &self.ratios
@@ -304,47 +347,38 @@ pub(crate) fn check<T: Element>(
 }
 
 /// The step shared by the adaptive optimizers: gathers every gradient and
-/// checks its shape and its state's shapes (so an error changes nothing),
-/// then runs `update(p, g, state)` on each parameter and records the
-/// update/weight ratios. `init(p)` makes a new parameter's buffers.
+/// checks it ([`gather`]: shapes, unlisted parameters), so an error changes
+/// nothing, then runs `update(p, g, state, hyper)` on each parameter with
+/// its group's hyper-parameters and records the update/weight ratios.
+/// `init(p)` makes a new parameter's buffers.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
 fn apply<T: Element>(
     op: &'static str,
     model: &mut dyn Module<T>,
     grads: &Grads<T>,
     states: &mut HashMap<String, ParamState<T>>,
+    groups: &[ParamGroup],
+    default: Hyper,
     maximize: bool,
     init: &dyn Fn(&Tensor<T>) -> Vec<Tensor<T>>,
-    update: &mut dyn FnMut(&mut [T], &mut [T], &mut ParamState<T>),
+    update: &mut dyn FnMut(&mut [T], &mut [T], &mut ParamState<T>, Hyper),
 ) -> Result<Vec<(String, f64)>> {
-    let mut work: Vec<(String, Tensor<T>)> = Vec::new();
-    let mut err = None;
-    model.visit("", &mut |name, p| {
-        let Some(g) = grads.of(p) else { return };
-        let state_shape_bad = states
-            .get(name)
-            .is_some_and(|s| s.bufs.iter().any(|b| b.shape() != p.shape()));
-        if (g.shape() != p.shape() || state_shape_bad) && err.is_none() {
-            err = Some(Error::shape(
-                op,
-                format!(
-                    "{} of {name} has shape {:?}, the parameter {:?} (a model changed under the same names? call zero_state)",
-                    if state_shape_bad { "the optimizer state" } else { "the gradient" },
-                    if state_shape_bad { states[name].bufs[0].shape().to_vec() } else { g.shape().to_vec() },
-                    p.shape()
-                ),
-            ));
-        }
-        work.push((name.to_string(), g));
-    });
-    if let Some(e) = err {
-        return Err(e);
-    }
-    let mut by_name: HashMap<String, Tensor<T>> = work.into_iter().collect();
+    check_groups::<T>(op, groups)?;
+    let bad_state = |name: &str, shape: &[usize]| {
+        let st = states.get(name)?;
+        st.bufs
+            .iter()
+            .find(|b| b.shape() != shape)
+            .map(|b| ("the optimizer state", b.shape().to_vec()))
+    };
+    let mut by_name = gather(op, &*model, grads, &bad_state)?;
     let mut ratios = Vec::new();
     model.visit_mut("", &mut |name, p| {
         let Some(mut g) = by_name.remove(name) else {
             return;
         };
+        let hyper = resolve(groups, default, name, p.shape());
         let state = states
             .entry(name.to_string())
             .or_insert_with(|| ParamState {
@@ -359,7 +393,7 @@ fn apply<T: Element>(
         }
         let before = p.clone();
         let w_norm = before.norm();
-        update(p.data_mut(), gd, state);
+        update(p.data_mut(), gd, state, hyper);
         let u_norm = before
             .data()
             .iter()
@@ -367,14 +401,7 @@ fn apply<T: Element>(
             .map(|(a, b)| (b.to_f64() - a.to_f64()).powi(2))
             .sum::<f64>()
             .sqrt();
-        ratios.push((
-            name.to_string(),
-            if w_norm > 0.0 {
-                u_norm / w_norm
-            } else {
-                f64::INFINITY
-            },
-        ));
+        ratios.push((name.to_string(), ratio(u_norm, w_norm)));
     });
     Ok(ratios)
 }
@@ -400,6 +427,8 @@ pub struct Adam<T: Element> {
     pub maximize: bool,
     /// Moments and step count by parameter name.
     pub state: HashMap<String, ParamState<T>>,
+    /// Parameter groups with their own lr / weight decay.
+    pub groups: Vec<ParamGroup>,
     ratios: Vec<(String, f64)>,
 }
 
@@ -429,8 +458,14 @@ impl<T: Element> Adam<T> {
             amsgrad: false,
             maximize: false,
             state: HashMap::new(),
+            groups: Vec::new(),
             ratios: Vec::new(),
         }
+    }
+    /// Adds a parameter group (see [`ParamGroup`]).
+    pub fn group(mut self, g: ParamGroup) -> Self {
+        self.groups.push(g);
+        self
     }
     /// Sets the betas.
     pub fn betas(mut self, b1: f64, b2: f64) -> Self {
@@ -487,11 +522,12 @@ impl<T: Element> Optimizer<T> for Adam<T> {
     #[track_caller]
     fn step(&mut self, model: &mut dyn Module<T>, grads: &Grads<T>) -> Result<()> {
         self.check()?;
-        let (lr, (b1, b2), eps, wd) = (self.lr, self.betas, self.eps, self.weight_decay);
+        let ((b1, b2), eps) = (self.betas, self.eps);
         let (decoupled, amsgrad) = (self.decoupled, self.amsgrad);
         let n_bufs = if amsgrad { 3 } else { 2 };
         let init = |p: &Tensor<T>| vec![Tensor::zeros(p.shape()); n_bufs];
-        let mut update = |p: &mut [T], g: &mut [T], st: &mut ParamState<T>| {
+        let mut update = |p: &mut [T], g: &mut [T], st: &mut ParamState<T>, h: Hyper| {
+            let (lr, wd) = (h.lr, h.weight_decay);
             st.step += 1;
             if st.bufs.len() < n_bufs {
                 // amsgrad switched on after some steps: PyTorch starts its max at 0
@@ -543,6 +579,11 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             model,
             grads,
             &mut self.state,
+            &self.groups,
+            Hyper {
+                lr: self.lr,
+                weight_decay: self.weight_decay,
+            },
             self.maximize,
             &init,
             &mut update,
@@ -560,6 +601,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         st.set("amsgrad", self.amsgrad);
         st.set("maximize", self.maximize);
         export_params(&mut st, &self.state, ADAM_BUFS);
+        export_groups(&self.groups, &mut |k, v| st.set(&k, v));
         st
     }
     fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
@@ -568,8 +610,11 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         let (lr, eps, wd) = (st.get("lr")?, st.get("eps")?, st.get("weight_decay")?);
         let (amsgrad, maximize) = (st.get("amsgrad")?, st.get("maximize")?);
         let state = import_params(st, ADAM_BUFS)?;
+        let mut groups = self.groups.clone();
+        import_groups(&st.name, &mut groups, &st.values)?;
         (self.lr, self.betas, self.eps, self.weight_decay) = (lr, betas, eps, wd);
         (self.amsgrad, self.maximize, self.state) = (amsgrad, maximize, state);
+        self.groups = groups;
         Ok(())
     }
 }
@@ -595,6 +640,8 @@ pub struct RmsProp<T: Element> {
     /// Buffers by parameter name: square average, then (centered) gradient
     /// average, then (momentum) momentum buffer.
     pub state: HashMap<String, ParamState<T>>,
+    /// Parameter groups with their own lr / weight decay.
+    pub groups: Vec<ParamGroup>,
     ratios: Vec<(String, f64)>,
 }
 
@@ -610,8 +657,14 @@ impl<T: Element> RmsProp<T> {
             centered: false,
             maximize: false,
             state: HashMap::new(),
+            groups: Vec::new(),
             ratios: Vec::new(),
         }
+    }
+    /// Adds a parameter group (see [`ParamGroup`]).
+    pub fn group(mut self, g: ParamGroup) -> Self {
+        self.groups.push(g);
+        self
     }
     /// Sets alpha.
     pub fn alpha(mut self, a: f64) -> Self {
@@ -656,13 +709,12 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
         nonneg::<T>(op, "alpha", self.alpha)?;
         nonneg::<T>(op, "eps", self.eps)?;
         nonneg::<T>(op, "momentum", self.momentum)?;
-        let wd = self.weight_decay;
-        nonneg::<T>(op, "weight_decay", wd)?;
-        let (lr, alpha, eps, mom, centered) =
-            (self.lr, self.alpha, self.eps, self.momentum, self.centered);
+        nonneg::<T>(op, "weight_decay", self.weight_decay)?;
+        let (alpha, eps, mom, centered) = (self.alpha, self.eps, self.momentum, self.centered);
         // buffers: [square_avg, grad_avg (centered), momentum_buffer (momentum > 0)]
         let init = |p: &Tensor<T>| vec![Tensor::zeros(p.shape()); 3];
-        let mut update = |p: &mut [T], g: &mut [T], st: &mut ParamState<T>| {
+        let mut update = |p: &mut [T], g: &mut [T], st: &mut ParamState<T>, h: Hyper| {
+            let (lr, wd) = (h.lr, h.weight_decay);
             st.step += 1;
             let (a, one_m_a) = (T::from_f64(alpha), T::from_f64(1.0 - alpha));
             let (epst, lrt, momt) = (T::from_f64(eps), T::from_f64(lr), T::from_f64(mom));
@@ -697,6 +749,11 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
             model,
             grads,
             &mut self.state,
+            &self.groups,
+            Hyper {
+                lr: self.lr,
+                weight_decay: self.weight_decay,
+            },
             self.maximize,
             &init,
             &mut update,
@@ -714,6 +771,7 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
         st.set("centered", self.centered);
         st.set("maximize", self.maximize);
         export_params(&mut st, &self.state, RMSPROP_BUFS);
+        export_groups(&self.groups, &mut |k, v| st.set(&k, v));
         st
     }
     fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
@@ -722,6 +780,8 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
         let (wd, momentum) = (st.get("weight_decay")?, st.get("momentum")?);
         let (centered, maximize) = (st.get("centered")?, st.get("maximize")?);
         let state = import_params(st, RMSPROP_BUFS)?;
+        let mut groups = self.groups.clone();
+        import_groups(&st.name, &mut groups, &st.values)?;
         if state.values().any(|p| p.bufs.len() != RMSPROP_BUFS.len()) {
             return Err(Error::invalid(
                 "optimizer state",
@@ -731,6 +791,7 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
         (self.lr, self.alpha, self.eps, self.weight_decay) = (lr, alpha, eps, wd);
         (self.momentum, self.centered, self.maximize, self.state) =
             (momentum, centered, maximize, state);
+        self.groups = groups;
         Ok(())
     }
 }
@@ -753,6 +814,8 @@ pub struct Adagrad<T: Element> {
     pub maximize: bool,
     /// Sum of squared gradients and step count by parameter name.
     pub state: HashMap<String, ParamState<T>>,
+    /// Parameter groups with their own lr / weight decay.
+    pub groups: Vec<ParamGroup>,
     ratios: Vec<(String, f64)>,
 }
 
@@ -767,8 +830,14 @@ impl<T: Element> Adagrad<T> {
             eps: 1e-10,
             maximize: false,
             state: HashMap::new(),
+            groups: Vec::new(),
             ratios: Vec::new(),
         }
+    }
+    /// Adds a parameter group (see [`ParamGroup`]).
+    pub fn group(mut self, g: ParamGroup) -> Self {
+        self.groups.push(g);
+        self
     }
     /// Sets the learning-rate decay.
     pub fn lr_decay(mut self, d: f64) -> Self {
@@ -809,11 +878,11 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
         nonneg::<T>(op, "eps", self.eps)?;
         let iav = self.initial_accumulator_value;
         nonneg::<T>(op, "initial_accumulator_value", iav)?;
-        let wd = self.weight_decay;
-        nonneg::<T>(op, "weight_decay", wd)?;
-        let (lr, lr_decay, eps) = (self.lr, self.lr_decay, self.eps);
+        nonneg::<T>(op, "weight_decay", self.weight_decay)?;
+        let (lr_decay, eps) = (self.lr_decay, self.eps);
         let init = |p: &Tensor<T>| vec![Tensor::full(p.shape(), T::from_f64(iav))];
-        let mut update = |p: &mut [T], g: &mut [T], st: &mut ParamState<T>| {
+        let mut update = |p: &mut [T], g: &mut [T], st: &mut ParamState<T>, h: Hyper| {
+            let (lr, wd) = (h.lr, h.weight_decay);
             st.step += 1;
             let clr = T::from_f64(lr / (1.0 + (st.step - 1) as f64 * lr_decay));
             let epst = T::from_f64(eps);
@@ -835,6 +904,11 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
             model,
             grads,
             &mut self.state,
+            &self.groups,
+            Hyper {
+                lr: self.lr,
+                weight_decay: self.weight_decay,
+            },
             self.maximize,
             &init,
             &mut update,
@@ -854,6 +928,7 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
         st.set("eps", format!("{:e}", self.eps));
         st.set("maximize", self.maximize);
         export_params(&mut st, &self.state, ADAGRAD_BUFS);
+        export_groups(&self.groups, &mut |k, v| st.set(&k, v));
         st
     }
     fn load_state(&mut self, st: &OptimizerState<T>) -> Result<()> {
@@ -865,6 +940,8 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
             st.get("maximize")?,
         );
         let state = import_params(st, ADAGRAD_BUFS)?;
+        let mut groups = self.groups.clone();
+        import_groups(&st.name, &mut groups, &st.values)?;
         (self.lr, self.lr_decay, self.weight_decay) = (lr, lr_decay, wd);
         (
             self.initial_accumulator_value,
@@ -872,6 +949,7 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
             self.maximize,
             self.state,
         ) = (iav, eps, maximize, state);
+        self.groups = groups;
         Ok(())
     }
 }

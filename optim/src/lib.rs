@@ -12,11 +12,13 @@ pub mod adaptive;
 pub mod babysit;
 pub mod checkpoint;
 pub mod clip;
+pub mod groups;
 pub mod schedule;
 pub mod sgd;
 pub mod train;
 
 pub use adaptive::{Adagrad, Adam, AdamW, Optimizer, OptimizerState, RmsProp};
 pub use clip::{clip_grad_norm, clip_grad_value};
+pub use groups::{grads_for, Hyper, ParamGroup};
 pub use schedule::{Cosine, LinearWarmup, LrSchedule, StepLr};
 pub use sgd::Sgd;

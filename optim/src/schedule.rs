@@ -1,11 +1,44 @@
 //! Learning-rate schedules: a function from the step (or epoch) number,
-//! counted from 0, to a learning rate. Set `sgd.lr = sched.lr(t)` before each
-//! step.
+//! counted from 0, to a learning rate. Call [`apply_schedule`] before each
+//! step: it sets the optimizer's rate and, as PyTorch's schedulers do, each
+//! parameter group's rate from the group's own starting rate.
+
+use autograd::Element;
+
+use crate::Optimizer;
 
 /// A learning-rate schedule.
 pub trait LrSchedule {
-    /// The learning rate at step `t` (from 0).
-    fn lr(&self, t: usize) -> f64;
+    /// The learning rate at step `t` (from 0), from the schedule's own base.
+    fn lr(&self, t: usize) -> f64 {
+        self.lr_from(self.base(), t)
+    }
+    /// The schedule's starting rate.
+    fn base(&self) -> f64;
+    /// The learning rate at step `t` of a parameter group that started at
+    /// `base` (PyTorch's per-group `initial_lr`).
+    fn lr_from(&self, base: f64, t: usize) -> f64;
+}
+
+/// Sets `opt`'s learning rate to `sched.lr(t)` and that of each parameter
+/// group with a rate of its own to `sched.lr_from(group.initial_lr, t)`, as
+/// PyTorch's schedulers act on every `param_group`.
+///
+/// ```
+/// use optim::{schedule::apply_schedule, Optimizer, ParamGroup, Sgd, StepLr};
+/// let mut opt = Sgd::<f32>::new(0.1).group(ParamGroup::new("head", |n, _| n.starts_with("fc2")).lr(1.0));
+/// let sched = StepLr { base: 0.1, step_size: 10, gamma: 0.5 };
+/// apply_schedule(&mut opt, &sched, 10);
+/// assert_eq!(opt.lr(), 0.05);
+/// assert_eq!(opt.groups()[0].lr, Some(0.5));
+/// ```
+pub fn apply_schedule<T: Element>(opt: &mut dyn Optimizer<T>, sched: &dyn LrSchedule, t: usize) {
+    opt.set_lr(sched.lr(t));
+    for g in opt.groups_mut() {
+        if let Some(base) = g.initial_lr {
+            g.lr = Some(sched.lr_from(base, t));
+        }
+    }
 }
 
 /// PyTorch's `StepLR`: `base * gamma^(floor(t / step_size))`.
@@ -27,8 +60,11 @@ pub struct StepLr {
 }
 
 impl LrSchedule for StepLr {
-    fn lr(&self, t: usize) -> f64 {
-        self.base * self.gamma.powi((t / self.step_size.max(1)) as i32)
+    fn base(&self) -> f64 {
+        self.base
+    }
+    fn lr_from(&self, base: f64, t: usize) -> f64 {
+        base * self.gamma.powi((t / self.step_size.max(1)) as i32)
     }
 }
 
@@ -53,10 +89,13 @@ pub struct Cosine {
 }
 
 impl LrSchedule for Cosine {
-    fn lr(&self, t: usize) -> f64 {
+    fn base(&self) -> f64 {
+        self.base
+    }
+    fn lr_from(&self, base: f64, t: usize) -> f64 {
         let t = t.min(self.t_max) as f64;
         self.eta_min
-            + (self.base - self.eta_min)
+            + (base - self.eta_min)
                 * (1.0 + (std::f64::consts::PI * t / self.t_max.max(1) as f64).cos())
                 / 2.0
     }
@@ -83,13 +122,16 @@ pub struct LinearWarmup<S> {
 }
 
 impl<S: LrSchedule> LrSchedule for LinearWarmup<S> {
-    fn lr(&self, t: usize) -> f64 {
+    fn base(&self) -> f64 {
+        self.inner.base()
+    }
+    fn lr_from(&self, base: f64, t: usize) -> f64 {
         if t < self.warmup {
-            let target = self.inner.lr(0);
+            let target = self.inner.lr_from(base, 0);
             let f = self.start_factor + (1.0 - self.start_factor) * t as f64 / self.warmup as f64;
             target * f
         } else {
-            self.inner.lr(t - self.warmup)
+            self.inner.lr_from(base, t - self.warmup)
         }
     }
 }

@@ -22,6 +22,8 @@ use autograd::{Element, Error, Grads, Result, Tensor};
 use nn::Module;
 
 use crate::adaptive::{check, nonneg};
+use crate::groups::{check_groups, gather, ratio, resolve, Hyper};
+use crate::ParamGroup;
 
 /// SGD optimizer state and hyper-parameters.
 ///
@@ -59,6 +61,8 @@ pub struct Sgd<T: Element> {
     pub buffers: HashMap<String, Tensor<T>>,
     /// Steps taken.
     pub steps: u64,
+    /// Parameter groups with their own lr / weight decay.
+    pub groups: Vec<ParamGroup>,
     ratios: Vec<(String, f64)>,
 }
 
@@ -73,6 +77,7 @@ impl<T: Element> Sgd<T> {
             nesterov: false,
             buffers: HashMap::new(),
             steps: 0,
+            groups: Vec::new(),
             ratios: Vec::new(),
         }
     }
@@ -94,6 +99,11 @@ impl<T: Element> Sgd<T> {
     /// Sets the dampening.
     pub fn dampening(mut self, d: f64) -> Self {
         self.dampening = d;
+        self
+    }
+    /// Adds a parameter group (see [`ParamGroup`]).
+    pub fn group(mut self, g: ParamGroup) -> Self {
+        self.groups.push(g);
         self
     }
 
@@ -137,55 +147,25 @@ impl<T: Element> Sgd<T> {
                 "Nesterov momentum requires a momentum and zero dampening",
             ));
         }
-        // gather first so a shape error leaves the model untouched
-        let mut work: Vec<(String, Tensor<T>)> = Vec::new();
-        let mut err = None;
-        model.visit("", &mut |name, p| {
-            if let Some(g) = grads.of(p) {
-                if g.shape() != p.shape() && err.is_none() {
-                    err = Some(Error::shape(
-                        "sgd",
-                        format!(
-                            "gradient of {name} has shape {:?}, parameter {:?}",
-                            g.shape(),
-                            p.shape()
-                        ),
-                    ));
-                }
-                if let Some(buf) = self.buffers.get(name) {
-                    if buf.shape() != p.shape() && err.is_none() {
-                        err = Some(Error::shape(
-                            "sgd",
-                            format!(
-                                "momentum buffer of {name} has shape {:?} but the parameter is {:?} \
-                                 (the model changed since this optimizer's last step; \
-                                 make a new optimizer or call zero_state)",
-                                buf.shape(),
-                                p.shape()
-                            ),
-                        ));
-                    }
-                }
-                work.push((name.to_string(), g));
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
-        let mut grads_by_name: HashMap<String, Tensor<T>> = work.into_iter().collect();
-        let (lr, mom, damp, wd, nesterov) = (
-            self.lr,
-            self.momentum,
-            self.dampening,
-            self.weight_decay,
-            self.nesterov,
-        );
-        let buffers = &mut self.buffers;
+        check_groups::<T>("sgd", &self.groups)?;
+        // gather first so an error leaves the model untouched
+        let bad_state = |name: &str, shape: &[usize]| {
+            let b = self.buffers.get(name)?;
+            (b.shape() != shape).then(|| ("the momentum buffer", b.shape().to_vec()))
+        };
+        let mut grads_by_name = gather("sgd", &*model, grads, &bad_state)?;
+        let (mom, damp, nesterov) = (self.momentum, self.dampening, self.nesterov);
+        let default = Hyper {
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+        };
+        let (buffers, groups) = (&mut self.buffers, &self.groups);
         let mut ratios = Vec::new();
         model.visit_mut("", &mut |name, p| {
             let Some(mut d) = grads_by_name.remove(name) else {
                 return;
             };
+            let Hyper { lr, weight_decay: wd } = resolve(groups, default, name, p.shape());
             let (wdt, momt, dampt) = (T::from_f64(wd), T::from_f64(mom), T::from_f64(1.0 - damp));
             if wd != 0.0 {
                 for (dv, &pv) in d.data_mut().iter_mut().zip(p.data()) {
@@ -210,16 +190,7 @@ impl<T: Element> Sgd<T> {
                     d = buf.clone();
                 }
             }
-            let w_norm = p.norm();
-            let u_norm = lr * d.norm();
-            ratios.push((
-                name.to_string(),
-                if w_norm > 0.0 {
-                    u_norm / w_norm
-                } else {
-                    f64::INFINITY
-                },
-            ));
+            ratios.push((name.to_string(), ratio(lr * d.norm(), p.norm())));
             let lrt = T::from_f64(lr);
             for (pv, &dv) in p.data_mut().iter_mut().zip(d.data()) {
                 *pv -= lrt * dv;

@@ -14,12 +14,14 @@ impl Module<f64> for P {
     fn visit_mut(&mut self, _: &str, f: &mut dyn FnMut(&str, &mut Tensor<f64>)) {
         f("p", &mut self.0)
     }
+    fn visit_buffers(&self, _: &str, _: &mut dyn FnMut(&str, &Tensor<f64>)) {}
+    fn visit_buffers_mut(&mut self, _: &str, _: &mut dyn FnMut(&str, &mut Tensor<f64>)) {}
 }
 
 /// The gradients of L = sum(c * p): c.
 pub fn grads_for(p: &P, c: &[f64]) -> autograd::Grads<f64> {
     let tape = Tape::new();
-    let v = tape.param(p.0.clone());
+    let v = tape.param(&p.0);
     let cv = tape.constant(Tensor::from_vec(c.to_vec(), &[c.len()]).unwrap());
     let loss = ops::sum_all(ops::mul(v, cv).unwrap()).unwrap();
     tape.backward(loss).unwrap()
