@@ -26,15 +26,15 @@ use std::path::{Path, PathBuf};
 use autograd::Tape;
 use clap::Parser;
 use common::cifar::{self, Norm};
-use common::progress::Progress;
+use common::progress::{FitCallbacks, Progress};
 use data::Dataset;
-use nn::models::TwoLayer;
 use nn::Init;
 use ops::VarOps;
-use optim::babysit::{self, SearchSpace, Trial, TrialCfg};
-use optim::train::evaluate;
 use optim::Sgd;
 use rand::SeedableRng;
+use train::babysit::{self, SearchConfig, SearchSpace, Trial, TrialCfg};
+use train::models::TwoLayer;
+use train::step::evaluate;
 
 const HIDDEN: usize = 50;
 /// Step 3 overfits this many examples.
@@ -130,21 +130,18 @@ fn search(
     );
     let bar = Progress::new(n as u64, name);
     let done = std::sync::atomic::AtomicU64::new(0);
-    let s = babysit::random_search(
-        &two_layer,
-        train,
-        val,
+    let cfg = SearchConfig {
         space,
-        n,
+        trials: n,
         iters,
-        100,
-        0.9,
+        batch: 100,
+        momentum: 0.9,
         seed,
-        &|t| {
-            let i = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            bar.step(i, || fmt_trial(t));
-        },
-    )?;
+    };
+    let s = babysit::random_search(&two_layer, train, val, &cfg, &|t| {
+        let i = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bar.step(i, || fmt_trial(t));
+    })?;
     bar.finish();
     for t in s.trials.iter().take(5) {
         println!("  {}", fmt_trial(t));
@@ -243,16 +240,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     common::check_out_dir(&out)?;
     // an earlier run's files are refused unless resuming or overwriting;
     // what --resume needs (the search's result or step 6's checkpoint, either
-    // may be missing) is checked below, so fit::check_start's own --resume
+    // may be missing) is checked below, so train::fit::check_start's own --resume
     // rule (a training checkpoint must exist) does not apply here
-    common::fit::check_start(
+    train::fit::check_start(
         &out,
         "babysit",
         false,
         args.run.overwrite || args.run.resume,
     )?;
     let search_path = out.join("babysit_search.txt");
-    let (train_ckpt, _) = common::fit::paths(&out, "babysit");
+    let (train_ckpt, _) = train::fit::paths(&out, "babysit");
     if args.run.resume && !search_path.exists() && !train_ckpt.exists() {
         return Err(format!(
             "--resume: neither {} nor {} is in --out: nothing to continue",
@@ -390,22 +387,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("== 6. train lr {:.2e} reg {:.2e} for {epochs} epochs, keeping the best model by validation accuracy", best.lr, best.reg);
     let mut model = two_layer(seed);
     let mut sgd = Sgd::new(best.lr).momentum(0.9).weight_decay(best.reg);
-    let cfg = common::fit::FitCfg {
-        name: "babysit".into(),
-        out: out.clone(),
-        epochs,
-        batch: 100,
+    let cfg = train::FitConfig {
         seed,
-        augment: None,
-        lr_at: None,
         save_every: args.run.save_every as usize,
         resume: args.run.resume && train_ckpt.exists(),
         overwrite: true,
         eval_batch: 1000,
-        ratio_every: 10,
-        abort_after: args.run.abort_after_steps,
+        ..train::FitConfig::new("babysit", &out, epochs, 100)
     };
-    let h = common::fit::fit(&mut model, &mut sgd, train, val, &cfg, |e| {
+    let mut cb = FitCallbacks::new(epochs, args.run.abort_after_steps, |e| {
         let r: Vec<String> = e
             .opt
             .update_ratios()
@@ -422,7 +412,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             r.join(", "),
             if e.saved_best { " (best, saved)" } else { "" }
         );
-    })?;
+    });
+    let h = train::fit(&mut model, &mut sgd, train, val, &cfg, &mut cb)?;
     if h.diverged {
         println!("   training diverged: stopped");
     }
@@ -433,7 +424,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (accs_tr, accs_val, curves) = (h.train_acc, h.val_acc, h.curves);
     for (name, v) in &curves.ratios {
         let last = v.last().map(|p| p.1).unwrap_or(0.0);
-        if let Some(note) = optim::babysit::update_ratio_note(last) {
+        if let Some(note) = train::babysit::update_ratio_note(last) {
             println!("   WARNING: update/weight ratio of {name} is {last:.1e}: {note}");
         }
     }

@@ -14,11 +14,12 @@ use std::time::Instant;
 use clap::Parser;
 
 use autograd::{Tape, Tensor};
-use nn::models::{Classifier, ConvNet};
+use nn::Classifier;
 use nn::Mode;
 use ops::{BatchNormStats, Conv2dCfg, Pool2dCfg, VarOps};
 use optim::Sgd;
 use rand::{Rng, SeedableRng};
+use train::models::ConvNet;
 
 struct Timing {
     median: f64,
@@ -227,11 +228,7 @@ fn main() {
         });
         b.run(&format!("{name}_fwdbwd"), Some(3.0 * fl), None, 1.0, || {
             let tape = Tape::new();
-            let (xv, wv, bv) = (
-                tape.param(&x),
-                tape.param(&w),
-                tape.param(&bias),
-            );
+            let (xv, wv, bv) = (tape.param(&x), tape.param(&w), tape.param(&bias));
             let y = ops::conv2d(xv, wv, Some(bv), cfg).unwrap();
             std::hint::black_box(tape.backward_with(y, g.clone()).unwrap());
         });
@@ -312,7 +309,7 @@ fn main() {
             Some(&ips),
             3.0,
             || {
-                optim::train::train_step(&mut model, &mut sgd, &xin, &yin).unwrap();
+                train::step::train_step(&mut model, &mut sgd, &xin, &yin).unwrap();
             },
         );
         b.run(
@@ -341,11 +338,7 @@ fn main() {
         let us = |med: f64| format!("us_per_op={:.2}", med / 3000.0 * 1e6);
         b.run("tape_chain_1000", None, Some(&us), 1.0, || {
             let tape = Tape::new();
-            let (a, bb, c) = (
-                tape.param(&ta),
-                tape.param(&tb),
-                tape.param(&tc),
-            );
+            let (a, bb, c) = (tape.param(&ta), tape.param(&tb), tape.param(&tc));
             let mut x = a;
             for _ in 0..1000 {
                 x = x.mul(bb).unwrap().add(c).unwrap().relu().unwrap();

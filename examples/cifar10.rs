@@ -21,12 +21,13 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use common::cifar::{self, Norm};
+use common::progress::FitCallbacks;
 use data::Augment;
-use nn::models::{ConvNet, LinearSoftmax, TwoLayer};
 use nn::{Classifier, Init};
-use optim::train::evaluate;
-use optim::{Adagrad, Adam, AdamW, LrSchedule, Optimizer, RmsProp, Sgd};
+use optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 use rand::SeedableRng;
+use train::models::{ConvNet, LinearSoftmax, TwoLayer};
+use train::step::evaluate;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -162,7 +163,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // every check on the command line and the output folder before any data or training
     common::check_out_dir(&out)?;
     let run_name = format!("cifar10_{model_name}");
-    common::fit::check_start(&out, &run_name, args.run.resume, args.run.overwrite)?;
+    train::fit::check_start(&out, &run_name, args.run.resume, args.run.overwrite)?;
     let dir = cifar::data_dir(args.data.as_deref())?;
     let t0 = std::time::Instant::now();
     let s = cifar::load(&dir, test_path.as_deref(), args.train_all, limit, r.norm)?;
@@ -231,35 +232,27 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         },
     };
     // per-step schedule: warm-up, then cosine
-    let lr_at = |step: usize| sched.lr(step);
-    let cfg = common::fit::FitCfg {
-        name: run_name,
-        out: out.clone(),
-        epochs,
-        batch,
+    let cfg = train::FitConfig {
         seed,
         augment: r.augment,
-        lr_at: Some(&lr_at),
+        schedule: Some(&sched),
         save_every: args.run.save_every as usize,
         resume: args.run.resume,
         overwrite: args.run.overwrite,
-        eval_batch: 500,
         ratio_every: 20,
-        abort_after: args.run.abort_after_steps,
+        ..train::FitConfig::new(&run_name, &out, epochs, batch)
     };
-    let h = common::fit::fit(model.as_mut(), opt.as_mut(), &s.train, &s.val, &cfg, |e| {
-        println!(
-            "epoch {:>2} lr {:.2e} train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1} s/epoch{}",
-            e.epoch,
-            e.opt.lr(),
-            e.train.loss,
-            100.0 * e.train.acc,
-            e.val.loss,
-            100.0 * e.val.acc,
-            e.secs,
-            if e.saved_best { " (best, saved)" } else { "" }
-        );
-    })?;
+    let mut cb = FitCallbacks::new(epochs, args.run.abort_after_steps, |e| {
+        println!("{}", common::progress::epoch_line(e, "val"));
+    });
+    let h = train::fit(
+        model.as_mut(),
+        opt.as_mut(),
+        &s.train,
+        &s.val,
+        &cfg,
+        &mut cb,
+    )?;
     if h.diverged {
         println!("training diverged: stopped; lower --lr");
     }
@@ -276,7 +269,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         r.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let med = r[r.len() / 2];
-        let note = optim::babysit::update_ratio_note(med)
+        let note = train::babysit::update_ratio_note(med)
             .map(|n| format!("  <- {n}"))
             .unwrap_or_default();
         println!("update/weight ratio {name}: median {med:.2e} over the run{note}");

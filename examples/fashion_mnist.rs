@@ -1,7 +1,11 @@
 //! Train an MLP or a small ConvNet on Fashion-MNIST and report test accuracy
 //! per epoch.
 //!
-//! `cargo run --release --example fashion_mnist -- [--data DIR] [--model mlp|convnet] [--epochs N] [--batch B] [--lr LR] [--seed S]`
+//! `cargo run --release --example fashion_mnist -- [--data DIR] [--model mlp|convnet] [--epochs N] [--batch B] [--lr LR] [--seed S] [--out DIR] [--resume]`
+//!
+//! Training runs through `train::fit`: a cosine schedule per step, the best
+//! model by test accuracy saved to `OUT/fashion_mnist_MODEL_best.safetensors`,
+//! and training checkpoints to continue a killed run with `--resume`.
 //!
 //! DIR defaults to `/usr/share/datasets/fashion-mnist` (`apt-get install
 //! dataset-fashion-mnist` puts the gzip'd IDX files there).
@@ -15,7 +19,6 @@ use clap::Parser;
 use nn::Classifier as Model;
 use nn::{BatchNorm, Conv2d, Init, Linear, Mode};
 use ops::{Conv2dCfg, Pool2dCfg, VarOps};
-use optim::train::{evaluate, train_epoch};
 use optim::Sgd;
 use rand::SeedableRng;
 
@@ -37,9 +40,8 @@ struct Args {
     /// Learning rate
     #[arg(long, default_value_t = 0.05)]
     lr: f64,
-    /// Seed of initialisation and batch order
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    run: common::RunArgs,
 }
 
 /// Both models are built for Fashion-MNIST's 28 x 28 single-channel images.
@@ -106,7 +108,15 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let dir = args.data.clone();
     let model_name = args.model.clone();
-    let (epochs, batch, seed) = (args.epochs as usize, args.batch as usize, args.seed);
+    let (epochs, batch, seed) = (args.epochs as usize, args.batch as usize, args.run.seed);
+    common::check_out_dir(&args.run.out)?;
+    let run_name = format!("fashion_mnist_{model_name}");
+    train::fit::check_start(
+        &args.run.out,
+        &run_name,
+        args.run.resume,
+        args.run.overwrite,
+    )?;
     if !dir.exists() {
         return Err(format!(
             "Fashion-MNIST not found in {}. Install it with `apt-get install dataset-fashion-mnist` \
@@ -159,9 +169,9 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 Sgd::new(lr).momentum(0.9).weight_decay(5e-4),
                 &train,
                 &test,
+                &args.run,
                 epochs,
                 batch,
-                seed,
                 threads,
                 "mlp",
             )
@@ -182,9 +192,9 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
                 Sgd::new(lr).momentum(0.9).weight_decay(5e-4),
                 &train,
                 &test,
+                &args.run,
                 epochs,
                 batch,
-                seed,
                 threads,
                 "convnet",
             )
@@ -199,36 +209,33 @@ fn fit<M: Model>(
     mut sgd: Sgd<f32>,
     train: &data::Dataset,
     test: &data::Dataset,
+    run: &common::RunArgs,
     epochs: usize,
     batch: usize,
-    seed: u64,
     threads: usize,
     name: &str,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
     println!("model {name}: {} parameters, SGD lr {} momentum {} weight decay {}, batch {batch}, {threads} threads", m.num_params(), sgd.lr, sgd.momentum, sgd.weight_decay);
-    let base_lr = sgd.lr;
     let sched = optim::Cosine {
-        base: base_lr,
-        t_max: epochs,
+        base: sgd.lr,
+        t_max: epochs * train.len().div_ceil(batch),
         eta_min: 0.0,
     };
-    for epoch in 0..epochs {
-        use optim::LrSchedule;
-        sgd.lr = sched.lr(epoch);
-        let t0 = std::time::Instant::now();
-        let tr = train_epoch(m, &mut sgd, train, batch, seed, epoch as u64, None, |_| {})?;
-        let secs = t0.elapsed().as_secs_f64();
-        let te = evaluate(m, test, 500)?;
-        println!(
-            "epoch {} lr {:.4} train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.1} s/epoch",
-            epoch + 1,
-            sgd.lr,
-            tr.loss,
-            100.0 * tr.acc,
-            te.loss,
-            100.0 * te.acc,
-            secs
-        );
+    let run_name = format!("fashion_mnist_{name}");
+    let cfg = train::FitConfig {
+        seed: run.seed,
+        schedule: Some(&sched),
+        save_every: run.save_every as usize,
+        resume: run.resume,
+        overwrite: run.overwrite,
+        ..train::FitConfig::new(&run_name, &run.out, epochs, batch)
+    };
+    let mut cb = common::progress::FitCallbacks::new(epochs, run.abort_after_steps, |e| {
+        println!("{}", common::progress::epoch_line(e, "test"));
+    });
+    let h = train::fit(m, &mut sgd, train, test, &cfg, &mut cb)?;
+    if h.diverged {
+        println!("training diverged: stopped; lower --lr");
     }
     Ok(())
 }

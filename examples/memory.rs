@@ -9,10 +9,10 @@ mod common;
 
 use autograd::Tensor;
 use data::Dataset;
-use nn::models::TwoLayer;
-use optim::train::train_step;
 use optim::Sgd;
 use rand::{Rng, SeedableRng};
+use train::models::TwoLayer;
+use train::step::train_step;
 
 fn peak_rss_kib() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -12,8 +12,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use nn::lecture::{Act, InitExperiment};
 use nn::Init;
+use train::lecture::{Act, InitExperiment};
 
 fn run(act: Act, init: Init, seed: u64, out: &PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let exp = InitExperiment {

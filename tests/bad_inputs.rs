@@ -462,7 +462,7 @@ fn bad_data_files_and_checkpoints() {
     badlabel[0] = 42;
     let badlabel = put("label.bin", &badlabel);
     let magic = put("magic.idx", &[0x12, 0x34, 8, 1, 0, 0, 0, 1, 0]);
-    let mut mlp = nn::models::TwoLayer::new(
+    let mut mlp = train::models::TwoLayer::new(
         8,
         4,
         2,
@@ -470,8 +470,8 @@ fn bad_data_files_and_checkpoints() {
         &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
     );
     let ck = dir.path().join("mlp.safetensors");
-    nn::checkpoint::save_model(&ck, &mut mlp, Default::default()).unwrap();
-    let mut lin = nn::models::LinearSoftmax::new(
+    nn::checkpoint::save_model(&ck, &mlp, Default::default()).unwrap();
+    let mut lin = train::models::LinearSoftmax::new(
         8,
         2,
         &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),

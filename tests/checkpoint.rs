@@ -2,9 +2,9 @@
 //! belongs to another model or is not a checkpoint; PyTorch's files read back.
 
 use nn::checkpoint::{load_model, save_model};
-use nn::models::{ConvNet, TwoLayer};
 use nn::{Init, Module};
 use rand::SeedableRng;
+use train::models::{ConvNet, TwoLayer};
 
 fn rng(s: u64) -> rand_chacha::ChaCha8Rng {
     rand_chacha::ChaCha8Rng::seed_from_u64(s)
@@ -16,12 +16,7 @@ fn round_trip_includes_batch_norm_buffers() {
     let path = dir.path().join("net.safetensors");
     let mut a = ConvNet::new(&mut rng(1));
     a.bns[2].stats.running_mean = autograd::Tensor::full(&[64], 0.25);
-    save_model(
-        &path,
-        &mut a,
-        [("epoch".to_string(), "3".to_string())].into(),
-    )
-    .unwrap();
+    save_model(&path, &a, [("epoch".to_string(), "3".to_string())].into()).unwrap();
     let mut b = ConvNet::new(&mut rng(2));
     let ck = load_model(&path, &mut b).unwrap();
     assert_eq!(ck.metadata.get("epoch").map(String::as_str), Some("3"));
@@ -37,7 +32,7 @@ fn a_checkpoint_for_another_model_is_refused_with_names() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mlp.safetensors");
     let mut mlp = TwoLayer::new(3072, 100, 10, Init::Small, &mut rng(0));
-    save_model(&path, &mut mlp, Default::default()).unwrap();
+    save_model(&path, &mlp, Default::default()).unwrap();
     let mut other = TwoLayer::new(3072, 50, 10, Init::Small, &mut rng(0));
     let before = other.fc1.weight.clone();
     let e = load_model(&path, &mut other).unwrap_err().to_string();
@@ -70,12 +65,12 @@ fn garbage_and_truncated_files_are_errors_and_saves_replace_atomically() {
         e.contains("x.safetensors") && e.contains("not a valid safetensors file"),
         "{e}"
     );
-    save_model(&path, &mut m, Default::default()).unwrap();
+    save_model(&path, &m, Default::default()).unwrap();
     let full = std::fs::read(&path).unwrap();
     std::fs::write(&path, &full[..full.len() - 7]).unwrap();
     assert!(load_model(&path, &mut m).is_err());
     // a good save replaces the file in one step and leaves no temporary behind
-    save_model(&path, &mut m, Default::default()).unwrap();
+    save_model(&path, &m, Default::default()).unwrap();
     assert!(load_model(&path, &mut m).is_ok());
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -102,7 +97,7 @@ fn reads_a_checkpoint_written_by_pytorch() {
     ];
     assert_eq!(w0, want);
     let x = autograd::Tensor::from_vec(vec![1.0f32, -2.0, 0.5, 3.0], &[1, 4]).unwrap();
-    let out = optim::train::predict(&mut m, &x).unwrap();
+    let out = train::step::predict(&mut m, &x).unwrap();
     let torch_out = [0.5690127611160278f32, -0.21750031411647797];
     for (a, b) in out.data().iter().zip(torch_out) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
@@ -148,7 +143,7 @@ fn saving_over_something_that_is_not_a_regular_file_is_refused() {
     // a folder
     let sub = dir.path().join("folder");
     std::fs::create_dir(&sub).unwrap();
-    let e = save_model(&sub, &mut m, Default::default())
+    let e = save_model(&sub, &m, Default::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("folder") && e.contains("is a folder"), "{e}");
@@ -158,7 +153,7 @@ fn saving_over_something_that_is_not_a_regular_file_is_refused() {
     {
         let link = dir.path().join("null.safetensors");
         std::os::unix::fs::symlink("/dev/null", &link).unwrap();
-        let e = save_model(&link, &mut m, Default::default())
+        let e = save_model(&link, &m, Default::default())
             .unwrap_err()
             .to_string();
         assert!(e.contains("symbolic link"), "{e}");
@@ -170,7 +165,7 @@ fn saving_over_something_that_is_not_a_regular_file_is_refused() {
         let fifo = dir.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if made.map(|s| s.success()).unwrap_or(false) {
-            let e = save_model(&fifo, &mut m, Default::default())
+            let e = save_model(&fifo, &m, Default::default())
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("not a regular file"), "{e}");
@@ -202,7 +197,7 @@ fn a_checkpoint_with_nan_weights_is_refused_unless_asked_for() {
     let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
     m.fc1.weight.data_mut()[5] = f32::NAN;
     m.fc2.bias.as_mut().unwrap().data_mut()[0] = f32::INFINITY;
-    save_model(&path, &mut m, Default::default()).unwrap();
+    save_model(&path, &m, Default::default()).unwrap();
     let mut fresh = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(1));
     let before = fresh.fc1.weight.clone();
     let e = load_model(&path, &mut fresh).unwrap_err().to_string();
@@ -250,7 +245,7 @@ fn a_version_1_training_checkpoint_still_loads() {
     .collect();
     nn::checkpoint::save_tensors(&path, &tensors, meta).unwrap();
     let mut sgd = Sgd::<f32>::new(0.01);
-    let pos = optim::checkpoint::load_training(&path, &mut m, &mut sgd).unwrap();
+    let pos = train::checkpoint::load_training(&path, &mut m, &mut sgd).unwrap();
     assert_eq!((pos.epoch, pos.step, pos.seed), (2, 3, 11));
     assert_eq!(
         (sgd.lr, sgd.momentum, sgd.nesterov, sgd.steps),
@@ -258,7 +253,7 @@ fn a_version_1_training_checkpoint_still_loads() {
     );
     assert_eq!(sgd.buffers["fc1.weight"].data(), &[0.5; 12]);
     let e =
-        optim::checkpoint::load_training(&path, &mut m, &mut Adam::<f32>::new(1e-3)).unwrap_err();
+        train::checkpoint::load_training(&path, &mut m, &mut Adam::<f32>::new(1e-3)).unwrap_err();
     assert!(
         e.to_string().contains("written by the sgd optimizer"),
         "{e}"

@@ -208,8 +208,8 @@ fn batch_norm_refuses_eps_that_is_not_positive() {
 fn a_search_trial_on_an_empty_training_set_is_an_error_not_a_hang() {
     let empty = data::Dataset::new(Tensor::zeros(&[0, 3, 32, 32]), vec![], 10).unwrap();
     let val = data::Dataset::new(Tensor::zeros(&[2, 3, 32, 32]), vec![0, 1], 10).unwrap();
-    let make = |s: u64| nn::models::LinearSoftmax::new(3072, 10, &mut rng(s));
-    let cfg = optim::babysit::TrialCfg {
+    let make = |s: u64| train::models::LinearSoftmax::new(3072, 10, &mut rng(s));
+    let cfg = train::babysit::TrialCfg {
         lr: 1e-3,
         reg: 0.0,
         iters: 10,
@@ -217,7 +217,7 @@ fn a_search_trial_on_an_empty_training_set_is_an_error_not_a_hang() {
         momentum: 0.9,
         seed: 0,
     };
-    let e = optim::babysit::run_trial(&make, &empty, &val, cfg).unwrap_err();
+    let e = train::babysit::run_trial(&make, &empty, &val, cfg).unwrap_err();
     assert!(e.to_string().contains("empty training set"), "{e}");
 }
 

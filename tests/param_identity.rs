@@ -35,8 +35,16 @@ fn a_cloned_model_and_its_original_get_their_own_gradients_and_steps() {
     // input b is 2 e2, so only column 2 of the copy's
     for r in 0..2 {
         assert_ne!(ga.at(&[r, 0]).unwrap(), 0.0);
-        assert_eq!(ga.at(&[r, 2]).unwrap(), 0.0, "the original got the copy's gradient");
-        assert_eq!(gb.at(&[r, 0]).unwrap(), 0.0, "the copy got the original's gradient");
+        assert_eq!(
+            ga.at(&[r, 2]).unwrap(),
+            0.0,
+            "the original got the copy's gradient"
+        );
+        assert_eq!(
+            gb.at(&[r, 0]).unwrap(),
+            0.0,
+            "the copy got the original's gradient"
+        );
         assert_ne!(gb.at(&[r, 2]).unwrap(), 0.0);
     }
 
@@ -44,24 +52,48 @@ fn a_cloned_model_and_its_original_get_their_own_gradients_and_steps() {
     let before = original.weight.clone();
     let mut opt_a = Sgd::new(0.5);
     let mut opt_b = Sgd::new(0.5);
-    let (grads_a, grads_b) = (optim::grads_for(&original, &grads), optim::grads_for(&copy, &grads));
+    let (grads_a, grads_b) = (
+        optim::grads_for(&original, &grads),
+        optim::grads_for(&copy, &grads),
+    );
     opt_a.step(&mut original, &grads_a).unwrap();
     opt_b.step(&mut copy, &grads_b).unwrap();
     // the shared gradients name both models' parameters: one model alone is refused
-    let err = Sgd::new(0.5).step(&mut original, &grads).unwrap_err().to_string();
-    assert!(err.contains("not parameters of the model") && err.contains("[2, 3]"), "{err}");
+    let err = Sgd::new(0.5)
+        .step(&mut original, &grads)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not parameters of the model") && err.contains("[2, 3]"),
+        "{err}"
+    );
     for r in 0..2 {
         // the original moved along column 0 only, the copy along column 2 only
-        assert_ne!(original.weight.at(&[r, 0]).unwrap(), before.at(&[r, 0]).unwrap());
-        assert_eq!(original.weight.at(&[r, 2]).unwrap(), before.at(&[r, 2]).unwrap());
-        assert_eq!(copy.weight.at(&[r, 0]).unwrap(), before.at(&[r, 0]).unwrap());
-        assert_ne!(copy.weight.at(&[r, 2]).unwrap(), before.at(&[r, 2]).unwrap());
+        assert_ne!(
+            original.weight.at(&[r, 0]).unwrap(),
+            before.at(&[r, 0]).unwrap()
+        );
+        assert_eq!(
+            original.weight.at(&[r, 2]).unwrap(),
+            before.at(&[r, 2]).unwrap()
+        );
+        assert_eq!(
+            copy.weight.at(&[r, 0]).unwrap(),
+            before.at(&[r, 0]).unwrap()
+        );
+        assert_ne!(
+            copy.weight.at(&[r, 2]).unwrap(),
+            before.at(&[r, 2]).unwrap()
+        );
     }
     // and they keep diverging on their own data afterwards
     let tape = Tape::new();
     let a = loss_of(&original, &tape, &[1.0, 0.0, 0.0], 0).unwrap();
     let b = loss_of(&copy, &tape, &[1.0, 0.0, 0.0], 0).unwrap();
-    assert!(a < b, "the original trained on this example, the copy did not: {a} vs {b}");
+    assert!(
+        a < b,
+        "the original trained on this example, the copy did not: {a} vs {b}"
+    );
 }
 
 #[test]

@@ -6,9 +6,9 @@ mod common;
 
 use common::{images, snapshot, TinyConv};
 use data::Augment;
-use optim::checkpoint::{load_training, save_training, Position};
-use optim::train::{train_epoch, train_epoch_from};
 use optim::Sgd;
+use train::checkpoint::{load_training, save_training, Position};
+use train::step::{train_epoch, EpochConfig};
 
 const BATCH: usize = 8;
 const SEED: u64 = 5;
@@ -32,7 +32,8 @@ fn resume_mid_epoch_is_bit_identical() {
     let mut sa = sgd();
     let mut losses_a = Vec::new();
     for epoch in 0..3 {
-        train_epoch(&mut a, &mut sa, &train, BATCH, SEED, epoch, AUG, |i| {
+        let cfg = EpochConfig::new(BATCH, SEED, epoch).augment(AUG);
+        train_epoch(&mut a, &mut sa, &train, &cfg, |i| {
             losses_a.push(i.loss.to_bits())
         })
         .unwrap();
@@ -44,23 +45,15 @@ fn resume_mid_epoch_is_bit_identical() {
     {
         let mut b = TinyConv::new(0);
         let mut sb = sgd();
-        train_epoch(&mut b, &mut sb, &train, BATCH, SEED, 0, AUG, |i| {
+        let cfg = EpochConfig::new(BATCH, SEED, 0).augment(AUG);
+        train_epoch(&mut b, &mut sb, &train, &cfg, |i| {
             losses_b.push(i.loss.to_bits())
         })
         .unwrap();
-        train_epoch_from(
-            &mut b,
-            &mut sb,
-            &train,
-            BATCH,
-            SEED,
-            1,
-            0,
-            2,
-            AUG,
-            None,
-            |i| losses_b.push(i.loss.to_bits()),
-        )
+        let cfg = EpochConfig::new(BATCH, SEED, 1).steps(0, 2).augment(AUG);
+        train_epoch(&mut b, &mut sb, &train, &cfg, |i| {
+            losses_b.push(i.loss.to_bits())
+        })
         .unwrap();
         save_training(
             &path,
@@ -88,21 +81,15 @@ fn resume_mid_epoch_is_bit_identical() {
     );
     assert_eq!(sc.momentum, 0.9);
     assert!(sc.nesterov);
-    train_epoch_from(
-        &mut c,
-        &mut sc,
-        &train,
-        BATCH,
-        pos.seed,
-        pos.epoch,
-        pos.step,
-        usize::MAX,
-        AUG,
-        None,
-        |i| losses_b.push(i.loss.to_bits()),
-    )
+    let cfg = EpochConfig::new(BATCH, pos.seed, pos.epoch)
+        .steps(pos.step, usize::MAX)
+        .augment(AUG);
+    train_epoch(&mut c, &mut sc, &train, &cfg, |i| {
+        losses_b.push(i.loss.to_bits())
+    })
     .unwrap();
-    train_epoch(&mut c, &mut sc, &train, BATCH, pos.seed, 2, AUG, |i| {
+    let cfg = EpochConfig::new(BATCH, pos.seed, 2).augment(AUG);
+    train_epoch(&mut c, &mut sc, &train, &cfg, |i| {
         losses_b.push(i.loss.to_bits())
     })
     .unwrap();
@@ -119,7 +106,7 @@ fn a_model_checkpoint_is_not_a_training_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     let mut m = TinyConv::new(0);
-    nn::checkpoint::save_model(&path, &mut m, Default::default()).unwrap();
+    nn::checkpoint::save_model(&path, &m, Default::default()).unwrap();
     let e = load_training(&path, &mut m, &mut Sgd::new(0.1))
         .unwrap_err()
         .to_string();
@@ -146,7 +133,7 @@ fn crash_child() {
     for k in 1.. {
         fc.weight = autograd::Tensor::full(&[1000, 1000], k as f32);
         fc.bias = Some(autograd::Tensor::full(&[1000], k as f32));
-        nn::checkpoint::save_model(&path, &mut fc, Default::default()).unwrap();
+        nn::checkpoint::save_model(&path, &fc, Default::default()).unwrap();
     }
 }
 
@@ -162,7 +149,7 @@ fn crash_during_save_never_corrupts_the_last_good_checkpoint() {
     );
     fc.weight = autograd::Tensor::full(&[1000, 1000], 0.0);
     fc.bias = Some(autograd::Tensor::full(&[1000], 0.0));
-    nn::checkpoint::save_model(&path, &mut fc, Default::default()).unwrap();
+    nn::checkpoint::save_model(&path, &fc, Default::default()).unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut last = 0.0;
     for (round, wait_ms) in [30u64, 70, 110, 160, 230].into_iter().enumerate() {

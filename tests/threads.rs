@@ -4,11 +4,11 @@
 mod common;
 
 use common::{images, snapshot, TinyConv};
-use nn::models::ConvNet;
 use nn::Module;
-use optim::train::train_epoch;
 use optim::Sgd;
 use rand::SeedableRng;
+use train::models::ConvNet;
+use train::step::{train_epoch, EpochConfig};
 
 fn run<M: nn::Classifier + Module<f32> + Send>(
     threads: usize,
@@ -25,19 +25,13 @@ fn run<M: nn::Classifier + Module<f32> + Send>(
         let mut m = make();
         let mut sgd = Sgd::new(0.05).momentum(0.9).weight_decay(5e-4);
         let mut losses = Vec::new();
-        train_epoch(
-            &mut m,
-            &mut sgd,
-            &train,
-            16,
-            11,
-            0,
-            Some(data::Augment {
-                crop_padding: 2,
-                hflip: true,
-            }),
-            |i| losses.push(i.loss.to_bits()),
-        )
+        let cfg = EpochConfig::new(16, 11, 0).augment(Some(data::Augment {
+            crop_padding: 2,
+            hflip: true,
+        }));
+        train_epoch(&mut m, &mut sgd, &train, &cfg, |i| {
+            losses.push(i.loss.to_bits())
+        })
         .unwrap();
         (losses, snapshot(&mut m))
     })

@@ -1,8 +1,8 @@
 //! The lecture's weight-initialisation table, asserted with fixed seeds on
 //! the full experiment (1000 x 500 input, 10 layers of 500 units).
 
-use nn::lecture::{Act, InitExperiment, LayerStats};
 use nn::Init;
+use train::lecture::{Act, InitExperiment, LayerStats};
 
 fn stds(act: Act, init: Init) -> Vec<LayerStats> {
     InitExperiment {

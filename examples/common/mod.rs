@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cifar;
-pub mod curves;
-pub mod fit;
 pub mod plot;
 pub mod progress;
 

@@ -47,15 +47,14 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod classifier;
 pub mod functional;
 pub mod init;
 pub mod layers;
-pub mod lecture;
-pub mod models;
 pub mod module;
 
+pub use classifier::Classifier;
 pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten};
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
-pub use models::Classifier;
 pub use module::{join, AsModule, Module};

@@ -331,11 +331,7 @@ mod tests {
             beta: &Tensor<T>,
         ) -> (Tensor<T>, Tensor<T>, Tensor<T>) {
             let tape = Tape::new();
-            let (xv, gv, bv) = (
-                tape.param(x),
-                tape.param(gamma),
-                tape.param(beta),
-            );
+            let (xv, gv, bv) = (tape.param(x), tape.param(gamma), tape.param(beta));
             let mut st = BatchNormStats::new(8);
             let y = batch_norm(xv, gv, bv, &mut st, true).unwrap();
             let grads = tape.backward_with(y, g.clone()).unwrap();

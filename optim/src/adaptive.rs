@@ -299,6 +299,10 @@ const RMSPROP_BUFS: &[&str] = &["square_avg", "grad_avg", "momentum_buffer"];
 /// Adagrad's buffer, by PyTorch's name.
 const ADAGRAD_BUFS: &[&str] = &["sum"];
 
+/// One parameter's update: `(p, g, state, hyper)`, with `g` already negated
+/// when maximizing.
+type Update<'a, T> = dyn FnMut(&mut [T], &mut [T], &mut ParamState<T>, Hyper) + 'a;
+
 /// Per-parameter state: the step count and the optimizer's buffers.
 #[derive(Clone, Debug, Default)]
 pub struct ParamState<T: Element> {
@@ -362,7 +366,7 @@ fn apply<T: Element>(
     default: Hyper,
     maximize: bool,
     init: &dyn Fn(&Tensor<T>) -> Vec<Tensor<T>>,
-    update: &mut dyn FnMut(&mut [T], &mut [T], &mut ParamState<T>, Hyper),
+    update: &mut Update<'_, T>,
 ) -> Result<Vec<(String, f64)>> {
     check_groups::<T>(op, groups)?;
     let bad_state = |name: &str, shape: &[usize]| {

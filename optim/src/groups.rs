@@ -46,6 +46,10 @@ use nn::Module;
 
 type Selector = Arc<dyn Fn(&str, &[usize]) -> bool + Send + Sync>;
 
+/// `(name, parameter shape)` to the name and shape of a piece of optimizer
+/// state whose shape differs, if any.
+pub(crate) type BadState<'a> = dyn Fn(&str, &[usize]) -> Option<(&'static str, Vec<usize>)> + 'a;
+
 /// A group of parameters with its own learning rate and weight decay.
 #[derive(Clone)]
 pub struct ParamGroup {
@@ -203,7 +207,10 @@ pub(crate) fn import_groups(
             ));
         };
         let x: f64 = v.parse().map_err(|_| {
-            Error::invalid("optimizer state", format!("{op} state: value {k} malformed"))
+            Error::invalid(
+                "optimizer state",
+                format!("{op} state: value {k} malformed"),
+            )
         })?;
         found.push((i, field, x));
     }
@@ -269,7 +276,7 @@ pub(crate) fn gather<T: Element, M: Module<T> + ?Sized>(
     op: &'static str,
     model: &M,
     grads: &Grads<T>,
-    bad_state: &dyn Fn(&str, &[usize]) -> Option<(&'static str, Vec<usize>)>,
+    bad_state: &BadState<'_>,
 ) -> Result<HashMap<String, Tensor<T>>> {
     let loc = std::panic::Location::caller();
     let mut work = HashMap::new();

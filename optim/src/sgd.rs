@@ -165,7 +165,10 @@ impl<T: Element> Sgd<T> {
             let Some(mut d) = grads_by_name.remove(name) else {
                 return;
             };
-            let Hyper { lr, weight_decay: wd } = resolve(groups, default, name, p.shape());
+            let Hyper {
+                lr,
+                weight_decay: wd,
+            } = resolve(groups, default, name, p.shape());
             let (wdt, momt, dampt) = (T::from_f64(wd), T::from_f64(mom), T::from_f64(1.0 - damp));
             if wd != 0.0 {
                 for (dv, &pv) in d.data_mut().iter_mut().zip(p.data()) {

@@ -56,7 +56,12 @@ fn close(a: &[f64], b: &[f64]) {
 }
 
 fn expect(before: &Tensor<f64>, f: impl Fn(f64, f64) -> f64, c: &[f64]) -> Vec<f64> {
-    before.data().iter().zip(c).map(|(&p, &g)| f(p, g)).collect()
+    before
+        .data()
+        .iter()
+        .zip(c)
+        .map(|(&p, &g)| f(p, g))
+        .collect()
 }
 
 #[test]
@@ -96,16 +101,29 @@ fn adaptive_optimizers_take_each_groups_rate_and_decay() {
     let (w0, b0) = (m.w.clone(), m.b.clone());
     let mut opt = Adam::new(1e-3).group(ParamGroup::new("b", |n, _| n == "b").lr(1e-2));
     step(&mut opt, &mut m);
-    close(m.w.data(), &expect(&w0, |p, g| p - 1e-3 * g / (g.abs() + eps), &CW));
-    close(m.b.data(), &expect(&b0, |p, g| p - 1e-2 * g / (g.abs() + eps), &CB));
+    close(
+        m.w.data(),
+        &expect(&w0, |p, g| p - 1e-3 * g / (g.abs() + eps), &CW),
+    );
+    close(
+        m.b.data(),
+        &expect(&b0, |p, g| p - 1e-2 * g / (g.abs() + eps), &CB),
+    );
 
     // AdamW: decoupled decay only outside the no-decay group
     let mut m = model();
     let mut opt = AdamW::new(1e-3).group(ParamGroup::no_decay_on_biases_and_norms());
     step(&mut opt, &mut m);
-    let w_exp = expect(&w0, |p, g| p * (1.0 - 1e-3 * 1e-2) - 1e-3 * g / (g.abs() + eps), &CW);
+    let w_exp = expect(
+        &w0,
+        |p, g| p * (1.0 - 1e-3 * 1e-2) - 1e-3 * g / (g.abs() + eps),
+        &CW,
+    );
     close(m.w.data(), &w_exp);
-    close(m.b.data(), &expect(&b0, |p, g| p - 1e-3 * g / (g.abs() + eps), &CB));
+    close(
+        m.b.data(),
+        &expect(&b0, |p, g| p - 1e-3 * g / (g.abs() + eps), &CB),
+    );
 
     // RMSprop's first step: s = (1 - alpha) g^2, p -= lr g / (sqrt(s) + eps)
     let mut m = model();
@@ -145,7 +163,10 @@ fn schedules_act_on_every_group_from_its_own_starting_rate() {
         // torch.optim.lr_scheduler.CosineAnnealingLR's closed form per group
         assert!((opt.lr() - (0.01 + (0.1 - 0.01) * c)).abs() < 1e-15);
         let head = opt.groups()[0].lr.unwrap();
-        assert!((head - (0.01 + (1.0 - 0.01) * c)).abs() < 1e-15, "t={t}: {head}");
+        assert!(
+            (head - (0.01 + (1.0 - 0.01) * c)).abs() < 1e-15,
+            "t={t}: {head}"
+        );
         assert_eq!(sched.lr(t), opt.lr());
     }
     // a group without a rate of its own follows the optimizer's

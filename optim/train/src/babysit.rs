@@ -11,7 +11,7 @@
 //!    log space, trials in parallel, early stop on explosion, reproducible
 //!    from a seed, with a warning when the best value lies on the boundary of
 //!    its range; [`SearchSpace::around`] narrows it (coarse to fine);
-//! 6. training the best configuration longer is [`crate::train`]'s loop.
+//! 6. training the best configuration longer is [`crate::fit()`].
 
 use std::fmt;
 
@@ -21,8 +21,9 @@ use nn::{Classifier, Mode, Module};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use crate::train::{evaluate, train_step};
-use crate::Sgd;
+use optim::Sgd;
+
+use crate::step::{evaluate, train_step};
 
 /// A cost above this many times the first one counts as an explosion (cs231n).
 pub const EXPLOSION_FACTOR: f64 = 3.0;
@@ -126,7 +127,7 @@ impl fmt::Display for Explosion {
 /// The explosion detector: `Some` when `loss` is NaN/Inf or above 3x `initial`.
 ///
 /// ```
-/// use optim::babysit::{explosion, Explosion};
+/// use train::babysit::{explosion, Explosion};
 /// assert_eq!(explosion(2.0, 2.3), None);
 /// assert!(matches!(explosion(f64::NAN, 2.3), Some(Explosion::NonFinite(_))));
 /// assert!(matches!(explosion(7.0, 2.3), Some(Explosion::TooLarge { .. })));
@@ -313,7 +314,7 @@ impl SearchSpace {
     /// the same pairs.
     ///
     /// ```
-    /// use optim::babysit::SearchSpace;
+    /// use train::babysit::SearchSpace;
     /// let s = SearchSpace::lecture_coarse();
     /// let a = s.sample(5, 42);
     /// assert_eq!(a, s.sample(5, 42));
@@ -334,7 +335,7 @@ impl SearchSpace {
     /// either end: the optimum may lie outside the range searched.
     ///
     /// ```
-    /// use optim::babysit::SearchSpace;
+    /// use train::babysit::SearchSpace;
     /// let s = SearchSpace::lecture_coarse();
     /// assert_eq!(s.boundary_warnings(1e-5, 1e-2).len(), 0);
     /// assert_eq!(s.boundary_warnings(9e-4, 1e-2).len(), 1);
@@ -366,22 +367,43 @@ pub struct Search {
     pub warnings: Vec<String>,
 }
 
-/// Random search: `n` configurations sampled in log space from `space`
-/// (seeded), each trained for `iters` steps in parallel across the available
-/// cores (one tape per trial), early-stopped on explosion.
-#[allow(clippy::too_many_arguments)]
+/// What a [`random_search`] tries: how many trials from which space, each
+/// how long, and its seed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SearchConfig {
+    /// Where (lr, reg) are drawn, in log space.
+    pub space: SearchSpace,
+    /// Number of trials.
+    pub trials: usize,
+    /// SGD steps per trial.
+    pub iters: usize,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Seed of the draws; trial `i` trains with seed `seed + i + 1`.
+    pub seed: u64,
+}
+
+/// Random search: `cfg.trials` configurations sampled in log space from
+/// `cfg.space` (seeded), each trained for `cfg.iters` steps in parallel
+/// across the available cores (one tape per trial), early-stopped on
+/// explosion. `on_trial` hears of each trial as it ends.
 pub fn random_search<M: Classifier>(
     make: &(dyn Fn(u64) -> M + Sync),
     train: &Dataset,
     val: &Dataset,
-    space: SearchSpace,
-    n: usize,
-    iters: usize,
-    batch: usize,
-    momentum: f64,
-    seed: u64,
+    cfg: &SearchConfig,
     on_trial: &(dyn Fn(&Trial) + Sync),
 ) -> Result<Search> {
+    let SearchConfig {
+        space,
+        trials: n,
+        iters,
+        batch,
+        momentum,
+        seed,
+    } = *cfg;
     let cfgs: Vec<TrialCfg> = space
         .sample(n, seed)
         .into_iter()
@@ -423,7 +445,7 @@ pub fn random_search<M: Classifier>(
 /// is probably off.
 ///
 /// ```
-/// use optim::babysit::update_ratio_note;
+/// use train::babysit::update_ratio_note;
 /// assert_eq!(update_ratio_note(1e-3), None);
 /// assert!(update_ratio_note(1e-6).unwrap().contains("too low"));
 /// assert!(update_ratio_note(0.5).unwrap().contains("too high"));

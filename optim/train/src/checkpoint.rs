@@ -16,7 +16,7 @@ use autograd::{Error, ErrorKind, Result};
 use nn::checkpoint::{apply, load_tensors, named_tensors, save_tensors};
 use nn::Module;
 
-use crate::{Optimizer, OptimizerState};
+use optim::{Optimizer, OptimizerState};
 
 /// Where training stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -39,7 +39,7 @@ fn err(path: &Path, msg: impl Into<String>) -> Error {
 /// Saves model, optimizer state and position to `path` (atomically).
 pub fn save_training<M: Module<f32> + ?Sized>(
     path: &Path,
-    model: &mut M,
+    model: &M,
     opt: &dyn Optimizer<f32>,
     pos: Position,
 ) -> Result<()> {
@@ -52,7 +52,7 @@ pub fn save_training<M: Module<f32> + ?Sized>(
 /// (`format`, `epoch`, `optim.*`, ...): prefix them, e.g. `run.best_acc`.
 pub fn save_training_with<M: Module<f32> + ?Sized>(
     path: &Path,
-    model: &mut M,
+    model: &M,
     opt: &dyn Optimizer<f32>,
     pos: Position,
     extra: &HashMap<String, String>,

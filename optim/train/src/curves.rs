@@ -1,11 +1,12 @@
-//! What the training examples record for their pictures: the loss per step
-//! and, every few steps, the update/weight ratio of each weight matrix.
+//! What a training run records for its pictures: the loss per step and,
+//! every few steps, the update/weight ratio of each weight matrix.
 
 use std::collections::BTreeMap;
 
-use optim::train::StepInfo;
+use crate::StepInfo;
 
-#[derive(Default)]
+/// Loss per step and update/weight ratios per weight, by global step.
+#[derive(Clone, Debug, Default)]
 pub struct Curves {
     /// (global step, loss)
     pub losses: Vec<(f64, f64)>,

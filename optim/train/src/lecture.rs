@@ -15,7 +15,7 @@ use autograd::{Result, Tape, Tensor};
 use ops::VarOps;
 use rand::SeedableRng;
 
-use crate::{Init, Linear};
+use nn::{Init, Linear};
 
 /// The non-linearity between layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl InitExperiment {
     /// Runs it; returns the input's (mean, std) and the per-layer statistics.
     ///
     /// ```
-    /// use nn::lecture::{Act, InitExperiment};
+    /// use train::lecture::{Act, InitExperiment};
     /// let exp = InitExperiment { depth: 3, width: 50, batch: 100, seed: 1 };
     /// let (_, layers) = exp.run(Act::Tanh, nn::Init::Unit)?;
     /// assert!(layers.iter().all(|l| l.std > 0.9)); // saturated

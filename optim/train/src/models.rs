@@ -6,23 +6,7 @@ use autograd::{Result, Tape, Tensor, Var};
 use ops::{Conv2dCfg, Pool2dCfg, VarOps};
 use rand::Rng;
 
-use crate::{flatten, join, BatchNorm, Conv2d, Init, Linear, Mode, Module};
-
-/// A model that maps images `[N, C, H, W]` to class scores `[N, classes]`.
-pub trait Classifier: Module<f32> + crate::module::AsModule<f32> {
-    /// The scores; `mode` selects batch-norm statistics and dropout.
-    fn forward<'t>(
-        &mut self,
-        tape: &'t Tape<f32>,
-        x: Var<'t, f32>,
-        mode: Mode,
-    ) -> Result<Var<'t, f32>>;
-    /// The first layer's weights as images `[out, C, kh, kw]` (for filter
-    /// pictures), when the model has such a layer.
-    fn first_layer_filters(&self) -> Option<Tensor<f32>> {
-        None
-    }
-}
+use nn::{flatten, join, BatchNorm, Classifier, Conv2d, Init, Linear, Mode, Module};
 
 /// The rows of a `[units, 3072]` weight as `[units, 3, 32, 32]` images (a
 /// fully connected first layer on CIFAR-10), or `None` for other inputs.
@@ -40,7 +24,7 @@ fn rows_as_cifar_images(w: &Tensor<f32>) -> Option<Tensor<f32>> {
 /// ```
 /// use rand::SeedableRng;
 /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-/// let m = nn::models::LinearSoftmax::new(3072, 10, &mut rng);
+/// let m = train::models::LinearSoftmax::new(3072, 10, &mut rng);
 /// assert_eq!(nn::Module::num_params(&m), 30730);
 /// ```
 pub struct LinearSoftmax {
@@ -57,7 +41,7 @@ impl LinearSoftmax {
     }
 }
 
-crate::impl_module!(LinearSoftmax: f32 { fc });
+nn::impl_module!(LinearSoftmax: f32 { fc });
 
 impl Classifier for LinearSoftmax {
     fn forward<'t>(
@@ -98,7 +82,7 @@ impl TwoLayer {
     }
 }
 
-crate::impl_module!(TwoLayer: f32 { fc1, fc2 });
+nn::impl_module!(TwoLayer: f32 { fc1, fc2 });
 
 impl Classifier for TwoLayer {
     fn forward<'t>(
@@ -124,9 +108,9 @@ impl Classifier for TwoLayer {
 /// use autograd::{Tape, Tensor};
 /// use rand::SeedableRng;
 /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-/// let mut net = nn::models::ConvNet::new(&mut rng);
+/// let mut net = train::models::ConvNet::new(&mut rng);
 /// let tape = Tape::new();
-/// let y = nn::models::Classifier::forward(&mut net, &tape, tape.constant(Tensor::zeros(&[2, 3, 32, 32])), nn::Mode::Train)?;
+/// let y = nn::Classifier::forward(&mut net, &tape, tape.constant(Tensor::zeros(&[2, 3, 32, 32])), nn::Mode::Train)?;
 /// assert_eq!(y.shape().as_slice(), &[2, 10]);
 /// # Ok::<(), autograd::Error>(())
 /// ```

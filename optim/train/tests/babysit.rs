@@ -1,30 +1,12 @@
 //! The babysitting steps on small synthetic data.
 
-use autograd::Tensor;
-use data::Dataset;
-use nn::models::{LinearSoftmax, TwoLayer};
 use nn::Init;
-use optim::babysit::{self, explosion, Explosion, SearchSpace, TrialCfg};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
-/// `n` images of shape [3, 4, 4] in 10 classes: a random prototype per class
-/// plus noise, so a linear model can learn it.
-fn synthetic(n: usize, seed: u64) -> Dataset {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1234);
-    let protos = Tensor::<f32>::randn(&[10, 48], 0.0, 1.0, &mut rng);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut pix = Vec::with_capacity(n * 48);
-    let mut labels = Vec::with_capacity(n);
-    for _ in 0..n {
-        let c = rng.random_range(0..10);
-        labels.push(c);
-        for j in 0..48 {
-            let noise: f32 = rng.random_range(-1.0..1.0);
-            pix.push(protos.data()[c * 48 + j] + 0.8 * noise);
-        }
-    }
-    Dataset::new(Tensor::from_vec(pix, &[n, 3, 4, 4]).unwrap(), labels, 10).unwrap()
-}
+mod common;
+use common::synthetic;
+use train::babysit::{self, explosion, Explosion, SearchConfig, SearchSpace, TrialCfg};
+use train::models::{LinearSoftmax, TwoLayer};
 
 fn linear(seed: u64) -> LinearSoftmax {
     LinearSoftmax::new(48, 10, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed))
@@ -151,12 +133,14 @@ fn search_is_reproducible_across_thread_counts_and_warns_on_the_boundary() {
                 &|s| linear(s),
                 &train,
                 &val,
-                space,
-                6,
-                40,
-                32,
-                0.9,
-                77,
+                &SearchConfig {
+                    space,
+                    trials: 6,
+                    iters: 40,
+                    batch: 32,
+                    momentum: 0.9,
+                    seed: 77,
+                },
                 &|_| {},
             )
             .unwrap()
@@ -189,12 +173,14 @@ fn search_is_reproducible_across_thread_counts_and_warns_on_the_boundary() {
         &|s| linear(s),
         &train,
         &val,
-        low,
-        4,
-        20,
-        32,
-        0.0,
-        3,
+        &SearchConfig {
+            space: low,
+            trials: 4,
+            iters: 20,
+            batch: 32,
+            momentum: 0.0,
+            seed: 3,
+        },
         &|_| {},
     )
     .unwrap();
