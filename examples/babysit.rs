@@ -11,7 +11,11 @@
 //!    space, trials in parallel, with a "command center" picture;
 //! 6. train the best configuration longer, keep the best model by validation
 //!    accuracy (saved, reloaded, evaluated again), with loss / accuracy curves,
-//!    update/weight ratios, first-layer weights and hidden activations.
+//!    update/weight ratios, first-layer weights and hidden activations;
+//! 7. the optimizers compared on the same budget: SGD + momentum at the
+//!    searched rate against Adam (lr 1e-3) with the same L2 strength, from
+//!    the same initialisation and batches; loss curves side by side in one
+//!    picture (`OUT/babysit_optimizers.png`) and each one's validation accuracy.
 //!
 //! The model is the lecture's two-layer net (3072 -> 50 hidden -> 10).
 //!
@@ -30,7 +34,7 @@ use common::progress::{FitCallbacks, Progress};
 use data::Dataset;
 use nn::Init;
 use ops::VarOps;
-use optim::Sgd;
+use optim::{Adam, Optimizer, Sgd};
 use rand::SeedableRng;
 use train::babysit::{self, SearchConfig, SearchSpace, Trial, TrialCfg};
 use train::models::TwoLayer;
@@ -90,6 +94,57 @@ fn two_layer(seed: u64) -> TwoLayer {
         Init::Small,
         &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
     )
+}
+
+/// Step 7: each optimizer trains a fresh copy of the same initialisation
+/// for `epochs` epochs of the same batches (no schedule); returns the
+/// (label, smoothed loss curve, validation accuracy) of each.
+fn compare_optimizers(
+    train: &Dataset,
+    val: &Dataset,
+    best: TrialCfg,
+    epochs: usize,
+    seed: u64,
+) -> Result<Vec<(String, Vec<(f64, f64)>, f64)>, Box<dyn std::error::Error>> {
+    let contenders: Vec<(String, Box<dyn Optimizer<f32>>)> = vec![
+        (
+            format!("SGD + momentum 0.9, lr {:.1e}", best.lr),
+            Box::new(Sgd::new(best.lr).momentum(0.9).weight_decay(best.reg)),
+        ),
+        (
+            "Adam, lr 1e-3".to_string(),
+            Box::new(Adam::new(1e-3).weight_decay(best.reg)),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (label, mut opt) in contenders {
+        let mut model = two_layer(seed);
+        let mut curves = train::Curves::default();
+        let t = std::time::Instant::now();
+        let steps = train.len().div_ceil(100);
+        for epoch in 0..epochs {
+            let cfg = train::EpochConfig::new(100, seed, epoch as u64);
+            let cfg = train::EpochConfig {
+                first_global_step: epoch * steps,
+                ..cfg
+            };
+            let pass = train::train_epoch(&mut model, opt.as_mut(), train, &cfg, |i| {
+                curves.record(&i, 50)
+            })?;
+            if !pass.loss.is_finite() {
+                break;
+            }
+        }
+        let acc = evaluate(&mut model, val, 1000)?.acc;
+        println!(
+            "   {label}: final loss {:.4}, validation accuracy {:.2}% ({:.1} s)",
+            curves.smoothed_loss(steps).last().map_or(f64::NAN, |p| p.1),
+            100.0 * acc,
+            t.elapsed().as_secs_f64()
+        );
+        out.push((label, curves.smoothed_loss(10), acc));
+    }
+    Ok(out)
 }
 
 fn fmt_trial(t: &Trial) -> String {
@@ -519,6 +574,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         for p in pics {
             println!("   picture: {}", p.display());
         }
+    }
+
+    // 7. optimizers on the same budget
+    let cmp_epochs = if quick { 2 } else { 5 };
+    println!("== 7. SGD + momentum against Adam: {cmp_epochs} epochs each, same initialisation and batches");
+    let runs = compare_optimizers(train, val, best, cmp_epochs, seed)?;
+    if common::plot::png_ok() {
+        let series: Vec<(String, Vec<(f64, f64)>)> =
+            runs.into_iter().map(|(l, c, _)| (l, c)).collect();
+        let p = common::plot::lines(
+            &out.join("babysit_optimizers"),
+            "training loss (smoothed over 10 steps)",
+            "step",
+            "loss",
+            &series,
+            false,
+        )?;
+        println!("   picture: {}", p.display());
     }
     Ok(())
 }

@@ -362,6 +362,13 @@ fn babysit_killed_with_sigkill_resumes_to_the_same_weights() {
     let o = cmd(&full).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("(resumed) the earlier run's search chose"));
+    // step 7: both optimizers ran on the same budget and were reported
+    let t = text(&o);
+    assert!(
+        t.contains("SGD + momentum 0.9, lr 1.0e-3: final loss")
+            && t.contains("Adam, lr 1e-3: final loss"),
+        "{t}"
+    );
 
     let cut = tmp.path().join("cut");
     prepare(&cut);

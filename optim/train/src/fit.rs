@@ -68,11 +68,16 @@ pub struct FitConfig<'a> {
     pub eval_batch: usize,
     /// Update ratios are recorded in the history every this many steps.
     pub ratio_every: usize,
+    /// At the end, load the best model's weights and buffers back into the
+    /// model (Keras's `restore_best_weights`); otherwise it keeps the last
+    /// epoch's.
+    pub reload_best: bool,
 }
 
 impl FitConfig<'_> {
     /// `epochs` epochs of batches of `batch`, seed 0, no augmentation or
-    /// schedule, a checkpoint every 500 steps, evaluation in batches of 500.
+    /// schedule, a checkpoint every 500 steps, evaluation in batches of 500,
+    /// the best model reloaded at the end.
     pub fn new(name: &str, out: &Path, epochs: usize, batch: usize) -> Self {
         FitConfig {
             name: name.to_string(),
@@ -87,6 +92,7 @@ impl FitConfig<'_> {
             overwrite: false,
             eval_batch: 500,
             ratio_every: 10,
+            reload_best: true,
         }
     }
 }
@@ -214,8 +220,11 @@ struct Partial {
 /// Trains `model` for `cfg.epochs` epochs (or what is left of them after a
 /// resume), evaluating on `val` after each and saving the best model by
 /// validation accuracy; `callbacks` hear of each step and epoch (a progress
-/// bar, a log line). Stops (with `History::diverged`) when the loss stops
-/// being finite, keeping the last good checkpoint.
+/// bar, a log line). With `cfg.reload_best` the model ends with the best
+/// epoch's weights. Stops (with `History::diverged`) when the loss stops
+/// being finite, keeping the last good checkpoint; the model then holds the
+/// best epoch's weights if there was one (and `reload_best` is on), else
+/// the diverged ones, for inspection.
 pub fn fit<M: Classifier + ?Sized>(
     model: &mut M,
     opt: &mut dyn Optimizer<f32>,
@@ -363,6 +372,9 @@ pub fn fit<M: Classifier + ?Sized>(
             secs,
             opt: &*opt,
         });
+    }
+    if cfg.reload_best && h.best.1 > 0 {
+        nn::checkpoint::load_model(&best_path, model)?;
     }
     Ok(h)
 }

@@ -4,7 +4,7 @@
 //! keeps its last good checkpoint; bad configurations are errors.
 
 use data::Dataset;
-use optim::{ParamGroup, Sgd, StepLr};
+use optim::{Adagrad, Adam, AdamW, Optimizer, ParamGroup, RmsProp, Sgd, StepLr};
 use rand::SeedableRng;
 use train::checkpoint::Position;
 use train::models::TwoLayer;
@@ -23,12 +23,55 @@ fn model(seed: u64) -> TwoLayer {
     )
 }
 
+fn groups() -> [ParamGroup; 2] {
+    [
+        ParamGroup::no_decay_on_biases_and_norms(),
+        ParamGroup::new("head", |n, _| n.starts_with("fc2")).lr(0.02),
+    ]
+}
+
 fn sgd() -> Sgd<f32> {
+    let [a, b] = groups();
     Sgd::new(0.05)
         .momentum(0.9)
         .weight_decay(1e-3)
-        .group(ParamGroup::no_decay_on_biases_and_norms())
-        .group(ParamGroup::new("head", |n, _| n.starts_with("fc2")).lr(0.02))
+        .group(a)
+        .group(b)
+}
+
+/// Every optimizer, each with state worth checkpointing and both groups.
+fn optimizers() -> Vec<fn() -> Box<dyn Optimizer<f32>>> {
+    vec![
+        || Box::new(sgd()),
+        || {
+            let [a, b] = groups();
+            Box::new(
+                Adam::new(1e-2)
+                    .weight_decay(1e-3)
+                    .amsgrad(true)
+                    .group(a)
+                    .group(b),
+            )
+        },
+        || {
+            let [a, b] = groups();
+            Box::new(AdamW::new(1e-2).group(a).group(b))
+        },
+        || {
+            let [a, b] = groups();
+            Box::new(
+                RmsProp::new(1e-3)
+                    .momentum(0.5)
+                    .centered(true)
+                    .group(a)
+                    .group(b),
+            )
+        },
+        || {
+            let [a, b] = groups();
+            Box::new(Adagrad::new(0.05).lr_decay(1e-3).group(a).group(b))
+        },
+    ]
 }
 
 fn weights(m: &TwoLayer) -> Vec<Vec<u32>> {
@@ -66,74 +109,109 @@ fn config<'a>(out: &std::path::Path, epochs: usize, sched: &'a StepLr) -> FitCon
         seed: 9,
         schedule: Some(sched),
         save_every: 3,
+        reload_best: false,
         ..FitConfig::new("t", out, epochs, 16)
     }
 }
 
 #[test]
-fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+fn a_resumed_run_ends_where_an_uninterrupted_one_does_for_every_optimizer() {
     let (train, val) = (synthetic(100, 1), synthetic(50, 2)); // 7 steps per epoch
     let sched = StepLr {
         base: 0.05,
         step_size: 5,
         gamma: 0.5,
     };
-    let dir_a = tempfile::tempdir().unwrap();
-    let mut a = model(0);
-    let mut log_a = Log::default();
-    let h_a = fit(
-        &mut a,
-        &mut sgd(),
-        &train,
-        &val,
-        &config(dir_a.path(), 3, &sched),
-        &mut log_a,
-    )
-    .unwrap();
-    assert_eq!(log_a.steps.len(), 21);
-    assert_eq!(log_a.epochs, [1, 2, 3]);
-    assert_eq!(h_a.val_acc.len(), 3);
-    assert!(h_a.val_acc[2].1 > 0.3, "{:?}", h_a.val_acc);
-    // the schedule reached the head group from its own initial lr
-    for (i, s) in log_a.steps.iter().enumerate() {
-        assert_eq!(s.2, i);
-        assert_eq!(log_a.head_lr[i], 0.02 * 0.5f64.powi((i / 5) as i32));
-    }
+    for make_opt in optimizers() {
+        let name = make_opt().name();
+        let dir_a = tempfile::tempdir().unwrap();
+        let mut a = model(0);
+        let mut log_a = Log::default();
+        let cfg_a = config(dir_a.path(), 3, &sched);
+        let h_a = fit(
+            &mut a,
+            make_opt().as_mut(),
+            &train,
+            &val,
+            &cfg_a,
+            &mut log_a,
+        )
+        .unwrap();
+        assert_eq!(log_a.steps.len(), 21);
+        assert_eq!(log_a.epochs, [1, 2, 3]);
+        assert_eq!(h_a.val_acc.len(), 3);
+        assert!(h_a.val_acc[2].1 > 0.3, "{name}: {:?}", h_a.val_acc);
+        // the schedule reached the head group from its own initial lr
+        for (i, s) in log_a.steps.iter().enumerate() {
+            assert_eq!(s.2, i);
+            assert_eq!(log_a.head_lr[i], 0.02 * 0.5f64.powi((i / 5) as i32));
+        }
 
-    // stopped after 2 epochs, then a new process with another init resumes
-    let dir_b = tempfile::tempdir().unwrap();
-    let mut b = model(0);
-    let mut log_b = Log::default();
-    fit(
-        &mut b,
-        &mut sgd(),
-        &train,
-        &val,
-        &config(dir_b.path(), 2, &sched),
-        &mut log_b,
-    )
-    .unwrap();
-    let mut c = model(123);
-    let cfg = FitConfig {
-        resume: true,
-        ..config(dir_b.path(), 3, &sched)
+        // stopped after 2 epochs, then a new process with another init and
+        // a fresh optimizer resumes
+        let dir_b = tempfile::tempdir().unwrap();
+        let mut b = model(0);
+        let mut log_b = Log::default();
+        let cfg_b = config(dir_b.path(), 2, &sched);
+        fit(
+            &mut b,
+            make_opt().as_mut(),
+            &train,
+            &val,
+            &cfg_b,
+            &mut log_b,
+        )
+        .unwrap();
+        let mut c = model(123);
+        let cfg = FitConfig {
+            resume: true,
+            ..config(dir_b.path(), 3, &sched)
+        };
+        let h_c = fit(&mut c, make_opt().as_mut(), &train, &val, &cfg, &mut log_b).unwrap();
+        assert_eq!(
+            log_b.resumed,
+            Some(Position {
+                epoch: 2,
+                step: 0,
+                seed: 9
+            })
+        );
+        assert_eq!(
+            log_a.steps, log_b.steps,
+            "{name}: the same steps, losses bit for bit"
+        );
+        assert_eq!(weights(&a), weights(&c), "{name}: the same final weights");
+        assert_eq!(h_a.val_acc, h_c.val_acc, "the history is carried over");
+        assert_eq!(h_a.best, h_c.best);
+    }
+}
+
+#[test]
+fn the_best_model_is_reloaded_at_the_end_unless_asked_not_to() {
+    let (train, val) = (synthetic(100, 1), synthetic(50, 2));
+    // the rate jumps 40-fold after 2 epochs, so the last epoch is not the best
+    let sched = StepLr {
+        base: 0.05,
+        step_size: 14,
+        gamma: 40.0,
     };
-    let h_c = fit(&mut c, &mut sgd(), &train, &val, &cfg, &mut log_b).unwrap();
-    assert_eq!(
-        log_b.resumed,
-        Some(Position {
-            epoch: 2,
-            step: 0,
-            seed: 9
-        })
-    );
-    assert_eq!(
-        log_a.steps, log_b.steps,
-        "the same steps, losses bit for bit"
-    );
-    assert_eq!(weights(&a), weights(&c));
-    assert_eq!(h_a.val_acc, h_c.val_acc, "the history is carried over");
-    assert_eq!(h_a.best, h_c.best);
+    for reload_best in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = model(0);
+        let cfg = FitConfig {
+            reload_best,
+            ..config(dir.path(), 3, &sched)
+        };
+        let h = fit(&mut m, &mut sgd(), &train, &val, &cfg, &mut ()).unwrap();
+        assert!(h.best.1 < 3, "{:?} {:?}", h.best, h.val_acc);
+        let mut expect = model(7);
+        if reload_best {
+            nn::checkpoint::load_model(&h.best_path, &mut expect).unwrap();
+        } else {
+            train::checkpoint::load_training(&h.train_path, &mut expect, &mut sgd()).unwrap();
+        }
+        assert_eq!(weights(&m), weights(&expect), "reload_best {reload_best}");
+    }
 }
 
 #[test]
