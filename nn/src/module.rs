@@ -70,21 +70,37 @@ pub use autograd::Tensor as __Tensor;
 /// Implements [`Module`] for a struct whose fields are layers: parameters and
 /// buffers are named `field.weight`, `field.bias`, ... in field order.
 ///
+/// Every field of the struct must be named, either as a layer or after
+/// `skip:` (fields that hold no tensors: an activation choice, a dropout
+/// rate). A field forgotten in the list is a compile error, so a layer can
+/// never be silently left out of training and checkpoints.
+///
 /// ```
 /// use nn::{Init, Linear, Module};
 /// use rand::SeedableRng;
-/// struct Mlp { fc1: Linear<f32>, fc2: Linear<f32> }
-/// nn::impl_module!(Mlp: f32 { fc1, fc2 });
+/// struct Mlp { fc1: Linear<f32>, fc2: Linear<f32>, p_drop: f64 }
+/// nn::impl_module!(Mlp: f32 { fc1, fc2; skip: p_drop });
 /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-/// let m = Mlp { fc1: Linear::new(4, 3, Init::He, &mut rng), fc2: Linear::new(3, 2, Init::He, &mut rng) };
+/// let m = Mlp { fc1: Linear::new(4, 3, Init::He, &mut rng), fc2: Linear::new(3, 2, Init::He, &mut rng), p_drop: 0.5 };
 /// let names: Vec<String> = m.param_names().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 /// ```
+///
+/// A field left out does not compile:
+///
+/// ```compile_fail,E0027
+/// use nn::Linear;
+/// struct Mlp { fc1: Linear<f32>, fc2: Linear<f32> }
+/// nn::impl_module!(Mlp: f32 { fc1 }); // error: pattern does not mention field `fc2`
+/// ```
 #[macro_export]
 macro_rules! impl_module {
-    ($ty:ty : $t:ty { $($field:ident),* $(,)? }) => {
+    ($ty:ty : $t:ty { $($field:ident),* $(,)? $(; skip: $($skip:ident),* $(,)?)? }) => {
         impl $crate::Module<$t> for $ty {
             fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &$crate::module::__Tensor<$t>)) {
+                // names every field (no `..`): a field missing from the
+                // macro's list is a compile error
+                let Self { $($field: _,)* $($($skip: _,)*)? } = self;
                 $( $crate::Module::visit(&self.$field, &$crate::join(prefix, stringify!($field)), f); )*
             }
             fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut $crate::module::__Tensor<$t>)) {

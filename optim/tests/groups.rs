@@ -231,8 +231,19 @@ struct LeftOut {
     fc1: Linear<f32>,
     fc2: Linear<f32>,
 }
-// fc2 forgotten: it would be neither trained nor saved
-nn::impl_module!(LeftOut: f32 { fc1 });
+
+// a hand-written Module that forgets fc2 (nn::impl_module! would not
+// compile without it): fc2 would be neither trained nor saved
+impl Module<f32> for LeftOut {
+    fn visit(&self, p: &str, f: &mut dyn FnMut(&str, &Tensor<f32>)) {
+        self.fc1.visit(&nn::join(p, "fc1"), f)
+    }
+    fn visit_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Tensor<f32>)) {
+        self.fc1.visit_mut(&nn::join(p, "fc1"), f)
+    }
+    fn visit_buffers(&self, _: &str, _: &mut dyn FnMut(&str, &Tensor<f32>)) {}
+    fn visit_buffers_mut(&mut self, _: &str, _: &mut dyn FnMut(&str, &mut Tensor<f32>)) {}
+}
 
 #[test]
 fn a_parameter_the_model_does_not_list_is_an_error_naming_it() {
