@@ -462,7 +462,7 @@ fn bad_data_files_and_checkpoints() {
     badlabel[0] = 42;
     let badlabel = put("label.bin", &badlabel);
     let magic = put("magic.idx", &[0x12, 0x34, 8, 1, 0, 0, 0, 1, 0]);
-    let mut mlp = train::models::TwoLayer::new(
+    let mlp = train::models::TwoLayer::new(
         8,
         4,
         2,

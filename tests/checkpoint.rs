@@ -31,7 +31,7 @@ fn round_trip_includes_batch_norm_buffers() {
 fn a_checkpoint_for_another_model_is_refused_with_names() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mlp.safetensors");
-    let mut mlp = TwoLayer::new(3072, 100, 10, Init::Small, &mut rng(0));
+    let mlp = TwoLayer::new(3072, 100, 10, Init::Small, &mut rng(0));
     save_model(&path, &mlp, Default::default()).unwrap();
     let mut other = TwoLayer::new(3072, 50, 10, Init::Small, &mut rng(0));
     let before = other.fc1.weight.clone();
