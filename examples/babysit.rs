@@ -97,54 +97,50 @@ fn two_layer(seed: u64) -> TwoLayer {
 }
 
 /// Step 7: each optimizer trains a fresh copy of the same initialisation
-/// for `epochs` epochs of the same batches (no schedule); returns the
-/// (label, smoothed loss curve, validation accuracy) of each.
+/// for `epochs` epochs of the same batches (no schedule) with `train::fit`;
+/// returns the (label, smoothed loss curve, best validation accuracy) of each.
 fn compare_optimizers(
     train: &Dataset,
     val: &Dataset,
     best: TrialCfg,
     epochs: usize,
     seed: u64,
+    out: &Path,
 ) -> Result<Vec<(String, Vec<(f64, f64)>, f64)>, Box<dyn std::error::Error>> {
-    let contenders: Vec<(String, Box<dyn Optimizer<f32>>)> = vec![
+    let contenders: Vec<(&str, String, Box<dyn Optimizer<f32>>)> = vec![
         (
+            "sgd",
             format!("SGD + momentum 0.9, lr {:.1e}", best.lr),
             Box::new(Sgd::new(best.lr).momentum(0.9).weight_decay(best.reg)),
         ),
         (
+            "adam",
             "Adam, lr 1e-3".to_string(),
             Box::new(Adam::new(1e-3).weight_decay(best.reg)),
         ),
     ];
-    let mut out = Vec::new();
-    for (label, mut opt) in contenders {
+    let mut runs = Vec::new();
+    for (tag, label, mut opt) in contenders {
         let mut model = two_layer(seed);
-        let mut curves = train::Curves::default();
+        let cfg = train::FitConfig {
+            seed,
+            overwrite: true,
+            eval_batch: 1000,
+            ..train::FitConfig::new(&format!("babysit_compare_{tag}"), out, epochs, 100)
+        };
         let t = std::time::Instant::now();
-        let steps = train.len().div_ceil(100);
-        for epoch in 0..epochs {
-            let cfg = train::EpochConfig::new(100, seed, epoch as u64);
-            let cfg = train::EpochConfig {
-                first_global_step: epoch * steps,
-                ..cfg
-            };
-            let pass = train::train_epoch(&mut model, opt.as_mut(), train, &cfg, |i| {
-                curves.record(&i, 50)
-            })?;
-            if !pass.loss.is_finite() {
-                break;
-            }
-        }
-        let acc = evaluate(&mut model, val, 1000)?.acc;
+        let h = train::fit(&mut model, opt.as_mut(), train, val, &cfg, &mut ())?;
+        let last_loss = h.curves.losses.last().map_or(f64::NAN, |p| p.1);
         println!(
-            "   {label}: final loss {:.4}, validation accuracy {:.2}% ({:.1} s)",
-            curves.smoothed_loss(steps).last().map_or(f64::NAN, |p| p.1),
-            100.0 * acc,
+            "   {label}: final loss {last_loss:.4}, best validation accuracy {:.2}% (epoch {}){} ({:.1} s)",
+            100.0 * h.best.0,
+            h.best.1,
+            if h.diverged { ", diverged" } else { "" },
             t.elapsed().as_secs_f64()
         );
-        out.push((label, curves.smoothed_loss(10), acc));
+        runs.push((label, h.curves.smoothed_loss(10), h.best.0));
     }
-    Ok(out)
+    Ok(runs)
 }
 
 fn fmt_trial(t: &Trial) -> String {
@@ -579,7 +575,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // 7. optimizers on the same budget
     let cmp_epochs = if quick { 2 } else { 5 };
     println!("== 7. SGD + momentum against Adam: {cmp_epochs} epochs each, same initialisation and batches");
-    let runs = compare_optimizers(train, val, best, cmp_epochs, seed)?;
+    let runs = compare_optimizers(train, val, best, cmp_epochs, seed, &out)?;
     if common::plot::png_ok() {
         let series: Vec<(String, Vec<(f64, f64)>)> =
             runs.into_iter().map(|(l, c, _)| (l, c)).collect();
