@@ -13,6 +13,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod arith;
 pub mod cpu;
 pub mod element;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod gemm;
 pub mod gradcheck;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod packed;
+pub mod par;
 pub mod tape;
 pub mod tensor;
 

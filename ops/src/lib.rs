@@ -146,21 +146,7 @@ pub(crate) fn check_size(op: &'static str, what: &str, dims: &[usize]) -> Result
     }
 }
 
-/// Elements above which elementwise kernels split work across rayon threads.
-pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
-
-/// `f` over every element, in parallel for large inputs (order-independent,
-/// so results do not depend on the thread count).
-pub(crate) fn par_map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
-    if x.len() >= PAR_THRESHOLD {
-        x.par_iter()
-            .with_min_len(PAR_THRESHOLD / 4)
-            .map(|&v| f(v))
-            .collect()
-    } else {
-        x.iter().map(|&v| f(v)).collect()
-    }
-}
+pub(crate) use autograd::par::{par_map, PAR_THRESHOLD};
 
 /// Like [`par_map`] for costly `f` (tanh, exp, log...): the output is
 /// filled chunk by chunk in plain loops the compiler can vectorise, which

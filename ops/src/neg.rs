@@ -1,28 +1,6 @@
 //! `neg`: elementwise negation.
 //!
-//! Forward: `y = -x`. Backward: `dL/dx = -g`.
+//! The op lives in `autograd::arith` (so that `Var` can have operators:
+//! `a + b`, `x * 2.0`); this module re-exports it under its usual name.
 
-use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor, Var};
-
-/// `-x`.
-///
-/// ```
-/// use autograd::{Tape, Tensor};
-/// let tape = Tape::<f32>::new();
-/// let x = tape.constant(Tensor::from_vec(vec![1.0, -2.0], &[2])?);
-/// assert_eq!(ops::neg(x)?.value().data(), &[-1.0, 2.0]);
-/// # Ok::<(), autograd::Error>(())
-/// ```
-#[track_caller]
-pub fn neg<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
-    let y = x.value().map(|v| -v);
-    x.tape().record("neg", &[x], y, || NegBackward)
-}
-
-struct NegBackward;
-
-impl<T: Element> Backward<T> for NegBackward {
-    fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(g.map(|v| -v))])
-    }
-}
+pub use autograd::arith::neg::neg;
