@@ -481,7 +481,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut reloaded = two_layer(seed + 1);
     nn::checkpoint::load_model(&best_path, &mut reloaded)?;
-    let va = evaluate(&mut reloaded, val, 1000)?;
+    let va = evaluate(&reloaded, val, 1000)?;
     println!(
         "   best model (epoch {}) saved to {}, reloaded: validation accuracy {:.2}%",
         best_val.1,
@@ -491,7 +491,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(t) = &s.test {
         println!(
             "   test accuracy: {:.2}%",
-            100.0 * evaluate(&mut reloaded, t, 1000)?.acc
+            100.0 * evaluate(&reloaded, t, 1000)?.acc
         );
     }
 

@@ -280,7 +280,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // reload the best model and evaluate it again
     let mut reloaded = make(&model_name, seed + 1);
     nn::checkpoint::load_model(&best_path, reloaded.as_mut())?;
-    let va = evaluate(reloaded.as_mut(), &s.val, 500)?;
+    let va = evaluate(reloaded.as_ref(), &s.val, 500)?;
     println!(
         "best model: epoch {} saved to {}; reloaded: validation accuracy {:.2}%",
         best.1,
@@ -288,7 +288,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         100.0 * va.acc
     );
     if let Some(test) = &s.test {
-        let te = evaluate(reloaded.as_mut(), test, 500)?;
+        let te = evaluate(reloaded.as_ref(), test, 500)?;
         println!(
             "test accuracy ({}): {:.2}%",
             test_path.as_ref().unwrap().display(),

@@ -57,12 +57,7 @@ struct Mlp {
 nn::impl_module!(Mlp: f32 { fc1, fc2, fc3 });
 
 impl Model for Mlp {
-    fn forward<'t>(
-        &mut self,
-        tape: &'t Tape<f32>,
-        x: Var<'t, f32>,
-        _: Mode,
-    ) -> Result<Var<'t, f32>> {
+    fn forward<'t>(&self, tape: &'t Tape<f32>, x: Var<'t, f32>, _: Mode) -> Result<Var<'t, f32>> {
         let h = self.fc1.forward(tape, nn::flatten(x)?)?.relu()?;
         let h = self.fc2.forward(tape, h)?.relu()?;
         self.fc3.forward(tape, h)
@@ -83,7 +78,7 @@ nn::impl_module!(ConvNet: f32 { conv1, bn1, conv2, bn2, fc1, fc2 });
 
 impl Model for ConvNet {
     fn forward<'t>(
-        &mut self,
+        &self,
         tape: &'t Tape<f32>,
         x: Var<'t, f32>,
         mode: Mode,

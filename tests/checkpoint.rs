@@ -15,12 +15,12 @@ fn round_trip_includes_batch_norm_buffers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("net.safetensors");
     let mut a = ConvNet::new(&mut rng(1));
-    a.bns[2].stats.running_mean = autograd::Tensor::full(&[64], 0.25);
+    a.bns[2].stats_mut().running_mean = autograd::Tensor::full(&[64], 0.25);
     save_model(&path, &a, [("epoch".to_string(), "3".to_string())].into()).unwrap();
     let mut b = ConvNet::new(&mut rng(2));
     let ck = load_model(&path, &mut b).unwrap();
     assert_eq!(ck.metadata.get("epoch").map(String::as_str), Some("3"));
-    assert_eq!(b.bns[2].stats.running_mean.data(), &[0.25; 64]);
+    assert_eq!(b.bns[2].stats().running_mean.data(), &[0.25; 64]);
     let (mut wa, mut wb) = (Vec::new(), Vec::new());
     a.visit("", &mut |n, t| wa.push((n.to_string(), t.data().to_vec())));
     b.visit("", &mut |n, t| wb.push((n.to_string(), t.data().to_vec())));
@@ -97,7 +97,7 @@ fn reads_a_checkpoint_written_by_pytorch() {
     ];
     assert_eq!(w0, want);
     let x = autograd::Tensor::from_vec(vec![1.0f32, -2.0, 0.5, 3.0], &[1, 4]).unwrap();
-    let out = train::step::predict(&mut m, &x).unwrap();
+    let out = train::step::predict(&m, &x).unwrap();
     let torch_out = [0.5690127611160278f32, -0.21750031411647797];
     for (a, b) in out.data().iter().zip(torch_out) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
@@ -116,9 +116,9 @@ fn threads_saving_to_one_path_all_succeed() {
         for t in 0..4u64 {
             let path = &path;
             s.spawn(move || {
-                let mut m = TwoLayer::new(64, 32, 10, Init::Small, &mut rng(t));
+                let m = TwoLayer::new(64, 32, 10, Init::Small, &mut rng(t));
                 for i in 0..100 {
-                    save_model(path, &mut m, Default::default())
+                    save_model(path, &m, Default::default())
                         .unwrap_or_else(|e| panic!("thread {t} save {i}: {e}"));
                 }
             });
@@ -139,7 +139,7 @@ fn threads_saving_to_one_path_all_succeed() {
 #[test]
 fn saving_over_something_that_is_not_a_regular_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
+    let m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
     // a folder
     let sub = dir.path().join("folder");
     std::fs::create_dir(&sub).unwrap();
@@ -179,7 +179,7 @@ fn saving_over_something_that_is_not_a_regular_file_is_refused() {
     // the device itself, where it exists (as root the old code replaced it)
     let dev = std::path::Path::new("/dev/null");
     if dev.exists() {
-        let e = save_model(dev, &mut m, Default::default())
+        let e = save_model(dev, &m, Default::default())
             .unwrap_err()
             .to_string();
         assert!(
@@ -223,7 +223,7 @@ fn a_version_1_training_checkpoint_still_loads() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.safetensors");
     let mut m = TwoLayer::new(4, 3, 2, Init::Small, &mut rng(0));
-    let mut tensors = nn::checkpoint::named_tensors(&mut m);
+    let mut tensors = nn::checkpoint::named_tensors(&m);
     tensors.push((
         "optim.momentum.fc1.weight".into(),
         autograd::Tensor::full(&[3, 4], 0.5),

@@ -57,7 +57,7 @@ fn resume_mid_epoch_is_bit_identical() {
         .unwrap();
         save_training(
             &path,
-            &mut b,
+            &b,
             &sb,
             Position {
                 epoch: 1,

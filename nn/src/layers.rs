@@ -3,6 +3,7 @@
 //! Each prints like Torch7's `__tostring__`.
 
 use std::fmt;
+use std::sync::{Mutex, MutexGuard};
 
 use autograd::{Element, Result, Tape, Tensor, Var};
 use ops::{BatchNormStats, Conv2dCfg};
@@ -222,22 +223,34 @@ impl<T: Element> Module<T> for Conv2d<T> {
 /// ```
 /// use autograd::{Tape, Tensor};
 /// use nn::{BatchNorm, Mode};
-/// let mut bn = BatchNorm::<f32>::new(2);
+/// let bn = BatchNorm::<f32>::new(2);
 /// assert_eq!(bn.to_string(), "nn.BatchNormalization(2, momentum 0.1, eps 1e-5)");
 /// let tape = Tape::new();
 /// let x = tape.constant(Tensor::from_vec(vec![1.0, 2.0, 3.0, 6.0], &[2, 2])?);
 /// let y = bn.forward(&tape, x, Mode::Train)?;
-/// assert_eq!(bn.stats.num_batches_tracked, 1);
+/// assert_eq!(bn.stats().num_batches_tracked, 1);
 /// # Ok::<(), autograd::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct BatchNorm<T: Element> {
     /// Scale, `[C]`.
     pub gamma: Tensor<T>,
     /// Shift, `[C]`.
     pub beta: Tensor<T>,
-    /// Running statistics and momentum/eps.
-    pub stats: BatchNormStats<T>,
+    /// Running statistics and momentum/eps, behind a lock so that `forward`
+    /// takes `&self` in both modes (as PyTorch's module call, training mode
+    /// updates them).
+    stats: Mutex<BatchNormStats<T>>,
+}
+
+impl<T: Element> Clone for BatchNorm<T> {
+    fn clone(&self) -> Self {
+        BatchNorm {
+            gamma: self.gamma.clone(),
+            beta: self.beta.clone(),
+            stats: Mutex::new(self.stats()),
+        }
+    }
 }
 
 impl<T: Element> BatchNorm<T> {
@@ -246,21 +259,35 @@ impl<T: Element> BatchNorm<T> {
         BatchNorm {
             gamma: Tensor::ones(&[c]),
             beta: Tensor::zeros(&[c]),
-            stats: BatchNormStats::new(c),
+            stats: Mutex::new(BatchNormStats::new(c)),
         }
     }
 
-    /// Normalises `x`; in [`Mode::Train`] also updates the running statistics.
+    /// The lock's contents; a panic in another thread while it held the
+    /// lock cannot leave the statistics half-written (they are replaced
+    /// whole), so a poisoned lock is taken as it is.
+    fn lock(&self) -> MutexGuard<'_, BatchNormStats<T>> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the running statistics, momentum and eps.
+    pub fn stats(&self) -> BatchNormStats<T> {
+        self.lock().clone()
+    }
+
+    /// The running statistics, momentum and eps, to change them.
+    pub fn stats_mut(&mut self) -> &mut BatchNormStats<T> {
+        self.stats.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Normalises `x`; in [`Mode::Train`] also updates the running
+    /// statistics. Takes `&self` in both modes: a model evaluates, and is
+    /// saved, through a shared reference.
     #[track_caller]
-    pub fn forward<'t>(
-        &mut self,
-        tape: &'t Tape<T>,
-        x: Var<'t, T>,
-        mode: Mode,
-    ) -> Result<Var<'t, T>> {
+    pub fn forward<'t>(&self, tape: &'t Tape<T>, x: Var<'t, T>, mode: Mode) -> Result<Var<'t, T>> {
         let g = tape.param(&self.gamma);
         let b = tape.param(&self.beta);
-        ops::batch_norm(x, g, b, &mut self.stats, mode.is_train())
+        ops::batch_norm(x, g, b, &mut self.lock(), mode.is_train())
     }
 }
 
@@ -270,8 +297,8 @@ impl<T: Element> fmt::Display for BatchNorm<T> {
             f,
             "nn.BatchNormalization({}, momentum {}, eps {:e})",
             self.gamma.numel(),
-            self.stats.momentum,
-            self.stats.eps
+            self.stats().momentum,
+            self.stats().eps
         )
     }
 }
@@ -286,12 +313,14 @@ impl<T: Element> Module<T> for BatchNorm<T> {
         f(&join(prefix, "bias"), &mut self.beta);
     }
     fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor<T>)) {
-        f(&join(prefix, "running_mean"), &self.stats.running_mean);
-        f(&join(prefix, "running_var"), &self.stats.running_var);
+        let st = self.lock();
+        f(&join(prefix, "running_mean"), &st.running_mean);
+        f(&join(prefix, "running_var"), &st.running_var);
     }
     fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Tensor<T>)) {
-        f(&join(prefix, "running_mean"), &mut self.stats.running_mean);
-        f(&join(prefix, "running_var"), &mut self.stats.running_var);
+        let st = self.stats_mut();
+        f(&join(prefix, "running_mean"), &mut st.running_mean);
+        f(&join(prefix, "running_var"), &mut st.running_var);
     }
 }
 

@@ -37,7 +37,7 @@ nn::impl_module!(TinyConv: f32 { conv, bn, fc });
 
 impl Classifier for TinyConv {
     fn forward<'t>(
-        &mut self,
+        &self,
         tape: &'t Tape<f32>,
         x: Var<'t, f32>,
         mode: Mode,

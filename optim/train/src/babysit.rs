@@ -271,7 +271,7 @@ pub fn run_trial<M: Classifier>(
     let train_acc = accs[accs.len().saturating_sub(tail)..].iter().sum::<f64>()
         / tail.min(accs.len()).max(1) as f64;
     let val_acc = if boom.is_none() {
-        evaluate(&mut model, val, 500)?.acc
+        evaluate(&model, val, 500)?.acc
     } else {
         0.0
     };

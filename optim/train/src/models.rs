@@ -44,12 +44,7 @@ impl LinearSoftmax {
 nn::impl_module!(LinearSoftmax: f32 { fc });
 
 impl Classifier for LinearSoftmax {
-    fn forward<'t>(
-        &mut self,
-        tape: &'t Tape<f32>,
-        x: Var<'t, f32>,
-        _: Mode,
-    ) -> Result<Var<'t, f32>> {
+    fn forward<'t>(&self, tape: &'t Tape<f32>, x: Var<'t, f32>, _: Mode) -> Result<Var<'t, f32>> {
         self.fc.forward(tape, flatten(x)?)
     }
     /// The class templates: each row of W as a 3x32x32 image (for CIFAR-10).
@@ -85,12 +80,7 @@ impl TwoLayer {
 nn::impl_module!(TwoLayer: f32 { fc1, fc2 });
 
 impl Classifier for TwoLayer {
-    fn forward<'t>(
-        &mut self,
-        tape: &'t Tape<f32>,
-        x: Var<'t, f32>,
-        _: Mode,
-    ) -> Result<Var<'t, f32>> {
+    fn forward<'t>(&self, tape: &'t Tape<f32>, x: Var<'t, f32>, _: Mode) -> Result<Var<'t, f32>> {
         let h = self.fc1.forward(tape, flatten(x)?)?.relu()?;
         self.fc2.forward(tape, h)
     }
@@ -171,13 +161,13 @@ impl Module<f32> for ConvNet {
 
 impl Classifier for ConvNet {
     fn forward<'t>(
-        &mut self,
+        &self,
         tape: &'t Tape<f32>,
         x: Var<'t, f32>,
         mode: Mode,
     ) -> Result<Var<'t, f32>> {
         let mut h = x;
-        for ((conv, bn), &pool) in self.convs.iter().zip(self.bns.iter_mut()).zip(&POOL_AFTER) {
+        for ((conv, bn), &pool) in self.convs.iter().zip(self.bns.iter()).zip(&POOL_AFTER) {
             h = bn.forward(tape, conv.forward(tape, h)?, mode)?.relu()?;
             if pool {
                 h = ops::max_pool2d(h, Pool2dCfg::new(2))?;

@@ -170,11 +170,7 @@ pub fn train_epoch<M: Classifier + ?Sized>(
 }
 
 /// Loss and accuracy over a set in eval mode, recording nothing.
-pub fn evaluate<M: Classifier + ?Sized>(
-    model: &mut M,
-    set: &Dataset,
-    batch: usize,
-) -> Result<Pass> {
+pub fn evaluate<M: Classifier + ?Sized>(model: &M, set: &Dataset, batch: usize) -> Result<Pass> {
     let (mut loss_sum, mut hits) = (0.0, 0.0);
     for b in Batches::new(set, batch, None, 0, None) {
         let b = b?;
@@ -194,7 +190,7 @@ pub fn evaluate<M: Classifier + ?Sized>(
 }
 
 /// Scores of a batch in eval mode.
-pub fn predict<M: Classifier + ?Sized>(model: &mut M, x: &Tensor<f32>) -> Result<Tensor<f32>> {
+pub fn predict<M: Classifier + ?Sized>(model: &M, x: &Tensor<f32>) -> Result<Tensor<f32>> {
     let tape = Tape::new();
     let _g = tape.no_grad();
     Ok(model
