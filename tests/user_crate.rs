@@ -44,6 +44,19 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
     )
     .unwrap();
     std::fs::write(krate.join("src/main.rs"), &main).unwrap();
+    // every other marked program (the README's "From PyTorch" one, ...)
+    let bins: Vec<(String, String)> = readme
+        .match_indices("<!-- user-crate:src/bin/")
+        .map(|(i, _)| {
+            let name = readme[i + "<!-- user-crate:".len()..].split(" -->").next().unwrap();
+            (name.to_string(), block(&readme, name))
+        })
+        .collect();
+    assert!(!bins.is_empty(), "the README's From PyTorch program is marked");
+    std::fs::create_dir_all(krate.join("src/bin")).unwrap();
+    for (path, code) in &bins {
+        std::fs::write(krate.join(path), code).unwrap();
+    }
     // the workspace's lock file, so that the offline build takes the
     // versions already downloaded
     std::fs::copy(root.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
@@ -52,7 +65,7 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
     // its own target folder under ours: built once, then reused
     let target = root.join("target").join("user-crate");
     let out = Command::new(&cargo)
-        .args(["run", "--offline", "--quiet"])
+        .args(["run", "--offline", "--quiet", "--bin", "my-model"])
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTFLAGS")
@@ -74,4 +87,24 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
         "the README's model did not learn: {text}"
     );
     assert!(Path::new(&krate.join("fc.safetensors")).exists());
+
+    // the spiral: it must learn the three arms
+    let out = Command::new(&cargo)
+        .args(["run", "--offline", "--quiet", "--bin", "spiral"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the README's spiral failed:\n{text}");
+    let acc: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("training accuracy ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy line: {text}"));
+    assert!(acc > 0.9, "the spiral was not learned: {text}");
 }
