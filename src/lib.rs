@@ -51,8 +51,8 @@ pub mod prelude {
     pub use autograd::{Error, Grads, Result, Tape, Tensor, Var};
     pub use nn::checkpoint::{load_model, save_model};
     pub use nn::{
-        accuracy, cross_entropy, dropout, flatten, BatchNorm, Classifier, Conv2d, Init, Linear,
-        Mode, Module,
+        accuracy, cross_entropy, dropout, flatten, BatchNorm, Classifier, Conv2d, Flatten, Init,
+        Layer, Linear, MaxPool2d, Mode, Module, ReLU, Sequential, Sigmoid, Tanh,
     };
     pub use ops::{Conv2dCfg, Pool2dCfg, VarOps};
     pub use optim::{
@@ -61,4 +61,5 @@ pub mod prelude {
     };
     pub use rand::{Rng, SeedableRng};
     pub use rand_chacha::ChaCha8Rng;
+    pub use train;
 }

@@ -48,11 +48,17 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
     let bins: Vec<(String, String)> = readme
         .match_indices("<!-- user-crate:src/bin/")
         .map(|(i, _)| {
-            let name = readme[i + "<!-- user-crate:".len()..].split(" -->").next().unwrap();
+            let name = readme[i + "<!-- user-crate:".len()..]
+                .split(" -->")
+                .next()
+                .unwrap();
             (name.to_string(), block(&readme, name))
         })
         .collect();
-    assert!(!bins.is_empty(), "the README's From PyTorch program is marked");
+    assert!(
+        !bins.is_empty(),
+        "the README's From PyTorch program is marked"
+    );
     std::fs::create_dir_all(krate.join("src/bin")).unwrap();
     for (path, code) in &bins {
         std::fs::write(krate.join(path), code).unwrap();

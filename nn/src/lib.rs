@@ -52,9 +52,11 @@ pub mod functional;
 pub mod init;
 pub mod layers;
 pub mod module;
+pub mod sequential;
 
 pub use classifier::Classifier;
 pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten};
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
 pub use module::{join, AsModule, Module};
+pub use sequential::{Flatten, Layer, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh};
