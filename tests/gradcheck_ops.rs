@@ -66,6 +66,7 @@ gradcheck_tests!(
     relu,
     tanh,
     sigmoid,
+    softplus,
     sum_all,
     sum_axis,
     mean_all,

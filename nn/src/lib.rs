@@ -51,6 +51,7 @@ pub mod classifier;
 pub mod functional;
 pub mod init;
 pub mod layers;
+pub mod losses;
 pub mod module;
 pub mod sequential;
 
@@ -58,5 +59,9 @@ pub use classifier::Classifier;
 pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten};
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
+pub use losses::{
+    binary_cross_entropy_with_logits, cross_entropy_with, l1_loss, mse_loss, smooth_l1_loss,
+    CrossEntropyOptions,
+};
 pub use module::{join, AsModule, Module};
 pub use sequential::{Flatten, Layer, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh};

@@ -53,6 +53,7 @@ pub mod pow;
 pub mod relu;
 pub mod reshape;
 pub mod sigmoid;
+pub mod softplus;
 pub mod sqrt;
 pub mod sub;
 pub mod sum;
@@ -82,6 +83,7 @@ pub use pow::pow;
 pub use relu::relu;
 pub use reshape::reshape;
 pub use sigmoid::sigmoid;
+pub use softplus::softplus;
 pub use sqrt::sqrt;
 pub use sub::sub;
 pub use sum::{sum, sum_all};
@@ -114,6 +116,7 @@ pub const OP_NAMES: &[&str] = &[
     "relu",
     "reshape",
     "sigmoid",
+    "softplus",
     "sqrt",
     "sub",
     "sum",
@@ -276,6 +279,8 @@ pub trait VarOps<'t, T: Element>: Sized {
     fn tanh(self) -> Result<Self>;
     /// [`sigmoid()`]
     fn sigmoid(self) -> Result<Self>;
+    /// [`softplus()`]
+    fn softplus(self) -> Result<Self>;
     /// [`log_softmax()`]
     fn log_softmax(self, axis: isize) -> Result<Self>;
 }
@@ -372,6 +377,10 @@ impl<'t, T: Element> VarOps<'t, T> for Var<'t, T> {
     #[track_caller]
     fn sigmoid(self) -> Result<Self> {
         sigmoid(self)
+    }
+    #[track_caller]
+    fn softplus(self) -> Result<Self> {
+        softplus(self)
     }
     #[track_caller]
     fn log_softmax(self, axis: isize) -> Result<Self> {

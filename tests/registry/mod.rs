@@ -405,6 +405,9 @@ pub fn registry() -> Vec<Entry> {
         entry("sigmoid", "sigmoid", || {
             unary("sigmoid", randn, ops::sigmoid).boxed()
         }),
+        entry("softplus", "softplus", || {
+            unary("softplus", randn, ops::softplus).boxed()
+        }),
         entry("sum_all", "sum", || {
             unary("sum_all", randn, ops::sum_all).boxed()
         }),
