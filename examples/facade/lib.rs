@@ -51,8 +51,10 @@ pub mod prelude {
     pub use autograd::{Error, Grads, Result, Tape, Tensor, Var};
     pub use nn::checkpoint::{load_model, save_model};
     pub use nn::{
-        accuracy, cross_entropy, dropout, flatten, BatchNorm, Classifier, Conv2d, Flatten, Init,
-        Layer, Linear, MaxPool2d, Mode, Module, ReLU, Sequential, Sigmoid, Tanh,
+        accuracy, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_with, dropout,
+        flatten, l1_loss, mse_loss, smooth_l1_loss, BatchNorm, Classifier, Conv2d,
+        CrossEntropyOptions, Flatten, Init, Layer, Linear, MaxPool2d, Mode, Module, ReLU,
+        Sequential, Sigmoid, Tanh,
     };
     pub use ops::{Conv2dCfg, Pool2dCfg, VarOps};
     pub use optim::{
