@@ -72,6 +72,10 @@ pub trait Element:
     fn powf(self, e: Self) -> Self;
     /// |x|
     fn abs(self) -> Self;
+    /// e^x - 1, accurate near 0.
+    fn exp_m1(self) -> Self;
+    /// The error function (libm's, accurate to the last bit or two).
+    fn erf(self) -> Self;
     /// Larger of the two (NaN-propagating from `self`).
     fn max(self, other: Self) -> Self;
     /// Smaller of the two.
@@ -91,7 +95,7 @@ mod sealed {
 }
 
 macro_rules! impl_element {
-    ($t:ty, $name:literal, $tanh:expr, $tanh_slice:expr) => {
+    ($t:ty, $name:literal, $erf:expr, $tanh:expr, $tanh_slice:expr) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -134,6 +138,14 @@ macro_rules! impl_element {
                 <$t>::abs(self)
             }
             #[inline]
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
+            }
+            #[inline]
+            fn erf(self) -> Self {
+                $erf(self)
+            }
+            #[inline]
             fn max(self, other: Self) -> Self {
                 if self.is_nan() || self >= other {
                     self
@@ -166,12 +178,19 @@ macro_rules! impl_element {
 impl_element!(
     f32,
     "f32",
+    libm::erff,
     crate::fastmath::tanh_f32,
     crate::fastmath::tanh_f32_slice
 );
-impl_element!(f64, "f64", f64::tanh, |src: &[f64], dst: &mut [f64]| {
-    assert_eq!(src.len(), dst.len(), "tanh_slice: lengths differ");
-    for (o, &v) in dst.iter_mut().zip(src) {
-        *o = v.tanh();
+impl_element!(
+    f64,
+    "f64",
+    libm::erf,
+    f64::tanh,
+    |src: &[f64], dst: &mut [f64]| {
+        assert_eq!(src.len(), dst.len(), "tanh_slice: lengths differ");
+        for (o, &v) in dst.iter_mut().zip(src) {
+            *o = v.tanh();
+        }
     }
-});
+);

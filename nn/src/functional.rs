@@ -102,3 +102,18 @@ pub fn accuracy<T: Element>(scores: &Tensor<T>, targets: &[usize]) -> f64 {
         .count();
     hits as f64 / targets.len() as f64
 }
+
+/// `softmax(x)` along `axis` (`F.softmax`): `exp(log_softmax(x, axis))`,
+/// so it never overflows and its gradient is that of the checked ops.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.constant(Tensor::from_vec(vec![1000.0, 1000.0, 0.0, 0.0], &[2, 2])?);
+/// assert_eq!(nn::softmax(x, 1)?.value().data(), &[0.5, 0.5, 0.5, 0.5]);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[track_caller]
+pub fn softmax<T: Element>(x: Var<'_, T>, axis: isize) -> Result<Var<'_, T>> {
+    x.log_softmax(axis)?.exp()
+}

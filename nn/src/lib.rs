@@ -56,7 +56,7 @@ pub mod module;
 pub mod sequential;
 
 pub use classifier::Classifier;
-pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten};
+pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten, softmax};
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
 pub use losses::{
@@ -64,4 +64,6 @@ pub use losses::{
     CrossEntropyOptions,
 };
 pub use module::{join, AsModule, Module};
-pub use sequential::{Flatten, Layer, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh};
+pub use sequential::{
+    Flatten, Layer, LeakyReLU, MaxPool2d, ReLU, Sequential, Sigmoid, Softplus, Tanh, ELU, GELU,
+};

@@ -1,5 +1,6 @@
 //! `Sequential` and the parameter-free layers that go in it (`ReLU`,
-//! `Tanh`, `Sigmoid`, `Flatten`, `MaxPool2d`), as PyTorch's `nn.Sequential`.
+//! `LeakyReLU`, `ELU`, `GELU`, `Softplus`, `Tanh`, `Sigmoid`, `Flatten`,
+//! `MaxPool2d`), as PyTorch's `nn.Sequential`.
 
 use autograd::{Element, Result, Tape, Tensor, Var};
 use ops::{Pool2dCfg, VarOps};
@@ -80,6 +81,29 @@ stateless_layer!(
     Flatten,
     |_s, x| crate::flatten(x)
 );
+
+stateless_layer!(
+    /// `x Phi(x)` with the exact normal CDF (`nn.GELU()`).
+    GELU,
+    |_s, x| x.gelu()
+);
+stateless_layer!(
+    /// `log(1 + e^x)` (`nn.Softplus()`).
+    Softplus,
+    |_s, x| x.softplus()
+);
+
+/// `x` where positive, `slope * x` elsewhere (`nn.LeakyReLU(negative_slope)`;
+/// PyTorch's default slope is 0.01).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeakyReLU(pub f64);
+stateless_layer!(@impls LeakyReLU, |s, x| x.leaky_relu(s.0));
+
+/// `x` where positive, `alpha (e^x - 1)` elsewhere (`nn.ELU(alpha)`;
+/// PyTorch's default alpha is 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ELU(pub f64);
+stateless_layer!(@impls ELU, |s, x| x.elu(s.0));
 
 /// Max pooling with a fixed configuration (`nn.MaxPool2d`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -215,7 +239,11 @@ mod tests {
             .push(Flatten)
             .push(fc)
             .push(Sigmoid)
-            .push(ReLU);
+            .push(ReLU)
+            .push(LeakyReLU(0.2))
+            .push(ELU(0.5))
+            .push(GELU)
+            .push(Softplus);
         let names: Vec<String> = seq.param_names().into_iter().map(|p| p.0).collect();
         assert_eq!(
             names,
@@ -241,6 +269,8 @@ mod tests {
             .unwrap()
             .relu()
             .unwrap();
+        let by_hand = by_hand.leaky_relu(0.2).unwrap().elu(0.5).unwrap();
+        let by_hand = by_hand.gelu().unwrap().softplus().unwrap();
         assert_eq!(y.value().data(), by_hand.value().data());
         // the batch norm inside updated its running statistics, through &self
         let mut mean = Vec::new();
@@ -250,6 +280,6 @@ mod tests {
             }
         });
         assert!(mean.iter().any(|&m| m != 0.0), "{mean:?}");
-        assert_eq!(seq.len(), 8);
+        assert_eq!(seq.len(), 12);
     }
 }

@@ -36,7 +36,10 @@ pub mod batch_norm;
 pub mod conv2d;
 pub mod div;
 pub mod dropout;
+pub mod elu;
 pub mod exp;
+pub mod gelu;
+pub mod leaky_relu;
 pub mod linear;
 pub mod log;
 pub mod log_softmax;
@@ -66,7 +69,10 @@ pub use batch_norm::{batch_norm, BatchNormStats};
 pub use conv2d::{conv2d, Conv2dCfg};
 pub use div::div;
 pub use dropout::dropout;
+pub use elu::elu;
 pub use exp::exp;
+pub use gelu::gelu;
+pub use leaky_relu::leaky_relu;
 pub use linear::linear;
 pub use log::log;
 pub use log_softmax::log_softmax;
@@ -99,7 +105,10 @@ pub const OP_NAMES: &[&str] = &[
     "conv2d",
     "div",
     "dropout",
+    "elu",
     "exp",
+    "gelu",
+    "leaky_relu",
     "linear",
     "log",
     "log_softmax",
@@ -281,6 +290,12 @@ pub trait VarOps<'t, T: Element>: Sized {
     fn sigmoid(self) -> Result<Self>;
     /// [`softplus()`]
     fn softplus(self) -> Result<Self>;
+    /// [`leaky_relu()`]
+    fn leaky_relu(self, negative_slope: f64) -> Result<Self>;
+    /// [`elu()`]
+    fn elu(self, alpha: f64) -> Result<Self>;
+    /// [`gelu()`]
+    fn gelu(self) -> Result<Self>;
     /// [`log_softmax()`]
     fn log_softmax(self, axis: isize) -> Result<Self>;
 }
@@ -381,6 +396,18 @@ impl<'t, T: Element> VarOps<'t, T> for Var<'t, T> {
     #[track_caller]
     fn softplus(self) -> Result<Self> {
         softplus(self)
+    }
+    #[track_caller]
+    fn leaky_relu(self, negative_slope: f64) -> Result<Self> {
+        leaky_relu(self, negative_slope)
+    }
+    #[track_caller]
+    fn elu(self, alpha: f64) -> Result<Self> {
+        elu(self, alpha)
+    }
+    #[track_caller]
+    fn gelu(self) -> Result<Self> {
+        gelu(self)
     }
     #[track_caller]
     fn log_softmax(self, axis: isize) -> Result<Self> {

@@ -408,6 +408,29 @@ pub fn registry() -> Vec<Entry> {
         entry("softplus", "softplus", || {
             unary("softplus", randn, ops::softplus).boxed()
         }),
+        entry("gelu", "gelu", || unary("gelu", randn, ops::gelu).boxed()),
+        entry("leaky_relu", "leaky_relu", || {
+            (shape_strategy(4, 4), -0.5..0.5f64, any::<u64>())
+                .prop_map(|(s, slope, seed)| {
+                    let x = away_from_zero(&s, &mut ChaCha8Rng::seed_from_u64(seed));
+                    case(
+                        format!("leaky_relu slope {slope:.3}"),
+                        vec![x],
+                        move |_, v| ops::leaky_relu(v[0], slope),
+                    )
+                })
+                .boxed()
+        }),
+        entry("elu", "elu", || {
+            (shape_strategy(4, 4), 0.1..2.0f64, any::<u64>())
+                .prop_map(|(s, alpha, seed)| {
+                    let x = away_from_zero(&s, &mut ChaCha8Rng::seed_from_u64(seed));
+                    case(format!("elu alpha {alpha:.3}"), vec![x], move |_, v| {
+                        ops::elu(v[0], alpha)
+                    })
+                })
+                .boxed()
+        }),
         entry("sum_all", "sum", || {
             unary("sum_all", randn, ops::sum_all).boxed()
         }),
