@@ -33,6 +33,7 @@ pub mod add;
 pub mod add_scalar;
 pub mod avg_pool2d;
 pub mod batch_norm;
+pub mod cat;
 pub mod conv2d;
 pub mod div;
 pub mod dropout;
@@ -49,6 +50,7 @@ pub mod max_pool2d;
 pub mod mean;
 pub mod mul;
 pub mod mul_scalar;
+pub mod narrow;
 pub mod neg;
 pub mod nll_loss;
 pub mod permute;
@@ -66,6 +68,7 @@ pub use add::add;
 pub use add_scalar::add_scalar;
 pub use avg_pool2d::avg_pool2d;
 pub use batch_norm::{batch_norm, BatchNormStats};
+pub use cat::{cat, stack};
 pub use conv2d::{conv2d, Conv2dCfg};
 pub use div::div;
 pub use dropout::dropout;
@@ -82,6 +85,7 @@ pub use max_pool2d::{max_pool2d, Pool2dCfg};
 pub use mean::{mean, mean_all};
 pub use mul::mul;
 pub use mul_scalar::mul_scalar;
+pub use narrow::narrow;
 pub use neg::neg;
 pub use nll_loss::nll_loss;
 pub use permute::{permute, transpose};
@@ -102,6 +106,7 @@ pub const OP_NAMES: &[&str] = &[
     "add_scalar",
     "avg_pool2d",
     "batch_norm",
+    "cat",
     "conv2d",
     "div",
     "dropout",
@@ -118,6 +123,7 @@ pub const OP_NAMES: &[&str] = &[
     "mean",
     "mul",
     "mul_scalar",
+    "narrow",
     "neg",
     "nll_loss",
     "permute",
@@ -296,6 +302,8 @@ pub trait VarOps<'t, T: Element>: Sized {
     fn elu(self, alpha: f64) -> Result<Self>;
     /// [`gelu()`]
     fn gelu(self) -> Result<Self>;
+    /// [`narrow()`]
+    fn narrow(self, axis: isize, start: usize, len: usize) -> Result<Self>;
     /// [`log_softmax()`]
     fn log_softmax(self, axis: isize) -> Result<Self>;
 }
@@ -408,6 +416,10 @@ impl<'t, T: Element> VarOps<'t, T> for Var<'t, T> {
     #[track_caller]
     fn gelu(self) -> Result<Self> {
         gelu(self)
+    }
+    #[track_caller]
+    fn narrow(self, axis: isize, start: usize, len: usize) -> Result<Self> {
+        narrow(self, axis, start, len)
     }
     #[track_caller]
     fn log_softmax(self, axis: isize) -> Result<Self> {

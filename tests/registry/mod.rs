@@ -409,6 +409,59 @@ pub fn registry() -> Vec<Entry> {
             unary("softplus", randn, ops::softplus).boxed()
         }),
         entry("gelu", "gelu", || unary("gelu", randn, ops::gelu).boxed()),
+        entry("narrow", "narrow", || {
+            (
+                axis_case(),
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+            )
+                .prop_map(|((s, a, _, seed), i, j)| {
+                    let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
+                    let n = s[a.rem_euclid(s.len() as isize) as usize];
+                    let start = i.index(n);
+                    let len = 1 + j.index(n - start);
+                    case(
+                        format!("narrow axis {a} {start}+{len} of {s:?}"),
+                        vec![x],
+                        move |_, v| ops::narrow(v[0], a, start, len),
+                    )
+                })
+                .boxed()
+        }),
+        entry("cat", "cat", || {
+            (axis_case(), 1..=3usize, 1..=3usize)
+                .prop_map(|((s, a, _, seed), n1, n2)| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    let ax = a.rem_euclid(s.len() as isize) as usize;
+                    let (mut s1, mut s2) = (s.clone(), s.clone());
+                    (s1[ax], s2[ax]) = (n1, n2);
+                    let parts = vec![
+                        randn(&s, &mut rng),
+                        randn(&s1, &mut rng),
+                        randn(&s2, &mut rng),
+                    ];
+                    case(
+                        format!("cat axis {a} of {s:?}, {s1:?}, {s2:?}"),
+                        parts,
+                        move |_, v| ops::cat(v, a),
+                    )
+                })
+                .boxed()
+        }),
+        entry("stack", "cat", || {
+            (shape_strategy(3, 4), 0..=3usize, any::<u64>())
+                .prop_map(|(s, a, seed)| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    let a = (a % (s.len() + 1)) as isize;
+                    let parts = vec![randn(&s, &mut rng), randn(&s, &mut rng)];
+                    case(
+                        format!("stack axis {a} of 2 x {s:?}"),
+                        parts,
+                        move |_, v| ops::stack(v, a),
+                    )
+                })
+                .boxed()
+        }),
         entry("leaky_relu", "leaky_relu", || {
             (shape_strategy(4, 4), -0.5..0.5f64, any::<u64>())
                 .prop_map(|(s, slope, seed)| {
