@@ -69,6 +69,8 @@ gradcheck_tests!(
     softplus,
     gelu,
     narrow,
+    index_select,
+    where_,
     cat,
     stack,
     leaky_relu,

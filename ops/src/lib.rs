@@ -40,6 +40,7 @@ pub mod dropout;
 pub mod elu;
 pub mod exp;
 pub mod gelu;
+pub mod index_select;
 pub mod leaky_relu;
 pub mod linear;
 pub mod log;
@@ -63,6 +64,7 @@ pub mod sqrt;
 pub mod sub;
 pub mod sum;
 pub mod tanh;
+pub mod where_;
 
 pub use add::add;
 pub use add_scalar::add_scalar;
@@ -75,6 +77,7 @@ pub use dropout::dropout;
 pub use elu::elu;
 pub use exp::exp;
 pub use gelu::gelu;
+pub use index_select::index_select;
 pub use leaky_relu::leaky_relu;
 pub use linear::linear;
 pub use log::log;
@@ -98,6 +101,7 @@ pub use sqrt::sqrt;
 pub use sub::sub;
 pub use sum::{sum, sum_all};
 pub use tanh::tanh;
+pub use where_::{masked_fill, where_};
 
 /// The name of every primitive op, one per file of this crate. The gradient
 /// property test checks that each has a registry entry.
@@ -113,6 +117,7 @@ pub const OP_NAMES: &[&str] = &[
     "elu",
     "exp",
     "gelu",
+    "index_select",
     "leaky_relu",
     "linear",
     "log",
@@ -136,6 +141,7 @@ pub const OP_NAMES: &[&str] = &[
     "sub",
     "sum",
     "tanh",
+    "where_",
 ];
 
 /// `use ops::prelude::*;` brings the tape types and the method syntax.

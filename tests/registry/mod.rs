@@ -428,6 +428,35 @@ pub fn registry() -> Vec<Entry> {
                 })
                 .boxed()
         }),
+        entry("index_select", "index_select", || {
+            (
+                axis_case(),
+                prop::collection::vec(any::<prop::sample::Index>(), 1..6),
+            )
+                .prop_map(|((s, a, _, seed), picks)| {
+                    let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
+                    let n = s[a.rem_euclid(s.len() as isize) as usize];
+                    let idx: Vec<usize> = picks.iter().map(|p| p.index(n)).collect();
+                    case(
+                        format!("index_select axis {a} {idx:?} of {s:?}"),
+                        vec![x],
+                        move |_, v| ops::index_select(v[0], a, &idx),
+                    )
+                })
+                .boxed()
+        }),
+        entry("where_", "where_", || {
+            (shape_strategy(3, 4), any::<u64>())
+                .prop_map(|(s, seed)| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    let (a, b) = (randn(&s, &mut rng), randn(&s, &mut rng));
+                    let mask: Vec<bool> = (0..a.numel()).map(|_| rng.random::<bool>()).collect();
+                    case(format!("where {s:?}"), vec![a, b], move |_, v| {
+                        ops::where_(&mask, v[0], v[1])
+                    })
+                })
+                .boxed()
+        }),
         entry("cat", "cat", || {
             (axis_case(), 1..=3usize, 1..=3usize)
                 .prop_map(|((s, a, _, seed), n1, n2)| {
