@@ -53,6 +53,7 @@ pub mod init;
 pub mod layers;
 pub mod losses;
 pub mod module;
+pub mod norm_embed;
 pub mod sequential;
 
 pub use classifier::Classifier;
@@ -64,6 +65,7 @@ pub use losses::{
     CrossEntropyOptions,
 };
 pub use module::{join, AsModule, Module};
+pub use norm_embed::{Embedding, LayerNorm};
 pub use sequential::{
     Flatten, Layer, LeakyReLU, MaxPool2d, ReLU, Sequential, Sigmoid, Softplus, Tanh, ELU, GELU,
 };

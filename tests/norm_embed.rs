@@ -1,0 +1,134 @@
+//! LayerNorm and Embedding against PyTorch 2.15 (float64).
+//!
+//! The LayerNorm reference numbers come from this script (run here, 2026-11-27):
+//!
+//! ```text
+//! import torch
+//! torch.set_default_dtype(torch.float64)
+//! X = [0.3, -1.2, 2.5, 0.0, 1.7, -0.4, 0.0, -3.1, 0.05, 2.2, -0.7, 1.0]
+//! W = [1.5, -0.5, 2.0, 0.25]
+//! B = [0.1, 0.0, -0.3, 1.0]
+//! C = [1.0, 2.0, -1.0, 0.5, 3.0, -2.0, 1.0, 1.0, -1.5, 0.5, 2.0, -0.5]
+//! x = torch.tensor(X).reshape(3, 4).requires_grad_()
+//! ln = torch.nn.LayerNorm(4)
+//! with torch.no_grad():
+//!     ln.weight.copy_(torch.tensor(W)); ln.bias.copy_(torch.tensor(B))
+//! y = ln(x)
+//! (y * torch.tensor(C).reshape(3, 4)).sum().backward()
+//! print("const Y: [f64; 12] =", [float(v) for v in y.detach().flatten()], ";")
+//! print("const DX: [f64; 12] =", [float(v) for v in x.grad.flatten()], ";")
+//! print("const DW: [f64; 4] =", [float(v) for v in ln.weight.grad], ";")
+//! print("const DB: [f64; 4] =", [float(v) for v in ln.bias.grad], ";")
+//! ```
+
+use autograd::{gradcheck, GradcheckConfig, Tape, Tensor};
+use nn::{Embedding, LayerNorm, Module};
+use rand::SeedableRng;
+
+const X: [f64; 12] = [
+    0.3, -1.2, 2.5, 0.0, 1.7, -0.4, 0.0, -3.1, 0.05, 2.2, -0.7, 1.0,
+];
+const W: [f64; 4] = [1.5, -0.5, 2.0, 0.25];
+const B: [f64; 4] = [0.1, 0.0, -0.3, 1.0];
+const C: [f64; 12] = [
+    1.0, 2.0, -1.0, 0.5, 3.0, -2.0, 1.0, 1.0, -1.5, 0.5, 2.0, -0.5,
+];
+const Y: [f64; 12] = [
+    -0.012271863798195011,
+    0.5987832735903733,
+    2.84361218634946,
+    0.9251520908012033,
+    1.973698920063181,
+    -0.014524797829947136,
+    0.222892721878097,
+    0.6150928575064007,
+    -0.7123832265160827,
+    -0.7201978958475909,
+    -2.765957595382151,
+    1.0835429559183205,
+];
+const DX: [f64; 12] = [
+    1.350656369035116,
+    -0.9608207132002581,
+    -0.6232774029334285,
+    0.23344174709857057,
+    0.43862792489457325,
+    -0.5691023338015063,
+    -0.18348974203152935,
+    0.3139641509384623,
+    -2.904702646525817,
+    0.818728408495764,
+    2.201162691771742,
+    -0.11518845374169018,
+];
+const DW: [f64; 4] = [
+    4.484933157443647,
+    -1.7330343898336906,
+    -3.776317327617832,
+    -1.8564103002086312,
+];
+const DB: [f64; 4] = [2.5, 0.5, 2.0, 1.0];
+
+fn close(a: &[f64], b: &[f64], what: &str) {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-14 * y.abs().max(1.0),
+            "{what}[{i}]: {x} vs torch {y}"
+        );
+    }
+}
+
+#[test]
+fn layer_norm_matches_pytorch_in_value_and_all_three_gradients() {
+    let mut ln = LayerNorm::<f64>::new(4);
+    ln.weight = Tensor::from_vec(W.to_vec(), &[4]).unwrap();
+    ln.bias = Tensor::from_vec(B.to_vec(), &[4]).unwrap();
+    let tape = Tape::new();
+    let x = tape.grad_input(Tensor::from_vec(X.to_vec(), &[3, 4]).unwrap());
+    let y = ln.forward(&tape, x).unwrap();
+    close(y.value().data(), &Y, "y");
+    let c = tape.constant(Tensor::from_vec(C.to_vec(), &[3, 4]).unwrap());
+    let loss = ops::sum_all((y * c).unwrap()).unwrap();
+    let g = tape.backward(loss).unwrap();
+    close(g.wrt(x).unwrap().data(), &DX, "dx");
+    close(g.of(&ln.weight).unwrap().data(), &DW, "dweight");
+    close(g.of(&ln.bias).unwrap().data(), &DB, "dbias");
+    assert_eq!(ln.param_names()[0].0, "weight");
+}
+
+#[test]
+fn layer_norm_passes_the_gradient_check_and_refuses_a_wrong_size() {
+    let ln = LayerNorm::<f64>::new(4);
+    let x = Tensor::from_vec(X.to_vec(), &[3, 4]).unwrap();
+    gradcheck("layer_norm", &[x], &GradcheckConfig::default(), |t, v| {
+        ln.forward(t, v[0])
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tape = Tape::new();
+    let e = ln
+        .forward(&tape, tape.constant(Tensor::zeros(&[2, 5])))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("layer_norm: input [2, 5] must end in the normalised size 4"),
+        "{e}"
+    );
+}
+
+#[test]
+fn embedding_rows_and_repeated_ids_sum_their_gradients() {
+    let emb = Embedding::<f64>::new(5, 3, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0));
+    let tape = Tape::new();
+    let v = emb.forward(&tape, &[4, 1, 4]).unwrap();
+    let w = emb.weight.data();
+    assert_eq!(&v.value().data()[..3], &w[12..15]);
+    assert_eq!(&v.value().data()[3..6], &w[3..6]);
+    let g = tape.backward_with(v, Tensor::ones(&[3, 3])).unwrap();
+    let gw = g.of(&emb.weight).unwrap();
+    assert_eq!(
+        gw.data(),
+        &[0., 0., 0., 1., 1., 1., 0., 0., 0., 0., 0., 0., 2., 2., 2.]
+    );
+    let e = emb.forward(&tape, &[5]).unwrap_err().to_string();
+    assert!(e.contains("index 5 at position 0 is out of range"), "{e}");
+}
