@@ -69,6 +69,7 @@ gradcheck_tests!(
     softplus,
     gelu,
     narrow,
+    adaptive_avg_pool2d,
     index_select,
     where_,
     cat,

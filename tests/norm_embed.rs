@@ -1,4 +1,5 @@
-//! LayerNorm and Embedding against PyTorch 2.15 (float64).
+//! LayerNorm, Embedding and adaptive average pooling against PyTorch 2.15
+//! (float64).
 //!
 //! The LayerNorm reference numbers come from this script (run here, 2026-11-27):
 //!
@@ -131,4 +132,114 @@ fn embedding_rows_and_repeated_ids_sum_their_gradients() {
     );
     let e = emb.forward(&tape, &[5]).unwrap_err().to_string();
     assert!(e.contains("index 5 at position 0 is out of range"), "{e}");
+}
+
+// The adaptive-pooling reference, from this script (run here, 2026-11-27):
+// import torch, torch.nn.functional as F
+// torch.set_default_dtype(torch.float64)
+// x = (torch.arange(70.0) * 0.37 % 3.1 - 1.2).reshape(1, 2, 5, 7).requires_grad_()
+// y = F.adaptive_avg_pool2d(x, (3, 2))
+// (y * torch.arange(1.0, 13.0).reshape(1, 2, 3, 2)).sum().backward()
+// print("const AAP_Y: [f64; 12] =", [float(v) for v in y.detach().flatten()], ";")
+// print("const AAP_DX: [f64; 70] =", [float(v) for v in x.grad.flatten()], ";")
+const AAP_Y: [f64; 12] = [
+    -0.125,
+    0.2099999999999999,
+    0.6599999999999997,
+    -0.03833333333333355,
+    0.6699999999999998,
+    0.6174999999999995,
+    -0.35000000000000053,
+    0.7599999999999995,
+    0.17666666666666586,
+    -0.005000000000000855,
+    0.832499999999999,
+    0.004999999999999116,
+];
+const AAP_DX: [f64; 70] = [
+    0.125,
+    0.125,
+    0.125,
+    0.375,
+    0.25,
+    0.25,
+    0.25,
+    0.375,
+    0.375,
+    0.375,
+    0.9583333333333333,
+    0.5833333333333333,
+    0.5833333333333333,
+    0.5833333333333333,
+    0.25,
+    0.25,
+    0.25,
+    0.5833333333333333,
+    0.3333333333333333,
+    0.3333333333333333,
+    0.3333333333333333,
+    0.875,
+    0.875,
+    0.875,
+    1.9583333333333333,
+    1.0833333333333333,
+    1.0833333333333333,
+    1.0833333333333333,
+    0.625,
+    0.625,
+    0.625,
+    1.375,
+    0.75,
+    0.75,
+    0.75,
+    0.875,
+    0.875,
+    0.875,
+    1.875,
+    1.0,
+    1.0,
+    1.0,
+    1.625,
+    1.625,
+    1.625,
+    3.4583333333333335,
+    1.8333333333333335,
+    1.8333333333333335,
+    1.8333333333333335,
+    0.75,
+    0.75,
+    0.75,
+    1.5833333333333335,
+    0.8333333333333334,
+    0.8333333333333334,
+    0.8333333333333334,
+    2.125,
+    2.125,
+    2.125,
+    4.458333333333334,
+    2.3333333333333335,
+    2.3333333333333335,
+    2.3333333333333335,
+    1.375,
+    1.375,
+    1.375,
+    2.875,
+    1.5,
+    1.5,
+    1.5,
+];
+
+#[test]
+fn adaptive_avg_pool_matches_pytorch_on_overlapping_bins() {
+    let x: Vec<f64> = (0..70).map(|i| (i as f64 * 0.37) % 3.1 - 1.2).collect();
+    let tape = Tape::new();
+    let xv = tape.grad_input(Tensor::from_vec(x, &[1, 2, 5, 7]).unwrap());
+    let y = ops::adaptive_avg_pool2d(xv, (3, 2)).unwrap();
+    close(y.value().data(), &AAP_Y, "y");
+    let w =
+        tape.constant(Tensor::from_vec((1..=12).map(f64::from).collect(), &[1, 2, 3, 2]).unwrap());
+    let g = tape
+        .backward(ops::sum_all((y * w).unwrap()).unwrap())
+        .unwrap();
+    close(g.wrt(xv).unwrap().data(), &AAP_DX, "dx");
 }

@@ -52,9 +52,10 @@ pub mod prelude {
     pub use nn::checkpoint::{load_model, save_model};
     pub use nn::{
         accuracy, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_with, dropout,
-        flatten, l1_loss, mse_loss, smooth_l1_loss, softmax, BatchNorm, Classifier, Conv2d,
-        CrossEntropyOptions, Embedding, Flatten, Init, Layer, LayerNorm, LeakyReLU, Linear,
-        MaxPool2d, Mode, Module, ReLU, Sequential, Sigmoid, Softplus, Tanh, ELU, GELU,
+        flatten, l1_loss, mse_loss, smooth_l1_loss, softmax, AdaptiveAvgPool2d, BatchNorm,
+        Classifier, Conv2d, CrossEntropyOptions, Embedding, Flatten, Init, Layer, LayerNorm,
+        LeakyReLU, Linear, MaxPool2d, Mode, Module, ReLU, Sequential, Sigmoid, Softplus, Tanh, ELU,
+        GELU,
     };
     pub use ops::{Conv2dCfg, Pool2dCfg, VarOps};
     pub use optim::{

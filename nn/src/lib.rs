@@ -67,5 +67,6 @@ pub use losses::{
 pub use module::{join, AsModule, Module};
 pub use norm_embed::{Embedding, LayerNorm};
 pub use sequential::{
-    Flatten, Layer, LeakyReLU, MaxPool2d, ReLU, Sequential, Sigmoid, Softplus, Tanh, ELU, GELU,
+    AdaptiveAvgPool2d, Flatten, Layer, LeakyReLU, MaxPool2d, ReLU, Sequential, Sigmoid, Softplus,
+    Tanh, ELU, GELU,
 };

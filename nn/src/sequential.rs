@@ -105,6 +105,12 @@ stateless_layer!(@impls LeakyReLU, |s, x| x.leaky_relu(s.0));
 pub struct ELU(pub f64);
 stateless_layer!(@impls ELU, |s, x| x.elu(s.0));
 
+/// Average pooling to a fixed output size (`nn.AdaptiveAvgPool2d((oh, ow))`);
+/// `AdaptiveAvgPool2d((1, 1))` is global average pooling.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptiveAvgPool2d(pub (usize, usize));
+stateless_layer!(@impls AdaptiveAvgPool2d, |s, x| ops::adaptive_avg_pool2d(x, s.0));
+
 /// Max pooling with a fixed configuration (`nn.MaxPool2d`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MaxPool2d(pub Pool2dCfg);

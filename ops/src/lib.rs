@@ -29,6 +29,7 @@ use rayon::prelude::*;
 
 pub mod kernels;
 
+pub mod adaptive_avg_pool2d;
 pub mod add;
 pub mod add_scalar;
 pub mod avg_pool2d;
@@ -66,6 +67,7 @@ pub mod sum;
 pub mod tanh;
 pub mod where_;
 
+pub use adaptive_avg_pool2d::adaptive_avg_pool2d;
 pub use add::add;
 pub use add_scalar::add_scalar;
 pub use avg_pool2d::avg_pool2d;
@@ -106,6 +108,7 @@ pub use where_::{masked_fill, where_};
 /// The name of every primitive op, one per file of this crate. The gradient
 /// property test checks that each has a registry entry.
 pub const OP_NAMES: &[&str] = &[
+    "adaptive_avg_pool2d",
     "add",
     "add_scalar",
     "avg_pool2d",

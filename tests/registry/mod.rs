@@ -428,6 +428,26 @@ pub fn registry() -> Vec<Entry> {
                 })
                 .boxed()
         }),
+        entry("adaptive_avg_pool2d", "adaptive_avg_pool2d", || {
+            (
+                1..=2usize,
+                1..=3usize,
+                1..=7usize,
+                1..=7usize,
+                1..=4usize,
+                1..=4usize,
+                any::<u64>(),
+            )
+                .prop_map(|(n, c, h, w, oh, ow, seed)| {
+                    let x = randn(&[n, c, h, w], &mut ChaCha8Rng::seed_from_u64(seed));
+                    case(
+                        format!("adaptive_avg_pool2d [{n}, {c}, {h}, {w}] -> ({oh}, {ow})"),
+                        vec![x],
+                        move |_, v| ops::adaptive_avg_pool2d(v[0], (oh, ow)),
+                    )
+                })
+                .boxed()
+        }),
         entry("index_select", "index_select", || {
             (
                 axis_case(),
