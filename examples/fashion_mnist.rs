@@ -174,9 +174,9 @@ fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
         "convnet" => {
             let cfg = Conv2dCfg::default().padding(1);
             let mut m = ConvNet {
-                conv1: Conv2d::new(1, 32, 3, cfg, false, Init::He, &mut rng),
+                conv1: Conv2d::with_config(1, 32, 3, cfg, false, Init::He, &mut rng),
                 bn1: BatchNorm::new(32),
-                conv2: Conv2d::new(32, 64, 3, cfg, false, Init::He, &mut rng),
+                conv2: Conv2d::with_config(32, 64, 3, cfg, false, Init::He, &mut rng),
                 bn2: BatchNorm::new(64),
                 fc1: Linear::new(64 * 7 * 7, 128, Init::He, &mut rng),
                 fc2: Linear::new(128, 10, Init::Xavier, &mut rng),

@@ -62,6 +62,20 @@ impl<T: Element> Linear<T> {
         }
     }
 
+    /// With a (zero) bias or without one (PyTorch's `bias=False`).
+    ///
+    /// ```
+    /// use nn::{Init, Linear, Module};
+    /// use rand::SeedableRng;
+    /// let fc = Linear::<f32>::new(4, 2, Init::He, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0)).bias(false);
+    /// assert_eq!(fc.num_params(), 8);
+    /// ```
+    pub fn bias(mut self, on: bool) -> Self {
+        let out = self.weight.shape()[0];
+        self.bias = on.then(|| Tensor::zeros(&[out]));
+        self
+    }
+
     /// Weight and bias both drawn with the weight's std, as the lecture's
     /// Torch code does (`self.b = torch.randn(fan_out) * 0.01`).
     pub fn with_bias_init<R: Rng + ?Sized>(
@@ -144,7 +158,7 @@ impl<T: Element> Module<T> for Linear<T> {
 /// use ops::Conv2dCfg;
 /// use rand::SeedableRng;
 /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-/// let conv = Conv2d::<f32>::new(3, 32, 3, Conv2dCfg::default().padding(1), false, Init::He, &mut rng);
+/// let conv = Conv2d::<f32>::with_config(3, 32, 3, Conv2dCfg::default().padding(1), false, Init::He, &mut rng);
 /// assert_eq!(conv.to_string(), "nn.SpatialConvolution(3 -> 32, 3x3, 1,1, 1,1, dilation 1,1, no bias)");
 /// ```
 #[derive(Clone, Debug)]
@@ -158,8 +172,54 @@ pub struct Conv2d<T: Element> {
 }
 
 impl<T: Element> Conv2d<T> {
-    /// A `k x k` convolution with weights from `init`; bias (if any) zero.
-    pub fn new<R: Rng + ?Sized>(
+    /// A `cin -> cout`, `k x k` convolution as PyTorch's `nn.Conv2d(cin,
+    /// cout, k)`: stride 1, no padding, a bias (zero); weights He-initialised
+    /// from `rng` (the RNG is explicit, so every run is reproducible). Set
+    /// the rest by builder methods:
+    ///
+    /// ```
+    /// use nn::{Conv2d, Init};
+    /// use rand::SeedableRng;
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    /// let conv = Conv2d::<f32>::new(3, 64, 3, &mut rng).padding(1).bias(false);
+    /// assert_eq!(conv.to_string(), "nn.SpatialConvolution(3 -> 64, 3x3, 1,1, 1,1, dilation 1,1, no bias)");
+    /// let xavier = Conv2d::<f32>::new(3, 64, 3, &mut rng).stride(2).init(Init::Xavier, &mut rng);
+    /// assert_eq!(xavier.cfg.stride, [2, 2]);
+    /// ```
+    pub fn new<R: Rng + ?Sized>(cin: usize, cout: usize, k: usize, rng: &mut R) -> Self {
+        Self::with_config(cin, cout, k, Conv2dCfg::default(), true, Init::He, rng)
+    }
+
+    /// Padding on every side.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.cfg = self.cfg.padding(p);
+        self
+    }
+    /// Stride in both directions.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.cfg = self.cfg.stride(s);
+        self
+    }
+    /// Dilation in both directions.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.cfg = self.cfg.dilation(d);
+        self
+    }
+    /// With a (zero) bias or without one.
+    pub fn bias(mut self, on: bool) -> Self {
+        let cout = self.weight.shape()[0];
+        self.bias = on.then(|| Tensor::zeros(&[cout]));
+        self
+    }
+    /// Weights drawn again from `init` (bias, if any, zero).
+    pub fn init<R: Rng + ?Sized>(mut self, init: Init, rng: &mut R) -> Self {
+        self.weight = init.tensor(self.weight.shape(), Dist::Normal, rng);
+        self
+    }
+
+    /// Everything at once: a `k x k` convolution with `cfg`, a bias or
+    /// not, weights from `init`; bias (if any) zero.
+    pub fn with_config<R: Rng + ?Sized>(
         cin: usize,
         cout: usize,
         k: usize,

@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn sequential_equals_the_layers_applied_by_hand_and_names_by_position() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let conv = Conv2d::<f64>::new(
+        let conv = Conv2d::<f64>::with_config(
             1,
             2,
             3,

@@ -18,7 +18,7 @@ impl TinyConv {
     pub fn new(seed: u64) -> Self {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         TinyConv {
-            conv: Conv2d::new(
+            conv: Conv2d::with_config(
                 3,
                 8,
                 3,

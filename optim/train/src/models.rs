@@ -124,7 +124,7 @@ impl ConvNet {
         ConvNet {
             convs: chans
                 .iter()
-                .map(|&(i, o)| Conv2d::new(i, o, 3, cfg, false, Init::He, rng))
+                .map(|&(i, o)| Conv2d::with_config(i, o, 3, cfg, false, Init::He, rng))
                 .collect(),
             bns: chans.iter().map(|&(_, o)| BatchNorm::new(o)).collect(),
             fc: Linear::new(128 * 4 * 4, 10, Init::Xavier, rng),
