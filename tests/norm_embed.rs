@@ -1,5 +1,5 @@
-//! LayerNorm, Embedding and adaptive average pooling against PyTorch 2.15
-//! (float64).
+//! LayerNorm, Embedding, adaptive average pooling and grouped convolution
+//! against PyTorch 2.15 (float64).
 //!
 //! The LayerNorm reference numbers come from this script (run here, 2026-11-27):
 //!
@@ -242,4 +242,70 @@ fn adaptive_avg_pool_matches_pytorch_on_overlapping_bins() {
         .backward(ops::sum_all((y * w).unwrap()).unwrap())
         .unwrap();
     close(g.wrt(xv).unwrap().data(), &AAP_DX, "dx");
+}
+
+// The grouped-convolution reference (weighted sums of y and of each
+// gradient, so every element counts), from this script (run here, 2026-11-27):
+// import torch, torch.nn.functional as F
+// torch.set_default_dtype(torch.float64)
+// x = (torch.arange(96.0) * 0.53 % 2.3 - 1.1).reshape(2, 4, 3, 4).requires_grad_()
+// w = (torch.arange(72.0) * 0.41 % 1.7 - 0.8).reshape(6, 2, 3, 2).requires_grad_()
+// b = torch.tensor([0.1, -0.2, 0.3, 0.0, 0.5, -0.4], requires_grad=True)
+// y = F.conv2d(x, w, b, stride=1, padding=1, groups=2)
+// c = torch.arange(y.numel(), dtype=torch.float64).reshape(y.shape) % 7 - 2.5
+// (y * c).sum().backward()
+// print("const G_Y_SUM: f64 =", float(y.sum()), ";")
+// print("const G_Y_W: f64 =", float((y * torch.arange(y.numel(), dtype=torch.float64).reshape(y.shape)).sum()), ";")
+// print("const G_DX_SUM: f64 =", float((x.grad * torch.arange(96.0).reshape(x.shape)).sum()), ";")
+// print("const G_DW_SUM: f64 =", float((w.grad * torch.arange(72.0).reshape(w.shape)).sum()), ";")
+// print("const G_DB: [f64; 6] =", [float(v) for v in b.grad], ";")
+// print("// y shape", list(y.shape))
+const G_Y_SUM: f64 = 20.920400000000154;
+const G_Y_W: f64 = 1780.2498000000214;
+const G_DX_SUM: f64 = 1905.8399999999824;
+const G_DW_SUM: f64 = 7861.7200000000885;
+const G_DB: [f64; 6] = [15.0, 10.0, 12.0, 14.0, 16.0, 18.0];
+// y shape [2, 6, 3, 5]
+
+#[test]
+fn grouped_conv_matches_pytorch_and_depthwise_passes_the_gradient_check() {
+    let ar = |n: usize, k: f64, m: f64, off: f64| -> Vec<f64> {
+        (0..n).map(|i| (i as f64 * k) % m - off).collect()
+    };
+    let tape = Tape::new();
+    let x = tape.grad_input(Tensor::from_vec(ar(96, 0.53, 2.3, 1.1), &[2, 4, 3, 4]).unwrap());
+    let w = tape.grad_input(Tensor::from_vec(ar(72, 0.41, 1.7, 0.8), &[6, 2, 3, 2]).unwrap());
+    let b = tape.grad_input(Tensor::from_vec(vec![0.1, -0.2, 0.3, 0.0, 0.5, -0.4], &[6]).unwrap());
+    let cfg = ops::Conv2dCfg::default().padding(1);
+    let y = nn::conv2d_grouped(x, w, Some(b), cfg, 2).unwrap();
+    assert_eq!(y.shape().as_slice(), &[2, 6, 3, 5]);
+    let weighted = |t: &Tensor<f64>| {
+        t.data()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * i as f64)
+            .sum::<f64>()
+    };
+    let yv = y.value();
+    assert!((yv.sum_all() - G_Y_SUM).abs() < 1e-11, "{}", yv.sum_all());
+    assert!((weighted(&yv) - G_Y_W).abs() < 1e-9, "{}", weighted(&yv));
+    let c: Vec<f64> = (0..180).map(|i| (i % 7) as f64 - 2.5).collect();
+    let cv = tape.constant(Tensor::from_vec(c, &[2, 6, 3, 5]).unwrap());
+    let g = tape
+        .backward(ops::sum_all((y * cv).unwrap()).unwrap())
+        .unwrap();
+    assert!((weighted(&g.wrt(x).unwrap()) - G_DX_SUM).abs() < 1e-9);
+    assert!((weighted(&g.wrt(w).unwrap()) - G_DW_SUM).abs() < 1e-9);
+    close(g.wrt(b).unwrap().data(), &G_DB, "db");
+
+    // depthwise (groups = channels), through the finite-difference check
+    let xs = Tensor::from_vec(ar(2 * 3 * 4 * 4, 0.37, 1.9, 0.9), &[2, 3, 4, 4]).unwrap();
+    let ws = Tensor::from_vec(ar(3 * 9, 0.29, 1.3, 0.6), &[3, 1, 3, 3]).unwrap();
+    gradcheck(
+        "depthwise conv2d",
+        &[xs, ws],
+        &GradcheckConfig::default(),
+        |_, v| nn::conv2d_grouped(v[0], v[1], None, ops::Conv2dCfg::default().padding(1), 3),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }

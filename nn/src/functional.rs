@@ -117,3 +117,63 @@ pub fn accuracy<T: Element>(scores: &Tensor<T>, targets: &[usize]) -> f64 {
 pub fn softmax<T: Element>(x: Var<'_, T>, axis: isize) -> Result<Var<'_, T>> {
     x.log_softmax(axis)?.exp()
 }
+
+/// Grouped convolution (PyTorch's `F.conv2d(.., groups)`): the input's
+/// channels and the filters are split into `groups` equal groups and group
+/// `i` of the output is `conv2d(input group i, filter group i)`, joined
+/// along the channels. `w: [out, in / groups, kh, kw]`; `groups == in` is a
+/// depthwise convolution. Composed of `narrow`, `conv2d` and `cat`, so its
+/// gradients are theirs.
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// use ops::Conv2dCfg;
+/// let tape = Tape::<f64>::new();
+/// // two channels, each scaled by its own 1x1 filter
+/// let x = tape.constant(Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 2, 1, 2])?);
+/// let w = tape.constant(Tensor::from_vec(vec![10.0, 100.0], &[2, 1, 1, 1])?);
+/// let y = nn::conv2d_grouped(x, w, None, Conv2dCfg::default(), 2)?;
+/// assert_eq!(y.value().data(), &[10.0, 20.0, 300.0, 400.0]);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[track_caller]
+pub fn conv2d_grouped<'t, T: Element>(
+    x: Var<'t, T>,
+    w: Var<'t, T>,
+    b: Option<Var<'t, T>>,
+    cfg: ops::Conv2dCfg,
+    groups: usize,
+) -> Result<Var<'t, T>> {
+    let (xs, ws) = (x.shape(), w.shape());
+    if xs.len() != 4 || ws.len() != 4 {
+        return Err(Error::shape(
+            "conv2d",
+            format!(
+                "input {} and weight {} must be 4-D",
+                fmt_shape(&xs),
+                fmt_shape(&ws)
+            ),
+        ));
+    }
+    let (cin, cout) = (xs[1], ws[0]);
+    if groups == 0 || cin % groups != 0 || cout % groups != 0 || ws[1] * groups != cin {
+        return Err(Error::shape(
+            "conv2d",
+            format!(
+                "groups {groups}: input {} and weight {} need in = groups x weight dim 1 and both channel counts divisible",
+                fmt_shape(&xs),
+                fmt_shape(&ws)
+            ),
+        ));
+    }
+    let (gi, go) = (cin / groups, cout / groups);
+    let parts = (0..groups)
+        .map(|g| {
+            let xg = x.narrow(1, g * gi, gi)?;
+            let wg = w.narrow(0, g * go, go)?;
+            let bg = b.map(|b| b.narrow(0, g * go, go)).transpose()?;
+            ops::conv2d(xg, wg, bg, cfg)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    ops::cat(&parts, 1)
+}

@@ -169,6 +169,9 @@ pub struct Conv2d<T: Element> {
     pub bias: Option<Tensor<T>>,
     /// Stride, padding, dilation.
     pub cfg: Conv2dCfg,
+    /// Channel groups (PyTorch's `groups`): 1 is a full convolution, `in`
+    /// a depthwise one; the weight is then `[out, in / groups, kh, kw]`.
+    pub groups: usize,
 }
 
 impl<T: Element> Conv2d<T> {
@@ -232,7 +235,43 @@ impl<T: Element> Conv2d<T> {
             weight: init.tensor(&[cout, cin, k, k], Dist::Normal, rng),
             bias: bias.then(|| Tensor::zeros(&[cout])),
             cfg,
+            groups: 1,
         }
+    }
+
+    /// Splits the channels into `groups` groups, each convolved with its
+    /// own filters (PyTorch's `groups`; `groups == in` is depthwise): the
+    /// weight becomes `[out, in / groups, kh, kw]`, drawn again from `init`
+    /// (fan-in `in / groups * kh * kw`). Errors unless `groups` divides
+    /// both channel counts.
+    ///
+    /// ```
+    /// use nn::{Conv2d, Init};
+    /// use rand::SeedableRng;
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    /// let depthwise = Conv2d::<f32>::new(32, 32, 3, &mut rng).padding(1).groups(32, Init::He, &mut rng)?;
+    /// assert_eq!(depthwise.weight.shape(), &[32, 1, 3, 3]);
+    /// assert!(Conv2d::<f32>::new(32, 32, 3, &mut rng).groups(5, Init::He, &mut rng).is_err());
+    /// # Ok::<(), autograd::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn groups<R: Rng + ?Sized>(
+        mut self,
+        groups: usize,
+        init: Init,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let s = self.weight.shape().to_vec();
+        let (cout, cin) = (s[0], s[1] * self.groups);
+        if groups == 0 || cin % groups != 0 || cout % groups != 0 {
+            return Err(autograd::Error::invalid(
+                "conv2d",
+                format!("groups {groups} must divide both {cin} input and {cout} output channels"),
+            ));
+        }
+        self.weight = init.tensor(&[cout, cin / groups, s[2], s[3]], Dist::Normal, rng);
+        self.groups = groups;
+        Ok(self)
     }
 
     /// `x: [N, in, H, W]` to `[N, out, Ho, Wo]`.
@@ -240,7 +279,11 @@ impl<T: Element> Conv2d<T> {
     pub fn forward<'t>(&self, tape: &'t Tape<T>, x: Var<'t, T>) -> Result<Var<'t, T>> {
         let w = tape.param(&self.weight);
         let b = self.bias.as_ref().map(|b| tape.param(b));
-        ops::conv2d(x, w, b, self.cfg)
+        if self.groups == 1 {
+            ops::conv2d(x, w, b, self.cfg)
+        } else {
+            crate::functional::conv2d_grouped(x, w, b, self.cfg, self.groups)
+        }
     }
 }
 

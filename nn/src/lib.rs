@@ -57,7 +57,9 @@ pub mod norm_embed;
 pub mod sequential;
 
 pub use classifier::Classifier;
-pub use functional::{accuracy, argmax_rows, cross_entropy, dropout, flatten, softmax};
+pub use functional::{
+    accuracy, argmax_rows, conv2d_grouped, cross_entropy, dropout, flatten, softmax,
+};
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
 pub use losses::{
