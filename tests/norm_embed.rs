@@ -1,5 +1,5 @@
-//! LayerNorm, Embedding, adaptive average pooling and grouped convolution
-//! against PyTorch 2.15 (float64).
+//! LayerNorm, Embedding, adaptive average pooling, grouped and transposed
+//! convolution against PyTorch 2.15 (float64).
 //!
 //! The LayerNorm reference numbers come from this script (run here, 2026-11-27):
 //!
@@ -308,4 +308,96 @@ fn grouped_conv_matches_pytorch_and_depthwise_passes_the_gradient_check() {
         |_, v| nn::conv2d_grouped(v[0], v[1], None, ops::Conv2dCfg::default().padding(1), 3),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+// The transposed-convolution reference: (stride, padding, output shape, and
+// index-weighted sums of y, dx, dw, and db), from this script (run here,
+// 2026-11-27):
+// import torch, torch.nn.functional as F
+// torch.set_default_dtype(torch.float64)
+// x = (torch.arange(2 * 3 * 3 * 4.0) * 0.53 % 2.3 - 1.1).reshape(2, 3, 3, 4).requires_grad_()
+// w = (torch.arange(3 * 2 * 3 * 2.0) * 0.41 % 1.7 - 0.8).reshape(3, 2, 3, 2).requires_grad_()
+// b = torch.tensor([0.1, -0.2], requires_grad=True)
+// for (s, p) in [(2, 1), (1, 0), (3, 2)]:
+//     x.grad = None; w.grad = None; b.grad = None
+//     y = F.conv_transpose2d(x, w, b, stride=s, padding=p)
+//     c = torch.arange(y.numel(), dtype=torch.float64).reshape(y.shape) % 7 - 2.5
+//     (y * c).sum().backward()
+//     wsum = lambda t: float((t * torch.arange(t.numel(), dtype=torch.float64).reshape(t.shape)).sum())
+//     print(f"({s}, {p}, &{list(y.shape)!r}, {wsum(y)!r}, {wsum(x.grad)!r}, {wsum(w.grad)!r}, &{[float(v) for v in b.grad]!r}),")
+const CONV_T: &[(usize, usize, &[usize], f64, f64, f64, &[f64])] = &[
+    (
+        2,
+        1,
+        &[2, 2, 5, 6],
+        -160.72279999999546,
+        173.29999999999717,
+        -187.29999999998768,
+        &[28.0, 29.0],
+    ),
+    (
+        1,
+        0,
+        &[2, 2, 5, 5],
+        -230.2031999999947,
+        886.1299999999943,
+        550.5900000000178,
+        &[17.0, 28.0],
+    ),
+    (
+        3,
+        2,
+        &[2, 2, 5, 7],
+        -828.6503999999993,
+        -157.3400000000014,
+        -782.7199999999935,
+        &[35.0, 35.0],
+    ),
+];
+
+#[test]
+fn conv_transpose_matches_pytorch_for_strides_paddings_and_a_crop() {
+    let ar = |n: usize, k: f64, m: f64, off: f64| -> Vec<f64> {
+        (0..n).map(|i| (i as f64 * k) % m - off).collect()
+    };
+    let weighted = |t: &Tensor<f64>| {
+        t.data()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * i as f64)
+            .sum::<f64>()
+    };
+    for &(s, p, shape, y_w, dx_w, dw_w, db) in CONV_T {
+        let tape = Tape::new();
+        let x = tape.grad_input(Tensor::from_vec(ar(72, 0.53, 2.3, 1.1), &[2, 3, 3, 4]).unwrap());
+        let w = tape.grad_input(Tensor::from_vec(ar(36, 0.41, 1.7, 0.8), &[3, 2, 3, 2]).unwrap());
+        let b = tape.grad_input(Tensor::from_vec(vec![0.1, -0.2], &[2]).unwrap());
+        let y = nn::conv_transpose2d(x, w, Some(b), s, p).unwrap();
+        assert_eq!(y.shape().as_slice(), shape, "stride {s} padding {p}");
+        let yv = y.value();
+        assert!(
+            (weighted(&yv) - y_w).abs() < 1e-9,
+            "stride {s} padding {p}: {}",
+            weighted(&yv)
+        );
+        let n = yv.numel();
+        let c: Vec<f64> = (0..n).map(|i| (i % 7) as f64 - 2.5).collect();
+        let cv = tape.constant(Tensor::from_vec(c, shape).unwrap());
+        let g = tape
+            .backward(ops::sum_all((y * cv).unwrap()).unwrap())
+            .unwrap();
+        assert!((weighted(&g.wrt(x).unwrap()) - dx_w).abs() < 1e-9);
+        assert!((weighted(&g.wrt(w).unwrap()) - dw_w).abs() < 1e-9);
+        close(g.wrt(b).unwrap().data(), db, "db");
+    }
+    let tape = Tape::<f64>::new();
+    let x = tape.constant(Tensor::zeros(&[1, 3, 2, 2]));
+    let w = tape.constant(Tensor::zeros(&[2, 2, 3, 3]));
+    let e = nn::conv_transpose2d(x, w, None, 1, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("conv_transpose2d: input [1, 3, 2, 2] and weight [2, 2, 3, 3]"),
+        "{e}"
+    );
 }

@@ -177,3 +177,100 @@ pub fn conv2d_grouped<'t, T: Element>(
         .collect::<Result<Vec<_>>>()?;
     ops::cat(&parts, 1)
 }
+
+/// `s - 1` zeros between neighbours along `axis` (2 or 3 of `[N, C, H, W]`):
+/// `[.., n, ..]` becomes `[.., (n - 1) s + 1, ..]`.
+fn insert_zeros<'t, T: Element>(x: Var<'t, T>, axis: usize, s: usize) -> Result<Var<'t, T>> {
+    if s == 1 {
+        return Ok(x);
+    }
+    let shape = x.shape();
+    let zeros = x.tape().constant(Tensor::zeros(&shape));
+    let mut parts = vec![x];
+    parts.extend(std::iter::repeat_n(zeros, s - 1));
+    // stack after `axis`, then merge: x0 0 .. 0 x1 0 .. 0 ...
+    let stacked = ops::stack(&parts, axis as isize + 1)?;
+    let mut merged: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+    merged[axis] *= s as isize;
+    let n = shape[axis];
+    stacked
+        .reshape(&merged)?
+        .narrow(axis as isize, 0, (n - 1) * s + 1)
+}
+
+/// Transposed convolution (`F.conv_transpose2d(x, w, b, stride, padding)`,
+/// the gradient of `conv2d` with respect to its input): `x: [N, in, H, W]`,
+/// `w: [in, out, kh, kw]` (PyTorch's layout), output
+/// `[N, out, (H - 1) stride - 2 padding + kh, ..]`. Composed as PyTorch
+/// defines it: zeros inserted between input pixels (`stride - 1`), then a
+/// stride-1 `conv2d` with the spatially flipped, in/out-swapped weight and
+/// padding `k - 1 - padding` (cropping when `padding > k - 1`); so its
+/// gradients are those of the checked ops. No `output_padding`, `groups` or
+/// `dilation` (they differ from PyTorch's defaults only when set).
+///
+/// ```
+/// use autograd::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.constant(Tensor::from_vec(vec![1.0, 2.0], &[1, 1, 1, 2])?);
+/// let w = tape.constant(Tensor::ones(&[1, 1, 1, 2]));
+/// // stride 2: each input pixel paints the 1x2 kernel, side by side
+/// let y = nn::conv_transpose2d(x, w, None, 2, 0)?;
+/// assert_eq!(y.value().data(), &[1.0, 1.0, 2.0, 2.0]);
+/// # Ok::<(), autograd::Error>(())
+/// ```
+#[track_caller]
+pub fn conv_transpose2d<'t, T: Element>(
+    x: Var<'t, T>,
+    w: Var<'t, T>,
+    b: Option<Var<'t, T>>,
+    stride: usize,
+    padding: usize,
+) -> Result<Var<'t, T>> {
+    let (xs, ws) = (x.shape(), w.shape());
+    if xs.len() != 4 || ws.len() != 4 || xs[1] != ws[0] || stride == 0 {
+        return Err(Error::shape(
+            "conv_transpose2d",
+            format!(
+                "input {} and weight {} must be [N, in, H, W] and [in, out, kh, kw] with stride {stride} >= 1",
+                fmt_shape(&xs),
+                fmt_shape(&ws)
+            ),
+        ));
+    }
+    let (kh, kw) = (ws[2], ws[3]);
+    let (oh, ow) = (
+        ((xs[2] - 1) * stride + kh).checked_sub(2 * padding),
+        ((xs[3] - 1) * stride + kw).checked_sub(2 * padding),
+    );
+    if xs[2] == 0 || xs[3] == 0 || !matches!((oh, ow), (Some(a), Some(b)) if a > 0 && b > 0) {
+        return Err(Error::shape(
+            "conv_transpose2d",
+            format!(
+                "padding {padding} leaves no output for input {} and kernel {kh}x{kw}",
+                fmt_shape(&xs)
+            ),
+        ));
+    }
+    let up = insert_zeros(insert_zeros(x, 2, stride)?, 3, stride)?;
+    // flip both spatial axes, swap in and out: [out, in, kh, kw]
+    let rev = |n: usize| (0..n).rev().collect::<Vec<_>>();
+    let wf = ops::index_select(ops::index_select(w, 2, &rev(kh))?, 3, &rev(kw))?;
+    let wt = wf.permute(&[1, 0, 2, 3])?;
+    // conv padding k - 1 - padding per side, or a crop where that is negative
+    let (ph, pw) = (
+        kh as isize - 1 - padding as isize,
+        kw as isize - 1 - padding as isize,
+    );
+    let cfg = ops::Conv2dCfg {
+        padding: [ph.max(0) as usize, pw.max(0) as usize],
+        ..Default::default()
+    };
+    let mut y = ops::conv2d(up, wt, b, cfg)?;
+    if ph < 0 {
+        y = y.narrow(2, (-ph) as usize, oh.unwrap_or(0))?;
+    }
+    if pw < 0 {
+        y = y.narrow(3, (-pw) as usize, ow.unwrap_or(0))?;
+    }
+    Ok(y)
+}

@@ -58,7 +58,8 @@ pub mod sequential;
 
 pub use classifier::Classifier;
 pub use functional::{
-    accuracy, argmax_rows, conv2d_grouped, cross_entropy, dropout, flatten, softmax,
+    accuracy, argmax_rows, conv2d_grouped, conv_transpose2d, cross_entropy, dropout, flatten,
+    softmax,
 };
 pub use init::{Dist, Init};
 pub use layers::{BatchNorm, Conv2d, Linear, Mode};
