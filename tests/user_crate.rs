@@ -113,4 +113,24 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
         .find_map(|l| l.strip_prefix("training accuracy ")?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no accuracy line: {text}"));
     assert!(acc > 0.9, "the spiral was not learned: {text}");
+
+    // the ConvNet: trained, saved, loaded into a fresh model, evaluated
+    let out = Command::new(&cargo)
+        .args(["run", "--offline", "--quiet", "--bin", "convnet"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the README's ConvNet failed:\n{text}");
+    let acc: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("reloaded training accuracy ")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy line: {text}"));
+    assert!(acc > 0.9, "the reloaded ConvNet did not fit its 64 images: {text}");
 }
