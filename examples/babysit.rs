@@ -96,6 +96,10 @@ fn two_layer(seed: u64) -> TwoLayer {
     )
 }
 
+/// One optimizer's run in step 7: its label, smoothed loss curve and best
+/// validation accuracy.
+type OptimizerRun = (String, Vec<(f64, f64)>, f64);
+
 /// Step 7: each optimizer trains a fresh copy of the same initialisation
 /// for `epochs` epochs of the same batches (no schedule) with `train::fit`;
 /// returns the (label, smoothed loss curve, best validation accuracy) of each.
@@ -106,7 +110,7 @@ fn compare_optimizers(
     epochs: usize,
     seed: u64,
     out: &Path,
-) -> Result<Vec<(String, Vec<(f64, f64)>, f64)>, Box<dyn std::error::Error>> {
+) -> Result<Vec<OptimizerRun>, Box<dyn std::error::Error>> {
     let contenders: Vec<(&str, String, Box<dyn Optimizer<f32>>)> = vec![
         (
             "sgd",

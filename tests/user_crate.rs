@@ -130,7 +130,15 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
     assert!(out.status.success(), "the README's ConvNet failed:\n{text}");
     let acc: f64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("reloaded training accuracy ")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("reloaded training accuracy ")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no accuracy line: {text}"));
-    assert!(acc > 0.9, "the reloaded ConvNet did not fit its 64 images: {text}");
+    assert!(
+        acc > 0.9,
+        "the reloaded ConvNet did not fit its 64 images: {text}"
+    );
 }

@@ -107,7 +107,7 @@ pub fn stack<'t, T: Element>(xs: &[Var<'t, T>], axis: isize) -> Result<Var<'t, T
             crate::reshape(*v, &s)
         })
         .collect::<Result<Vec<_>>>()?;
-    cat(&parts, a as isize)
+    cat(&parts, a)
 }
 
 struct CatBackward {
