@@ -71,6 +71,7 @@ gradcheck_tests!(
     narrow,
     adaptive_avg_pool2d,
     index_select,
+    gather,
     where_,
     cat,
     stack,

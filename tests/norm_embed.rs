@@ -1,5 +1,5 @@
 //! LayerNorm, Embedding, adaptive average pooling, grouped and transposed
-//! convolution against PyTorch 2.15 (float64).
+//! convolution, and gather against PyTorch 2.15 (float64).
 //!
 //! The LayerNorm reference numbers come from this script (run here, 2026-11-27):
 //!
@@ -400,4 +400,52 @@ fn conv_transpose_matches_pytorch_for_strides_paddings_and_a_crop() {
         e.contains("conv_transpose2d: input [1, 3, 2, 2] and weight [2, 2, 3, 3]"),
         "{e}"
     );
+}
+
+// The gather reference (an index smaller than x outside the axis, with a
+// repeat), from this script (run here, 2026-11-27):
+// import torch
+// torch.set_default_dtype(torch.float64)
+// x = (torch.arange(24.0) * 0.7 % 2.9 - 1.0).reshape(2, 3, 4).requires_grad_()
+// idx = torch.tensor([[[2, 0, 1], [2, 2, 0]]])  # shape [1, 2, 3], axis 1
+// y = torch.gather(x, 1, idx)
+// (y * torch.arange(1.0, 7.0).reshape(1, 2, 3)).sum().backward()
+// print("const GA_Y: [f64; 6] =", [float(v) for v in y.detach().flatten()], ";")
+// print("const GA_DX: [f64; 24] =", [float(v) for v in x.grad.flatten()], ";")
+const GA_Y: [f64; 6] = [
+    1.6999999999999997,
+    -0.30000000000000004,
+    0.2999999999999994,
+    1.6999999999999997,
+    -0.5,
+    0.3999999999999999,
+];
+const GA_DX: [f64; 24] = [
+    0.0, 2.0, 6.0, 0.0, 0.0, 0.0, 3.0, 0.0, 5.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+    0.0, 0.0, 0.0, 0.0, 0.0,
+];
+
+#[test]
+fn gather_matches_pytorch_with_a_smaller_index_and_repeats() {
+    let x: Vec<f64> = (0..24).map(|i| (i as f64 * 0.7) % 2.9 - 1.0).collect();
+    let tape = Tape::new();
+    let xv = tape.grad_input(Tensor::from_vec(x, &[2, 3, 4]).unwrap());
+    let y = ops::gather(xv, 1, &[2, 0, 1, 2, 2, 0], &[1, 2, 3]).unwrap();
+    close(y.value().data(), &GA_Y, "y");
+    let w = tape.constant(Tensor::from_vec((1..=6).map(f64::from).collect(), &[1, 2, 3]).unwrap());
+    let g = tape
+        .backward(ops::sum_all((y * w).unwrap()).unwrap())
+        .unwrap();
+    close(g.wrt(xv).unwrap().data(), &GA_DX, "dx");
+    let e = ops::gather(xv, 1, &[3], &[1, 1, 1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gather: index 3 at position 0 is out of range for axis 1 of [2, 3, 4]"),
+        "{e}"
+    );
+    let e = ops::gather(xv, 1, &[0; 5], &[3, 1, 1])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("must have x's rank and fit x [2, 3, 4]"), "{e}");
 }

@@ -40,6 +40,7 @@ pub mod div;
 pub mod dropout;
 pub mod elu;
 pub mod exp;
+pub mod gather;
 pub mod gelu;
 pub mod index_select;
 pub mod leaky_relu;
@@ -78,6 +79,7 @@ pub use div::div;
 pub use dropout::dropout;
 pub use elu::elu;
 pub use exp::exp;
+pub use gather::gather;
 pub use gelu::gelu;
 pub use index_select::index_select;
 pub use leaky_relu::leaky_relu;
@@ -119,6 +121,7 @@ pub const OP_NAMES: &[&str] = &[
     "dropout",
     "elu",
     "exp",
+    "gather",
     "gelu",
     "index_select",
     "leaky_relu",

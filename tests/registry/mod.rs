@@ -448,6 +448,27 @@ pub fn registry() -> Vec<Entry> {
                 })
                 .boxed()
         }),
+        entry("gather", "gather", || {
+            (
+                axis_case(),
+                prop::collection::vec(any::<prop::sample::Index>(), 64),
+            )
+                .prop_map(|((s, a, _, seed), picks)| {
+                    let x = randn(&s, &mut ChaCha8Rng::seed_from_u64(seed));
+                    let ax = a.rem_euclid(s.len() as isize) as usize;
+                    // index shape: x's, with the gathered axis 1..=3 long
+                    let mut is = s.clone();
+                    is[ax] = 1 + picks[0].index(3);
+                    let n: usize = is.iter().product();
+                    let idx: Vec<usize> = (0..n).map(|p| picks[1 + p % 63].index(s[ax])).collect();
+                    case(
+                        format!("gather axis {a} of {s:?} by {is:?}"),
+                        vec![x],
+                        move |_, v| ops::gather(v[0], a, &idx, &is),
+                    )
+                })
+                .boxed()
+        }),
         entry("index_select", "index_select", || {
             (
                 axis_case(),
