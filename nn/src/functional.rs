@@ -156,7 +156,12 @@ pub fn conv2d_grouped<'t, T: Element>(
         ));
     }
     let (cin, cout) = (xs[1], ws[0]);
-    if groups == 0 || cin % groups != 0 || cout % groups != 0 || ws[1] * groups != cin {
+    if groups == 0
+        || groups > cin
+        || cin % groups != 0
+        || cout % groups != 0
+        || ws[1].checked_mul(groups) != Some(cin)
+    {
         return Err(Error::shape(
             "conv2d",
             format!(
@@ -227,29 +232,50 @@ pub fn conv_transpose2d<'t, T: Element>(
     padding: usize,
 ) -> Result<Var<'t, T>> {
     let (xs, ws) = (x.shape(), w.shape());
-    if xs.len() != 4 || ws.len() != 4 || xs[1] != ws[0] || stride == 0 {
+    if xs.len() != 4 || ws.len() != 4 || xs[1] != ws[0] || stride == 0 || ws[2] == 0 || ws[3] == 0 {
         return Err(Error::shape(
             "conv_transpose2d",
             format!(
-                "input {} and weight {} must be [N, in, H, W] and [in, out, kh, kw] with stride {stride} >= 1",
+                "input {} and weight {} must be [N, in, H, W] and [in, out, kh, kw] with kh, kw, stride {stride} >= 1",
                 fmt_shape(&xs),
                 fmt_shape(&ws)
             ),
         ));
     }
     let (kh, kw) = (ws[2], ws[3]);
-    let (oh, ow) = (
-        ((xs[2] - 1) * stride + kh).checked_sub(2 * padding),
-        ((xs[3] - 1) * stride + kw).checked_sub(2 * padding),
-    );
-    if xs[2] == 0 || xs[3] == 0 || !matches!((oh, ow), (Some(a), Some(b)) if a > 0 && b > 0) {
+    // (length after zero insertion, output length) of an axis of `n`, in
+    // checked arithmetic: None when it overflows or leaves no output
+    let dim = |n: usize, k: usize| -> Option<(usize, usize)> {
+        let up = n.checked_sub(1)?.checked_mul(stride)?.checked_add(1)?;
+        let out = up
+            .checked_add(k - 1)?
+            .checked_sub(padding.checked_mul(2)?)?;
+        (out > 0).then_some((up, out))
+    };
+    let (Some((uh, oh)), Some((uw, ow))) = (dim(xs[2], kh), dim(xs[3], kw)) else {
         return Err(Error::shape(
             "conv_transpose2d",
             format!(
-                "padding {padding} leaves no output for input {} and kernel {kh}x{kw}",
+                "stride {stride} and padding {padding} leave no output (or overflow) for input {} and kernel {kh}x{kw}",
                 fmt_shape(&xs)
             ),
         ));
+    };
+    // the zero-inserted input is the largest buffer this builds
+    match autograd::tensor::checked_numel(&[xs[0], xs[1], uh, uw]) {
+        Some(n) if n <= ops::MAX_ELEMENTS => {}
+        _ => {
+            return Err(Error::shape(
+                "conv_transpose2d",
+                format!(
+                    "stride {stride} makes input {} [{}, {}, {uh}, {uw}], over {} elements",
+                    fmt_shape(&xs),
+                    xs[0],
+                    xs[1],
+                    ops::MAX_ELEMENTS
+                ),
+            ))
+        }
     }
     let up = insert_zeros(insert_zeros(x, 2, stride)?, 3, stride)?;
     // flip both spatial axes, swap in and out: [out, in, kh, kw]
@@ -267,10 +293,10 @@ pub fn conv_transpose2d<'t, T: Element>(
     };
     let mut y = ops::conv2d(up, wt, b, cfg)?;
     if ph < 0 {
-        y = y.narrow(2, (-ph) as usize, oh.unwrap_or(0))?;
+        y = y.narrow(2, (-ph) as usize, oh)?;
     }
     if pw < 0 {
-        y = y.narrow(3, (-pw) as usize, ow.unwrap_or(0))?;
+        y = y.narrow(3, (-pw) as usize, ow)?;
     }
     Ok(y)
 }
