@@ -318,6 +318,19 @@ pub(crate) fn nonneg<T: Element>(op: &'static str, name: &str, v: f64) -> Result
     check::<T>(op, name, v, v >= 0.0, "a finite number >= 0")
 }
 
+/// `g += wd * p`: L2 weight decay folded into the gradient, as
+/// `torch.optim` does (`grad.add(param, alpha=weight_decay)`); nothing when
+/// `wd` is 0. Shared by SGD, Adam (not AdamW), RMSprop and Adagrad.
+#[inline]
+pub(crate) fn add_l2<T: Element>(g: &mut [T], p: &[T], wd: f64) {
+    if wd != 0.0 {
+        let w = T::from_f64(wd);
+        for (gv, &pv) in g.iter_mut().zip(p) {
+            *gv += w * pv;
+        }
+    }
+}
+
 /// `torch.lerp(start, end, w)` with PyTorch's two formulas (the one for
 /// `|w| < 0.5` and the one from the end), so moments round as PyTorch's.
 #[inline]
@@ -552,10 +565,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                     let f = T::from_f64(1.0 - lr * wd);
                     p.iter_mut().for_each(|v| *v *= f);
                 } else {
-                    let w = T::from_f64(wd);
-                    g.iter_mut()
-                        .zip(p.iter())
-                        .for_each(|(gv, &pv)| *gv += w * pv);
+                    add_l2(g, p, wd);
                 }
             }
             let (m_and_rest, rest) = st.bufs.split_at_mut(1);
@@ -722,12 +732,7 @@ impl<T: Element> Optimizer<T> for RmsProp<T> {
             st.step += 1;
             let (a, one_m_a) = (T::from_f64(alpha), T::from_f64(1.0 - alpha));
             let (epst, lrt, momt) = (T::from_f64(eps), T::from_f64(lr), T::from_f64(mom));
-            if wd != 0.0 {
-                let w = T::from_f64(wd);
-                g.iter_mut()
-                    .zip(p.iter())
-                    .for_each(|(gv, &pv)| *gv += w * pv);
-            }
+            add_l2(g, p, wd);
             let [sq, ga, buf] = &mut st.bufs[..] else {
                 unreachable!("three buffers")
             };
@@ -890,12 +895,7 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
             st.step += 1;
             let clr = T::from_f64(lr / (1.0 + (st.step - 1) as f64 * lr_decay));
             let epst = T::from_f64(eps);
-            if wd != 0.0 {
-                let w = T::from_f64(wd);
-                g.iter_mut()
-                    .zip(p.iter())
-                    .for_each(|(gv, &pv)| *gv += w * pv);
-            }
+            add_l2(g, p, wd);
             let s = st.bufs[0].data_mut();
             for i in 0..p.len() {
                 s[i] += g[i] * g[i];

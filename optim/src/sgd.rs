@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use autograd::{Element, Error, Grads, Result, Tensor};
 use nn::Module;
 
-use crate::adaptive::{check, nonneg};
+use crate::adaptive::{add_l2, check, nonneg};
 use crate::groups::{check_groups, gather, ratio, resolve, Hyper};
 use crate::ParamGroup;
 
@@ -169,12 +169,8 @@ impl<T: Element> Sgd<T> {
                 lr,
                 weight_decay: wd,
             } = resolve(groups, default, name, p.shape());
-            let (wdt, momt, dampt) = (T::from_f64(wd), T::from_f64(mom), T::from_f64(1.0 - damp));
-            if wd != 0.0 {
-                for (dv, &pv) in d.data_mut().iter_mut().zip(p.data()) {
-                    *dv += wdt * pv;
-                }
-            }
+            let (momt, dampt) = (T::from_f64(mom), T::from_f64(1.0 - damp));
+            add_l2(d.data_mut(), p.data(), wd);
             if mom != 0.0 {
                 let buf = match buffers.get_mut(name) {
                     Some(buf) => {
