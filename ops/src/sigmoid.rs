@@ -16,20 +16,22 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 /// ```
 #[track_caller]
 pub fn sigmoid<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
-    let y = Tensor::from_shape_vec(
-        x.shape(),
-        crate::par_map_costly(x.value().data(), |v| {
-            if v >= T::ZERO {
-                T::ONE / (T::ONE + (-v).exp())
-            } else {
-                let e = v.exp();
-                e / (T::ONE + e)
-            }
-        }),
-    );
+    let y = Tensor::from_shape_vec(x.shape(), crate::par_map_costly(x.value().data(), logistic));
     let saved = y.clone();
     x.tape()
         .record("sigmoid", &[x], y, || SigmoidBackward(saved))
+}
+
+/// `1 / (1 + e^-v)` for one value, without overflow for large |v| (also
+/// softplus's derivative).
+#[inline]
+pub(crate) fn logistic<T: Element>(v: T) -> T {
+    if v >= T::ZERO {
+        T::ONE / (T::ONE + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (T::ONE + e)
+    }
 }
 
 struct SigmoidBackward<T>(Tensor<T>);

@@ -38,17 +38,10 @@ struct SoftplusBackward<T>(Tensor<T>);
 
 impl<T: Element> Backward<T> for SoftplusBackward<T> {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        let sigmoid = |v: T| {
-            if v >= T::ZERO {
-                T::ONE / (T::ONE + (-v).exp())
-            } else {
-                let e = v.exp();
-                e / (T::ONE + e)
-            }
-        };
         Ok(smallvec![Some(Tensor::from_shape_vec(
             g.shape().into(),
-            crate::par_zip(g.data(), self.0.data(), |g, x| g * sigmoid(x))
+            crate::par_zip(g.data(), self.0.data(), |g, x| g
+                * crate::sigmoid::logistic(x))
         ))])
     }
 }
