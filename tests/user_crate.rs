@@ -70,19 +70,31 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // its own target folder under ours: built once, then reused
     let target = root.join("target").join("user-crate");
-    let out = Command::new(&cargo)
-        .args(["run", "--offline", "--quiet", "--bin", "my-model"])
-        .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the README's crate failed:\n{text}");
+    // runs one binary of the crate: (succeeded, stdout + stderr)
+    let run = |bin: &str| {
+        let out = Command::new(&cargo)
+            .args(["run", "--offline", "--quiet", "--bin", bin])
+            .current_dir(&krate)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    // the number after `prefix` on the line that starts with it
+    let number_after = |text: &str, prefix: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no line starting {prefix:?}: {text}"))
+    };
+
+    let (ok, text) = run("my-model");
+    assert!(ok, "the README's crate failed:\n{text}");
     let losses: Vec<f64> = text
         .lines()
         .filter_map(|l| l.split("loss ").nth(1)?.trim().parse().ok())
@@ -95,48 +107,15 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
     assert!(Path::new(&krate.join("fc.safetensors")).exists());
 
     // the spiral: it must learn the three arms
-    let out = Command::new(&cargo)
-        .args(["run", "--offline", "--quiet", "--bin", "spiral"])
-        .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the README's spiral failed:\n{text}");
-    let acc: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("training accuracy ")?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no accuracy line: {text}"));
+    let (ok, text) = run("spiral");
+    assert!(ok, "the README's spiral failed:\n{text}");
+    let acc = number_after(&text, "training accuracy ");
     assert!(acc > 0.9, "the spiral was not learned: {text}");
 
     // the ConvNet: trained, saved, loaded into a fresh model, evaluated
-    let out = Command::new(&cargo)
-        .args(["run", "--offline", "--quiet", "--bin", "convnet"])
-        .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the README's ConvNet failed:\n{text}");
-    let acc: f64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("reloaded training accuracy ")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no accuracy line: {text}"));
+    let (ok, text) = run("convnet");
+    assert!(ok, "the README's ConvNet failed:\n{text}");
+    let acc = number_after(&text, "reloaded training accuracy ");
     assert!(
         acc > 0.9,
         "the reloaded ConvNet did not fit its 64 images: {text}"
