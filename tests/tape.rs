@@ -191,3 +191,32 @@ fn tensors_and_grads_are_send_and_sync() {
     fn assert_send<T: Send>() {}
     assert_send::<Tape<f32>>();
 }
+
+/// `reshape` takes the same argument on a tensor and on a variable: integer
+/// literals (with `-1`), arrays of `usize`, a vector, another shape.
+#[test]
+fn reshape_takes_one_argument_type_on_tensor_and_var() {
+    use ops::VarOps;
+    let t = autograd::Tensor::<f32>::zeros(&[2, 3, 4]);
+    let tape = autograd::Tape::<f32>::new();
+    let v = tape.constant(t.clone());
+    let (n, v6) = (6usize, vec![4usize, 6]);
+    for (tensor, var) in [
+        (t.reshape(&[6, 4]).unwrap(), v.reshape(&[6, 4]).unwrap()),
+        (t.reshape([-1, 4]).unwrap(), v.reshape([-1, 4]).unwrap()),
+        (t.reshape([n, 4]).unwrap(), v.reshape([n, 4]).unwrap()),
+        (t.reshape(&[n, 4]).unwrap(), v.reshape(&[n, 4]).unwrap()),
+        (t.reshape(&v6).unwrap(), v.reshape(&v6).unwrap()),
+        (t.reshape(t.shape()).unwrap(), v.reshape(t.shape()).unwrap()),
+    ] {
+        assert_eq!(tensor.shape(), var.value().shape());
+    }
+    for bad in [
+        t.reshape(&[5, 5]).unwrap_err(),
+        v.reshape([-1, -1]).unwrap_err(),
+        v.reshape([-2, 12]).unwrap_err(),
+        t.reshape([usize::MAX, 1]).unwrap_err(),
+    ] {
+        assert!(bad.to_string().contains("reshape"), "{bad}");
+    }
+}

@@ -33,4 +33,4 @@ pub use error::{fmt_shape, Error, ErrorKind, Result};
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckFailure, GradcheckReport};
 pub use smallvec;
 pub use tape::{Backward, Grads, InputGrads, NoGradGuard, ParamSource, Tape, Var};
-pub use tensor::{Shape, Tensor, TensorId};
+pub use tensor::{IntoShape, Shape, Tensor, TensorId};

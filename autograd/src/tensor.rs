@@ -367,33 +367,35 @@ impl<T: Element> Tensor<T> {
         Ok(self.data[idx.iter().zip(s.iter()).map(|(i, s)| i * s).sum::<usize>()])
     }
 
-    /// Same data, new shape with the same number of elements (no copy); see
-    /// [`Tensor::reshape_infer`] for a `-1` dim.
+    /// Same data, new shape with the same number of elements (no copy), as
+    /// `torch.reshape`: one dim may be `-1` (inferred). The shape is any
+    /// [`IntoShape`] (`&[2, 3]`, `[n, -1]`, `x.shape()`, `&vec`), the same
+    /// argument that `VarOps::reshape` takes.
+    ///
+    /// ```
+    /// use autograd::Tensor;
+    /// let t = Tensor::<f32>::zeros(&[2, 3, 4]);
+    /// assert_eq!(t.reshape(&[6, 4])?.shape(), &[6, 4]);
+    /// assert_eq!(t.reshape([2, -1])?.shape(), &[2, 12]);
+    /// assert!(t.reshape(&[5, 5]).unwrap_err().to_string().contains("reshape"));
+    /// # Ok::<(), autograd::Error>(())
+    /// ```
     #[track_caller]
-    pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
-        match checked_numel(shape) {
-            Some(n) if n == self.numel() => Ok(Tensor {
-                shape: Shape::from_slice(shape),
-                data: self.data.clone(),
-                id: TensorId::fresh(),
-            }),
-            _ => Err(Error::shape(
-                "reshape",
-                format!(
-                    "cannot reshape {} ({} elements) to {}",
-                    fmt_shape(&self.shape),
-                    self.numel(),
-                    fmt_shape(shape)
-                ),
-            )),
-        }
+    pub fn reshape(&self, shape: impl IntoShape) -> Result<Self> {
+        let dims = shape.dims()?;
+        let s = infer_shape(self.numel(), &dims, &self.shape)?;
+        Ok(Tensor {
+            shape: s,
+            data: self.data.clone(),
+            id: TensorId::fresh(),
+        })
     }
 
-    /// Reshape where one dim given as `-1` is inferred, as in PyTorch.
+    /// [`Tensor::reshape`] with a signed shape (kept for older callers;
+    /// `reshape` takes `-1` itself).
     #[track_caller]
     pub fn reshape_infer(&self, shape: &[isize]) -> Result<Self> {
-        let s = infer_shape(self.numel(), shape, &self.shape)?;
-        self.reshape(&s)
+        self.reshape(shape)
     }
 
     /// Reorders the axes: output axis i is input axis `perm[i]` (copies).
@@ -685,6 +687,63 @@ impl<T: Element> Tensor<T> {
                 let (a, b) = (a.to_f64(), b.to_f64());
                 (a - b).abs() <= atol + rtol * b.abs()
             })
+    }
+}
+
+/// A shape argument for `reshape`, the same for `Tensor` and `Var`:
+/// unsigned slices, arrays and vectors (`&[usize]`, `[usize; N]`,
+/// `&Vec<usize>`, a tensor's `shape()`), or signed ones (`&[isize]`,
+/// `[i32; N]`, integer literals such as `&[2, -1]`) in which one dim may be
+/// `-1`, inferred from the number of elements as in PyTorch.
+pub trait IntoShape {
+    /// The dims, `-1` for the one to infer. Errors if an unsigned dim does
+    /// not fit in `isize`.
+    fn dims(&self) -> Result<SmallVec<[isize; 6]>>;
+}
+
+fn signed_dims<D: Copy + TryInto<isize> + fmt::Debug>(ds: &[D]) -> Result<SmallVec<[isize; 6]>> {
+    ds.iter()
+        .map(|&d| {
+            d.try_into().map_err(|_| {
+                Error::shape(
+                    "reshape",
+                    format!("dim {d:?} of {ds:?} does not fit in isize"),
+                )
+            })
+        })
+        .collect()
+}
+
+macro_rules! into_shape {
+    ($($t:ty),*) => {$(
+        impl IntoShape for &[$t] {
+            #[track_caller]
+            fn dims(&self) -> Result<SmallVec<[isize; 6]>> { signed_dims(self) }
+        }
+        impl<const N: usize> IntoShape for [$t; N] {
+            #[track_caller]
+            fn dims(&self) -> Result<SmallVec<[isize; 6]>> { signed_dims(self) }
+        }
+        impl<const N: usize> IntoShape for &[$t; N] {
+            #[track_caller]
+            fn dims(&self) -> Result<SmallVec<[isize; 6]>> { signed_dims(*self) }
+        }
+        impl IntoShape for Vec<$t> {
+            #[track_caller]
+            fn dims(&self) -> Result<SmallVec<[isize; 6]>> { signed_dims(self) }
+        }
+        impl IntoShape for &Vec<$t> {
+            #[track_caller]
+            fn dims(&self) -> Result<SmallVec<[isize; 6]>> { signed_dims(self) }
+        }
+    )*};
+}
+into_shape!(usize, isize, i32, i64);
+
+impl IntoShape for &Shape {
+    #[track_caller]
+    fn dims(&self) -> Result<SmallVec<[isize; 6]>> {
+        signed_dims(self)
     }
 }
 

@@ -293,7 +293,7 @@ pub trait VarOps<'t, T: Element>: Sized {
     /// [`max()`]
     fn max(self, axis: isize, keepdim: bool) -> Result<Self>;
     /// [`reshape()`]
-    fn reshape(self, shape: &[isize]) -> Result<Self>;
+    fn reshape(self, shape: impl autograd::IntoShape) -> Result<Self>;
     /// [`permute()`]
     fn permute(self, perm: &[usize]) -> Result<Self>;
     /// [`transpose()`]
@@ -386,7 +386,7 @@ impl<'t, T: Element> VarOps<'t, T> for Var<'t, T> {
         max(self, axis, keepdim)
     }
     #[track_caller]
-    fn reshape(self, shape: &[isize]) -> Result<Self> {
+    fn reshape(self, shape: impl autograd::IntoShape) -> Result<Self> {
         reshape(self, shape)
     }
     #[track_caller]

@@ -3,9 +3,12 @@
 //! Forward: `y = x` viewed with a new shape (one dim may be `-1`, inferred).
 //! Backward: `dL/dx = reshape(g, shape(x))`.
 
-use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Shape, Tensor, Var};
+use autograd::{
+    smallvec::smallvec, Backward, Element, InputGrads, IntoShape, Result, Shape, Tensor, Var,
+};
 
-/// `x` with a new shape of the same size; one dim may be `-1`.
+/// `x` with a new shape of the same size; one dim may be `-1`. The shape is
+/// any [`IntoShape`], the argument `Tensor::reshape` takes.
 ///
 /// ```
 /// use autograd::{Tape, Tensor};
@@ -16,9 +19,9 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Shape,
 /// # Ok::<(), autograd::Error>(())
 /// ```
 #[track_caller]
-pub fn reshape<'t, T: Element>(x: Var<'t, T>, shape: &[isize]) -> Result<Var<'t, T>> {
+pub fn reshape<'t, T: Element>(x: Var<'t, T>, shape: impl IntoShape) -> Result<Var<'t, T>> {
     let xv = x.value();
-    let y = xv.reshape_infer(shape)?;
+    let y = xv.reshape(shape)?;
     let in_shape = Shape::from_slice(xv.shape());
     x.tape()
         .record("reshape", &[x], y, || ReshapeBackward(in_shape))
