@@ -72,6 +72,19 @@ impl<T: Element> ParamSource<T> for Tensor<T> {
     }
 }
 
+/// The backward of [`Tape::record_fn`]: every input gets the closure's
+/// gradient (the tape checks count and shapes).
+struct FnBackward<F>(F);
+
+impl<T: Element, F> Backward<T> for FnBackward<F>
+where
+    F: Fn(&Tensor<T>) -> Result<Vec<Tensor<T>>> + Send + 'static,
+{
+    fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
+        Ok((self.0)(g)?.into_iter().map(Some).collect())
+    }
+}
+
 struct Inner<T: Element> {
     nodes: Vec<Node<T>>,
 }
@@ -252,6 +265,41 @@ impl<T: Element> Tape<T> {
     /// names the op (and the label given with [`Var::label`]).
     pub fn set_anomaly_detection(&self, on: bool) {
         self.anomaly.set(on);
+    }
+
+    /// Records a custom op whose backward is a closure, the shortest way to
+    /// write a new op (what `torch.autograd.Function` is in PyTorch: the
+    /// forward is the code that computes `value`, the closure its backward).
+    /// Given dL/d(output), the closure returns dL/d(input) for each input, in
+    /// order; the tape checks their number and shapes and names `op` in any
+    /// error. Capture what the backward needs by value (`move`). The closure
+    /// is kept only when a gradient is needed, as with [`Tape::record`].
+    ///
+    /// ```
+    /// use autograd::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.param(Tensor::from_vec(vec![1.0, 2.0], &[2])?);
+    /// // y = x^3, dL/dx = 3 x^2 dL/dy
+    /// let xv = x.value();
+    /// let y = tape.record_fn("cube", &[x], xv.map(|v| v * v * v), move |g| {
+    ///     Ok(vec![g.zip_broadcast(&xv, "cube", |g, x| 3.0 * x * x * g)?])
+    /// })?;
+    /// let grads = tape.backward_with(y, Tensor::ones(&[2]))?;
+    /// assert_eq!(grads.wrt(x)?.data(), &[3.0, 12.0]);
+    /// # Ok::<(), autograd::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn record_fn<'t, F>(
+        &'t self,
+        op: &'static str,
+        inputs: &[Var<'t, T>],
+        value: Tensor<T>,
+        backward: F,
+    ) -> Result<Var<'t, T>>
+    where
+        F: Fn(&Tensor<T>) -> Result<Vec<Tensor<T>>> + Send + 'static,
+    {
+        self.record(op, inputs, value, move || FnBackward(backward))
     }
 
     /// Records an op: `value` is its already-computed output; `make_backward`
