@@ -48,8 +48,11 @@ pub use train;
 /// What a model, its training step and its checkpoint need, in one import:
 /// `use lecture_grad::prelude::*;`.
 pub mod prelude {
-    pub use autograd::{Error, Grads, Result, Tape, Tensor, Var};
+    pub use autograd::{
+        gradcheck, Error, GradcheckConfig, Grads, IntoShape, Result, Tape, Tensor, Var,
+    };
     pub use nn::checkpoint::{load_model, save_model};
+    pub use nn::sequential;
     pub use nn::{
         accuracy, binary_cross_entropy_with_logits, cross_entropy, cross_entropy_with, dropout,
         flatten, l1_loss, mse_loss, smooth_l1_loss, softmax, AdaptiveAvgPool2d, BatchNorm,

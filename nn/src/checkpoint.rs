@@ -183,11 +183,11 @@ pub fn parse_tensors(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 /// # Ok::<(), autograd::Error>(())
 /// ```
 pub fn save_model<M: Module<f32> + ?Sized>(
-    path: &Path,
+    path: impl AsRef<Path>,
     model: &M,
     metadata: HashMap<String, String>,
 ) -> Result<()> {
-    save_tensors(path, &named_tensors(model), metadata)
+    save_tensors(path.as_ref(), &named_tensors(model), metadata)
 }
 
 /// How a checkpoint is loaded.
@@ -204,16 +204,20 @@ pub struct LoadOptions {
 /// A checkpoint with NaN or infinite values in the model's tensors is refused
 /// with an error naming each such tensor (it was written by a run that
 /// diverged); [`load_model_with`] can load it anyway.
-pub fn load_model<M: Module<f32> + ?Sized>(path: &Path, model: &mut M) -> Result<Checkpoint> {
+pub fn load_model<M: Module<f32> + ?Sized>(
+    path: impl AsRef<Path>,
+    model: &mut M,
+) -> Result<Checkpoint> {
     load_model_with(path, model, LoadOptions::default())
 }
 
 /// [`load_model`] with options.
 pub fn load_model_with<M: Module<f32> + ?Sized>(
-    path: &Path,
+    path: impl AsRef<Path>,
     model: &mut M,
     opts: LoadOptions,
 ) -> Result<Checkpoint> {
+    let path = path.as_ref();
     let ck = load_tensors(path)?;
     apply_with(path, &ck, model, &[], opts)?;
     Ok(ck)

@@ -116,6 +116,35 @@ stateless_layer!(@impls AdaptiveAvgPool2d, |s, x| ops::adaptive_avg_pool2d(x, s.
 pub struct MaxPool2d(pub Pool2dCfg);
 stateless_layer!(@impls MaxPool2d, |s, x| ops::max_pool2d(x, s.0));
 
+impl MaxPool2d {
+    /// `nn.MaxPool2d(k)`: a k x k window, stride k, no padding; other
+    /// settings through `MaxPool2d(Pool2dCfg { .. })`.
+    pub fn new(k: usize) -> Self {
+        MaxPool2d(Pool2dCfg::new(k))
+    }
+}
+
+/// `nn.Sequential(a, b, c)`: `sequential![a, b, c]` is
+/// `Sequential::new().push(a).push(b).push(c)`.
+///
+/// ```
+/// use nn::{sequential, Init, Linear, MaxPool2d, Module, ReLU, Sequential};
+/// use rand::SeedableRng;
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let model: Sequential<f32> =
+///     sequential![Linear::new(2, 8, Init::He, &mut rng), ReLU, Linear::new(8, 3, Init::He, &mut rng)];
+/// assert_eq!(model.len(), 3);
+/// assert_eq!(model.param_names()[2].0, "2.weight");
+/// let empty: Sequential<f32> = sequential![];
+/// assert!(empty.is_empty());
+/// ```
+#[macro_export]
+macro_rules! sequential {
+    ($($layer:expr),* $(,)?) => {
+        $crate::Sequential::new()$(.push($layer))*
+    };
+}
+
 /// Layers applied one after another (`nn.Sequential`). Parameters are
 /// named by position, as PyTorch's: `0.weight`, `0.bias`, `2.weight`, ...
 /// It is a [`Module`], a [`Layer`] (so it nests) and, for `f32`, a
