@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
 /// The code block that follows the marker `<!-- user-crate:NAME -->`.
 fn block(readme: &str, name: &str) -> String {
     let marker = format!("<!-- user-crate:{name} -->");
@@ -112,6 +115,28 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
     let acc = number_after(&text, "training accuracy ");
     assert!(acc > 0.9, "the spiral was not learned: {text}");
 
+    // the custom op: gradcheck passes and the gradient of sum(x^3) is 3x^2
+    let (ok, text) = run("cube");
+    assert!(ok, "the README's custom op failed:\n{text}");
+    assert!(text.contains("gradcheck true"), "{text}");
+    let grad_line = text
+        .lines()
+        .find(|l| l.starts_with("grad "))
+        .expect("a grad line");
+    let printed: Vec<f64> = grad_line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let x = autograd::Tensor::<f64>::randn(&[5], 0.0, 1.0, &mut ChaCha8Rng::seed_from_u64(0));
+    let want: Vec<f64> = x.data().iter().map(|v| 3.0 * v * v).collect();
+    let got = &printed[printed.len() - 5..];
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+            "{grad_line} vs {want:?}"
+        );
+    }
+
     // the ConvNet: trained, saved, loaded into a fresh model, evaluated
     let (ok, text) = run("convnet");
     assert!(ok, "the README's ConvNet failed:\n{text}");
@@ -120,4 +145,47 @@ fn the_readme_recipe_builds_and_runs_in_a_fresh_crate() {
         acc > 0.9,
         "the reloaded ConvNet did not fit its 64 images: {text}"
     );
+}
+
+/// The "From PyTorch" pairs: each Rust program marked `src/bin/...` follows
+/// its PyTorch program; the Rust one must be at most 1.3x as many non-blank
+/// lines, neither side may hide code in lines past 110 characters, and the
+/// README's sentence after the pair must state the counted numbers.
+#[test]
+fn the_from_pytorch_programs_are_at_most_1_3x_pytorchs_lines() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut pairs = 0;
+    for (i, _) in readme.match_indices("<!-- user-crate:src/bin/") {
+        let name = readme[i + "<!-- user-crate:".len()..]
+            .split(" -->")
+            .next()
+            .unwrap();
+        let rust = block(&readme, name);
+        let py_start = readme[..i]
+            .rfind("```python\n")
+            .expect("a PyTorch program before it");
+        let py_body = &readme[py_start + "```python\n".len()..];
+        let python = &py_body[..py_body.find("\n```").unwrap() + 1];
+        let count = |code: &str| code.lines().filter(|l| !l.trim().is_empty()).count();
+        let (p, r) = (count(python), count(&rust));
+        for line in python.lines().chain(rust.lines()) {
+            assert!(
+                line.chars().count() <= 110,
+                "{name}: line over 110 characters: {line}"
+            );
+        }
+        assert!(r * 10 <= p * 13, "{name}: {r} lines against PyTorch's {p}");
+        let after = &readme[i..];
+        let sentence = &after[after
+            .find("The PyTorch program is ")
+            .expect("a count sentence")..];
+        let claim = format!("The PyTorch program is {p} non-blank lines, this one {r} (");
+        assert!(
+            sentence.starts_with(&claim),
+            "{name}: the README should say {claim:?}"
+        );
+        pairs += 1;
+    }
+    assert_eq!(pairs, 3, "spiral, ConvNet and custom op");
 }
