@@ -635,6 +635,33 @@ pub struct Grads<T: Element> {
 }
 
 impl<T: Element> Grads<T> {
+    /// Gradients given directly, one per parameter tensor (by its
+    /// [`TensorId`]), for an optimizer step that did not come from one
+    /// backward: gradients averaged over processes (data-parallel training),
+    /// summed over micro-batches, or computed by hand. [`Grads::of`] then
+    /// answers the given gradient for that tensor; [`Grads::get`] answers
+    /// `None` for every variable (there is no tape).
+    ///
+    /// ```
+    /// use autograd::{Grads, Tensor};
+    /// let w = Tensor::<f32>::ones(&[2]);
+    /// let grads = Grads::from_params([(w.id(), Tensor::full(&[2], 0.5))]);
+    /// assert_eq!(grads.of(&w).unwrap().data(), &[0.5, 0.5]);
+    /// ```
+    pub fn from_params(grads: impl IntoIterator<Item = (TensorId, Tensor<T>)>) -> Self {
+        let (mut values, mut leaves) = (Vec::new(), Vec::new());
+        for (id, g) in grads {
+            leaves.push((id, values.len()));
+            values.push(Some(g));
+        }
+        // tape ids start at 1: no variable matches tape 0
+        Grads {
+            tape_id: 0,
+            grads: values,
+            leaves,
+        }
+    }
+
     /// The gradient of `v`, or `None` if it needs none or nothing reached it.
     pub fn get(&self, v: Var<'_, T>) -> Option<&Tensor<T>> {
         if v.tape.id != self.tape_id {
