@@ -36,6 +36,7 @@ use nn::Classifier;
 use optim::{LrSchedule, Optimizer};
 
 use crate::checkpoint::{load_training_with, save_training_with, Position};
+use crate::dist::DataParallel;
 use crate::step::{evaluate, train_epoch, EpochConfig, Pass, StepInfo};
 use crate::Curves;
 
@@ -72,6 +73,13 @@ pub struct FitConfig<'a> {
     /// model (Keras's `restore_best_weights`); otherwise it keeps the last
     /// epoch's.
     pub reload_best: bool,
+    /// Data-parallel training over several processes ([`crate::dist`]):
+    /// every rank calls `fit` with the same arguments; each batch and the
+    /// validation set are split among the ranks, only rank 0 writes files.
+    /// To resume, every rank reads the training checkpoint: on several
+    /// machines `out` must be a shared folder (or the file copied to each).
+    /// `None`: one process.
+    pub parallel: Option<&'a DataParallel<'a>>,
 }
 
 impl FitConfig<'_> {
@@ -93,6 +101,7 @@ impl FitConfig<'_> {
             eval_batch: 500,
             ratio_every: 10,
             reload_best: true,
+            parallel: None,
         }
     }
 }
@@ -246,6 +255,11 @@ pub fn fit<M: Classifier + ?Sized>(
         return Err(Error::invalid("fit", "the training set is empty"));
     }
     check_start(&cfg.out, &cfg.name, cfg.resume, cfg.overwrite)?;
+    let dp = cfg.parallel;
+    // only rank 0 writes; the others wait at a barrier after each write
+    let writer = dp.is_none_or(|d| d.rank() == 0);
+    let after_write = || dp.map_or(Ok(()), |d| d.comm().barrier());
+    after_write()?; // every rank has checked the files before any is written
     let (train_path, best_path) = paths(&cfg.out, &cfg.name);
     let mut h = History {
         best_path: best_path.clone(),
@@ -292,6 +306,10 @@ pub fn fit<M: Classifier + ?Sized>(
         pos = p;
         callbacks.on_resume(&train_path, pos, steps_per_epoch);
     }
+    if let Some(d) = dp {
+        // rank 0's weights on every rank (a resumed run loaded the same file)
+        d.sync_model(model.as_module_mut())?;
+    }
     h.curves = Curves::starting_at(pos.epoch as usize * steps_per_epoch + pos.step);
     while (pos.epoch as usize) < cfg.epochs {
         let epoch = pos.epoch as usize;
@@ -305,6 +323,7 @@ pub fn fit<M: Classifier + ?Sized>(
                 .augment(cfg.augment);
             ecfg.first_global_step = epoch * steps_per_epoch;
             ecfg.schedule = cfg.schedule;
+            ecfg.parallel = dp;
             let curves = &mut h.curves;
             let pass = train_epoch(model, &mut *opt, train, &ecfg, |info| {
                 curves.record(&info, cfg.ratio_every);
@@ -320,7 +339,10 @@ pub fn fit<M: Classifier + ?Sized>(
                 break;
             }
             if pos.step < steps_per_epoch {
-                save(&train_path, model, &*opt, pos, cfg, &h, partial)?;
+                if writer {
+                    save(&train_path, model, &*opt, pos, cfg, &h, partial)?;
+                }
+                after_write()?;
             }
         }
         let tr = Pass {
@@ -344,7 +366,10 @@ pub fn fit<M: Classifier + ?Sized>(
             break;
         }
         let secs = t.elapsed().as_secs_f64();
-        let va = evaluate(model, val, cfg.eval_batch)?;
+        let va = match dp {
+            Some(d) => d.evaluate(model, val, cfg.eval_batch)?,
+            None => evaluate(model, val, cfg.eval_batch)?,
+        };
         h.train_acc.push(((epoch + 1) as f64, tr.acc));
         h.val_acc.push(((epoch + 1) as f64, va.acc));
         let saved_best = va.acc > h.best.0 || h.best.1 == 0;
@@ -355,7 +380,9 @@ pub fn fit<M: Classifier + ?Sized>(
                 ("epoch".to_string(), (epoch + 1).to_string()),
                 ("val_acc".to_string(), va.acc.to_string()),
             ];
-            nn::checkpoint::save_model(&best_path, model, meta.into())?;
+            if writer {
+                nn::checkpoint::save_model(&best_path, model, meta.into())?;
+            }
         }
         pos = Position {
             epoch: pos.epoch + 1,
@@ -363,7 +390,10 @@ pub fn fit<M: Classifier + ?Sized>(
             seed: cfg.seed,
         };
         partial = Partial::default();
-        save(&train_path, model, &*opt, pos, cfg, &h, partial)?;
+        if writer {
+            save(&train_path, model, &*opt, pos, cfg, &h, partial)?;
+        }
+        after_write()?;
         callbacks.on_epoch(&EpochEnd {
             epoch: epoch + 1,
             train: tr,
@@ -374,7 +404,14 @@ pub fn fit<M: Classifier + ?Sized>(
         });
     }
     if cfg.reload_best && h.best.1 > 0 {
-        nn::checkpoint::load_model(&best_path, model)?;
+        // rank 0 reads the file it wrote and hands the weights to the
+        // others (their `out` need not be the same folder)
+        if writer {
+            nn::checkpoint::load_model(&best_path, model)?;
+        }
+        if let Some(d) = dp {
+            d.sync_model(model.as_module_mut())?;
+        }
     }
     Ok(h)
 }
@@ -390,6 +427,10 @@ fn save<M: Classifier + ?Sized>(
 ) -> Result<()> {
     let extra: HashMap<String, String> = [
         ("run.batch", cfg.batch.to_string()),
+        (
+            "run.world_size",
+            cfg.parallel.map_or(1, |d| d.comm().size()).to_string(),
+        ),
         ("run.train_acc", history_to_string(&h.train_acc)),
         ("run.val_acc", history_to_string(&h.val_acc)),
         ("run.best_acc", format!("{:e}", h.best.0)),

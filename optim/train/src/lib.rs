@@ -11,6 +11,8 @@
 //!   `evaluate`, `predict`) for loops of your own.
 //! - [`babysit`]: the lecture's sanity checks and its coarse-to-fine random
 //!   search of learning rate and L2 strength.
+//! - [`dist`]: data-parallel training over any collective; with the
+//!   `distributed` feature, `mpi::MpiWorld` runs it on MPI.
 //! - [`models`] and [`lecture`]: the lecture's reference models and its
 //!   weight-initialisation experiment.
 
@@ -19,9 +21,12 @@
 pub mod babysit;
 pub mod checkpoint;
 pub mod curves;
+pub mod dist;
 pub mod fit;
 pub mod lecture;
 pub mod models;
+#[cfg(feature = "distributed")]
+pub mod mpi;
 pub mod step;
 
 pub use curves::Curves;

@@ -9,6 +9,8 @@ use nn::{Classifier, Mode};
 use optim::schedule::apply_schedule;
 use optim::{LrSchedule, Optimizer};
 
+use crate::dist::DataParallel;
+
 /// Mean loss and accuracy of one pass over a set.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Pass {
@@ -82,6 +84,9 @@ pub struct EpochConfig<'a> {
     pub schedule: Option<&'a dyn LrSchedule>,
     /// Global step of this epoch's step 0 (for the schedule and [`StepInfo`]).
     pub first_global_step: usize,
+    /// Data-parallel steps over several processes (each batch split among
+    /// them); `None`: this process takes every step alone.
+    pub parallel: Option<&'a DataParallel<'a>>,
 }
 
 impl EpochConfig<'_> {
@@ -96,6 +101,7 @@ impl EpochConfig<'_> {
             augment: None,
             schedule: None,
             first_global_step: 0,
+            parallel: None,
         }
     }
     /// Only steps `start..end`.
@@ -147,7 +153,10 @@ pub fn train_epoch<M: Classifier + ?Sized>(
         if let Some(s) = cfg.schedule {
             apply_schedule(&mut *opt, s, global_step);
         }
-        let (loss, acc) = train_step(model, &mut *opt, &b.images, &b.labels)?;
+        let (loss, acc) = match cfg.parallel {
+            Some(dp) => dp.step(model, &mut *opt, &b.images, &b.labels)?,
+            None => train_step(model, &mut *opt, &b.images, &b.labels)?,
+        };
         loss_sum += loss * b.len() as f64;
         hits += acc * b.len() as f64;
         seen += b.len();
