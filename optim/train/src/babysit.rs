@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 use optim::Sgd;
 
+use crate::dist::Collective;
 use crate::step::{evaluate, train_step};
 
 /// A cost above this many times the first one counts as an explosion (cs231n).
@@ -396,6 +397,23 @@ pub fn random_search<M: Classifier>(
     cfg: &SearchConfig,
     on_trial: &(dyn Fn(&Trial) + Sync),
 ) -> Result<Search> {
+    random_search_on(&crate::dist::Local, make, train, val, cfg, on_trial)
+}
+
+/// [`random_search`] spread over the ranks of `comm`: trial `i` runs on
+/// rank `i mod size`, and every rank ends with every trial's result (so a
+/// coarse-to-fine search can centre its next round on any rank). Each
+/// trial's draws and seed depend only on `cfg.seed` and `i`, so the results
+/// are the single-process search's, bit for bit, for any number of ranks.
+/// `on_trial` hears of this rank's trials.
+pub fn random_search_on<M: Classifier>(
+    comm: &dyn Collective,
+    make: &(dyn Fn(u64) -> M + Sync),
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &SearchConfig,
+    on_trial: &(dyn Fn(&Trial) + Sync),
+) -> Result<Search> {
     let SearchConfig {
         space,
         trials: n,
@@ -404,28 +422,51 @@ pub fn random_search<M: Classifier>(
         momentum,
         seed,
     } = *cfg;
-    let cfgs: Vec<TrialCfg> = space
+    let (rank, size) = (comm.rank(), comm.size().max(1));
+    let cfgs: Vec<(usize, TrialCfg)> = space
         .sample(n, seed)
         .into_iter()
         .enumerate()
-        .map(|(i, (lr, reg))| TrialCfg {
-            lr,
-            reg,
-            iters,
-            batch,
-            momentum,
-            seed: seed.wrapping_add(i as u64 + 1),
+        .map(|(i, (lr, reg))| {
+            let cfg = TrialCfg {
+                lr,
+                reg,
+                iters,
+                batch,
+                momentum,
+                seed: seed.wrapping_add(i as u64 + 1),
+            };
+            (i, cfg)
         })
+        .filter(|(i, _)| i % size == rank)
         .collect();
-    let mut trials = cfgs
+    let mine = cfgs
         .into_par_iter()
         .with_max_len(1)
-        .map(|cfg| {
+        .map(|(i, cfg)| {
             let t = run_trial(make, train, val, cfg)?;
             on_trial(&t);
-            Ok(t)
+            Ok((i, t))
         })
-        .collect::<Result<Vec<Trial>>>()?;
+        .collect::<Result<Vec<(usize, Trial)>>>()?;
+    let mut bytes = Vec::new();
+    for (i, t) in &mine {
+        encode_trial(*i, t, &mut bytes);
+    }
+    let mut all: Vec<(usize, Trial)> = Vec::with_capacity(n);
+    for (r, part) in comm.all_gather_bytes(&bytes)?.iter().enumerate() {
+        decode_trials(part, &mut all)
+            .map_err(|m| Error::invalid("random_search", format!("rank {r}'s results: {m}")))?;
+    }
+    // the single-process order (by trial index), then the stable sort
+    all.sort_by_key(|(i, _)| *i);
+    let mut trials: Vec<Trial> = all.into_iter().map(|(_, t)| t).collect();
+    if trials.len() != n {
+        return Err(Error::invalid(
+            "random_search",
+            format!("{} of {n} trial results arrived", trials.len()),
+        ));
+    }
     trials.sort_by(|a, b| {
         (a.explosion.is_some(), -a.val_acc)
             .partial_cmp(&(b.explosion.is_some(), -b.val_acc))
@@ -438,6 +479,84 @@ pub fn random_search<M: Classifier>(
         _ => vec!["every trial exploded: lower the learning-rate range".to_string()],
     };
     Ok(Search { trials, warnings })
+}
+
+/// A trial as bytes, every float by its bits (so a gathered result is the
+/// computed one exactly).
+fn encode_trial(i: usize, t: &Trial, out: &mut Vec<u8>) {
+    let mut put = |v: u64| out.extend_from_slice(&v.to_le_bytes());
+    put(i as u64);
+    let c = &t.cfg;
+    for v in [c.lr, c.reg, c.momentum, t.val_acc, t.train_acc] {
+        put(v.to_bits());
+    }
+    put(c.iters as u64);
+    put(c.batch as u64);
+    put(c.seed);
+    let (tag, a, b) = match t.explosion {
+        None => (0, 0.0, 0.0),
+        Some(Explosion::NonFinite(l)) => (1, l, 0.0),
+        Some(Explosion::TooLarge { loss, initial }) => (2, loss, initial),
+    };
+    put(tag);
+    put(f64::to_bits(a));
+    put(f64::to_bits(b));
+    put(t.losses.len() as u64);
+    for l in &t.losses {
+        put(l.to_bits());
+    }
+}
+
+fn decode_trials(mut b: &[u8], out: &mut Vec<(usize, Trial)>) -> std::result::Result<(), String> {
+    fn next(b: &mut &[u8]) -> std::result::Result<u64, String> {
+        let (head, rest) = b.split_first_chunk::<8>().ok_or("truncated")?;
+        *b = rest;
+        Ok(u64::from_le_bytes(*head))
+    }
+    while !b.is_empty() {
+        let mut take = || next(&mut b);
+        let i = take()? as usize;
+        let f = |v: u64| f64::from_bits(v);
+        let (lr, reg, momentum) = (f(take()?), f(take()?), f(take()?));
+        let (val_acc, train_acc) = (f(take()?), f(take()?));
+        let (iters, batch, seed) = (take()? as usize, take()? as usize, take()?);
+        let (tag, a, bb) = (take()?, f(take()?), f(take()?));
+        let explosion = match tag {
+            0 => None,
+            1 => Some(Explosion::NonFinite(a)),
+            2 => Some(Explosion::TooLarge {
+                loss: a,
+                initial: bb,
+            }),
+            t => return Err(format!("unknown explosion tag {t}")),
+        };
+        let n = take()? as usize;
+        if n > 1 << 28 {
+            return Err(format!("{n} losses"));
+        }
+        let losses = (0..n)
+            .map(|_| take().map(f))
+            .collect::<std::result::Result<_, _>>()?;
+        let cfg = TrialCfg {
+            lr,
+            reg,
+            iters,
+            batch,
+            momentum,
+            seed,
+        };
+        out.push((
+            i,
+            Trial {
+                cfg,
+                losses,
+                explosion,
+                val_acc,
+                train_acc,
+            },
+        ));
+    }
+    Ok(())
 }
 
 /// The lecture's rule of thumb for the update/weight ratio (about 1e-3 is
@@ -459,5 +578,64 @@ pub fn update_ratio_note(ratio: f64) -> Option<&'static str> {
         Some("not a number: training has diverged")
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gathered trial is the computed one bit for bit, NaN losses and
+    /// every kind of explosion included; truncated bytes are an error.
+    #[test]
+    fn trials_round_trip_through_bytes_exactly() {
+        let cfg = TrialCfg {
+            lr: 1.234e-3,
+            reg: 5.6e-5,
+            iters: 77,
+            batch: 20,
+            momentum: 0.9,
+            seed: u64::MAX - 3,
+        };
+        let trials = [
+            (3, None, vec![2.3, 2.1, 1.9]),
+            (0, Some(Explosion::NonFinite(f64::NAN)), vec![2.3, f64::NAN]),
+            (
+                7,
+                Some(Explosion::TooLarge {
+                    loss: 1e9,
+                    initial: 2.3,
+                }),
+                vec![],
+            ),
+        ];
+        let mut bytes = Vec::new();
+        for (i, explosion, losses) in &trials {
+            let t = Trial {
+                cfg,
+                losses: losses.clone(),
+                explosion: explosion.clone(),
+                val_acc: 0.1 + *i as f64,
+                train_acc: 1.0 / 3.0,
+            };
+            encode_trial(*i, &t, &mut bytes);
+        }
+        let mut back = Vec::new();
+        decode_trials(&bytes, &mut back).unwrap();
+        assert_eq!(back.len(), 3);
+        for ((i, explosion, losses), (j, t)) in trials.iter().zip(&back) {
+            assert_eq!(i, j);
+            assert_eq!(format!("{explosion:?}"), format!("{:?}", t.explosion));
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(losses), bits(&t.losses));
+            assert_eq!(t.val_acc.to_bits(), (0.1 + *i as f64).to_bits());
+            assert_eq!(t.train_acc.to_bits(), (1.0f64 / 3.0).to_bits());
+            assert_eq!(
+                (t.cfg.lr, t.cfg.reg, t.cfg.iters, t.cfg.batch, t.cfg.seed),
+                (cfg.lr, cfg.reg, cfg.iters, cfg.batch, cfg.seed)
+            );
+        }
+        let mut short = Vec::new();
+        assert!(decode_trials(&bytes[..bytes.len() - 3], &mut short).is_err());
     }
 }
