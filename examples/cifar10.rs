@@ -13,6 +13,10 @@
 //! A training checkpoint, `OUT/cifar10_MODEL_train.safetensors`, is written
 //! every `--save-every` steps and after each epoch; `--resume` continues a
 //! killed run from it to the same final weights.
+//!
+//! `--distributed` (built with `--features distributed`, started by
+//! `mpirun -np P`) trains data-parallel: each batch split among the ranks,
+//! gradients summed in rank order, rank 0 writing the files.
 
 mod common;
 
@@ -72,6 +76,8 @@ struct Args {
     limit: Option<u64>,
     #[command(flatten)]
     run: common::RunArgs,
+    #[command(flatten)]
+    dist: common::dist::DistArgs,
 }
 
 struct Recipe {
@@ -138,6 +144,11 @@ fn make(model: &str, seed: u64) -> Box<dyn Classifier> {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    // MPI first (under mpirun every rank parses the same command line)
+    let world = common::dist::world(&args.dist)?;
+    let dp = world.as_deref().map(train::dist::DataParallel::new);
+    // rank 0 prints and writes; the other ranks only train
+    let lead = dp.as_ref().is_none_or(|d| d.rank() == 0);
     let model_name = args.model.clone();
     let r = recipe(&model_name);
     let epochs = args.epochs.map_or(r.epochs, |v| v as usize);
@@ -167,17 +178,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let dir = cifar::data_dir(args.data.as_deref())?;
     let t0 = std::time::Instant::now();
     let s = cifar::load(&dir, test_path.as_deref(), args.train_all, limit, r.norm)?;
-    println!(
-        "CIFAR-10 from {}: {} train, {} validation{} images (loaded and normalised in {:.1} s)",
-        dir.display(),
-        s.train.len(),
-        s.val.len(),
-        s.test
-            .as_ref()
-            .map(|t| format!(", {} test", t.len()))
-            .unwrap_or_default(),
-        t0.elapsed().as_secs_f64()
-    );
+    if lead {
+        println!(
+            "CIFAR-10 from {}: {} train, {} validation{} images (loaded and normalised in {:.1} s)",
+            dir.display(),
+            s.train.len(),
+            s.val.len(),
+            s.test
+                .as_ref()
+                .map(|t| format!(", {} test", t.len()))
+                .unwrap_or_default(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
     let mut model = make(&model_name, seed);
     let nesterov = r.nesterov && momentum > 0.0;
     let (mut opt, opt_desc): (Box<dyn Optimizer<f32>>, String) = match args.optim.as_str() {
@@ -214,13 +227,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             format!("Adagrad lr {lr} weight decay {reg}"),
         ),
     };
-    println!(
-        "model {model_name}: {} parameters; {opt_desc}; batch {batch}; {} epochs; augmentation {}; {} threads",
-        model.num_params(),
-        epochs,
-        if r.augment.is_some() { "crop 4 + flip" } else { "none" },
-        rayon::current_num_threads()
-    );
+    if lead {
+        println!(
+            "model {model_name}: {} parameters; {opt_desc}; batch {batch}; {} epochs; augmentation {}; {} threads{}",
+            model.num_params(),
+            epochs,
+            if r.augment.is_some() { "crop 4 + flip" } else { "none" },
+            rayon::current_num_threads(),
+            match &dp {
+                Some(d) => format!(" per rank, {} ranks (data-parallel, MPI)", d.comm().size()),
+                None => String::new(),
+            }
+        );
+    }
     let steps_per_epoch = s.train.len().div_ceil(batch);
     let sched = optim::LinearWarmup {
         warmup: r.warmup_epochs * steps_per_epoch,
@@ -240,19 +259,39 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         resume: args.run.resume,
         overwrite: args.run.overwrite,
         ratio_every: 20,
+        parallel: dp.as_ref(),
         ..train::FitConfig::new(&run_name, &out, epochs, batch)
     };
+    let train_secs = std::cell::Cell::new(0.0);
     let mut cb = FitCallbacks::new(epochs, args.run.abort_after_steps, |e| {
+        train_secs.set(train_secs.get() + e.secs);
         println!("{}", common::progress::epoch_line(e, "val"));
     });
+    let callbacks: &mut dyn train::Callbacks = if lead { &mut cb } else { &mut () };
     let h = train::fit(
         model.as_mut(),
         opt.as_mut(),
         &s.train,
         &s.val,
         &cfg,
-        &mut cb,
+        callbacks,
     )?;
+    if !lead {
+        return Ok(());
+    }
+    if let Some(d) = &dp {
+        let (steps, secs) = d.reduce_stats();
+        if steps > 0 {
+            println!(
+                "data-parallel: {} ranks; summing gradients took {:.2} ms per step, {:.1}% of the training time ({:.1} of {:.1} s)",
+                d.comm().size(),
+                1e3 * secs / steps as f64,
+                100.0 * secs / train_secs.get().max(1e-9),
+                secs,
+                train_secs.get()
+            );
+        }
+    }
     if h.diverged {
         println!("training diverged: stopped; lower --lr");
     }

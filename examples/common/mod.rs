@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cifar;
+pub mod dist;
 pub mod plot;
 pub mod progress;
 
