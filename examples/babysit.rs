@@ -37,6 +37,7 @@ use ops::VarOps;
 use optim::{Adam, Optimizer, Sgd};
 use rand::SeedableRng;
 use train::babysit::{self, SearchConfig, SearchSpace, Trial, TrialCfg};
+use train::dist::{Collective, DataParallel, Local};
 use train::models::TwoLayer;
 use train::step::evaluate;
 
@@ -64,6 +65,17 @@ struct Args {
     overfit_lr: f64,
     #[command(flatten)]
     run: common::RunArgs,
+    #[command(flatten)]
+    dist: common::dist::DistArgs,
+}
+
+/// `println!` on rank 0 (or the only process) alone.
+macro_rules! say {
+    ($($t:tt)*) => {
+        if common::dist::is_lead() {
+            println!($($t)*)
+        }
+    };
 }
 
 /// The search's best (lr, reg), kept so that `--resume` does not search again.
@@ -110,6 +122,7 @@ fn compare_optimizers(
     epochs: usize,
     seed: u64,
     out: &Path,
+    dp: Option<&DataParallel<'_>>,
 ) -> Result<Vec<OptimizerRun>, Box<dyn std::error::Error>> {
     let contenders: Vec<(&str, String, Box<dyn Optimizer<f32>>)> = vec![
         (
@@ -130,12 +143,13 @@ fn compare_optimizers(
             seed,
             overwrite: true,
             eval_batch: 1000,
+            parallel: dp,
             ..train::FitConfig::new(&format!("babysit_compare_{tag}"), out, epochs, 100)
         };
         let t = std::time::Instant::now();
         let h = train::fit(&mut model, opt.as_mut(), train, val, &cfg, &mut ())?;
         let last_loss = h.curves.losses.last().map_or(f64::NAN, |p| p.1);
-        println!(
+        say!(
             "   {label}: final loss {last_loss:.4}, best validation accuracy {:.2}% (epoch {}){} ({:.1} s)",
             100.0 * h.best.0,
             h.best.1,
@@ -174,16 +188,20 @@ fn search(
     train: &Dataset,
     val: &Dataset,
     out: &std::path::Path,
+    comm: &dyn Collective,
 ) -> Result<babysit::Search, Box<dyn std::error::Error>> {
-    println!(
-        "{name} search: {n} trials of {iters} steps, lr 1e{:.1}..1e{:.1}, reg 1e{:.1}..1e{:.1} (log-uniform), {} threads",
+    say!(
+        "{name} search: {n} trials of {iters} steps, lr 1e{:.1}..1e{:.1}, reg 1e{:.1}..1e{:.1} (log-uniform), {} threads{}",
         space.log10_lr.0,
         space.log10_lr.1,
         space.log10_reg.0,
         space.log10_reg.1,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        if comm.size() > 1 { format!(" x {} ranks", comm.size()) } else { String::new() }
     );
-    let bar = Progress::new(n as u64, name);
+    // the bar counts this rank's trials (i mod size == rank)
+    let mine = (n + comm.size() - 1 - comm.rank()) / comm.size();
+    let bar = Progress::new(mine as u64, name);
     let done = std::sync::atomic::AtomicU64::new(0);
     let cfg = SearchConfig {
         space,
@@ -193,18 +211,19 @@ fn search(
         momentum: 0.9,
         seed,
     };
-    let s = babysit::random_search(&two_layer, train, val, &cfg, &|t| {
+    // trial i on rank i mod size; every rank gets every result
+    let s = babysit::random_search_on(comm, &two_layer, train, val, &cfg, &|t| {
         let i = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         bar.step(i, || fmt_trial(t));
     })?;
     bar.finish();
     for t in s.trials.iter().take(5) {
-        println!("  {}", fmt_trial(t));
+        say!("  {}", fmt_trial(t));
     }
     let exploded = s.trials.iter().filter(|t| t.explosion.is_some()).count();
-    println!("  ... {exploded} of {n} trials stopped early on explosion");
+    say!("  ... {exploded} of {n} trials stopped early on explosion");
     for w in &s.warnings {
-        println!("  WARNING: {w}");
+        say!("  WARNING: {w}");
     }
     if common::plot::png_ok() {
         let cells: Vec<(String, Vec<f64>, bool)> = s
@@ -229,7 +248,7 @@ fn search(
             &cells,
             5,
         )?;
-        println!("  picture: {}", p.display());
+        say!("  picture: {}", p.display());
     }
     Ok(s)
 }
@@ -242,6 +261,7 @@ fn coarse_to_fine(
     train: &Dataset,
     val: &Dataset,
     out: &Path,
+    comm: &dyn Collective,
 ) -> Result<TrialCfg, Box<dyn std::error::Error>> {
     let (n, iters) = if quick { (10, 100) } else { (24, 300) };
     let coarse = search(
@@ -253,6 +273,7 @@ fn coarse_to_fine(
         train,
         val,
         out,
+        comm,
     )?;
     let valid = |s: &babysit::Search| {
         s.trials
@@ -274,6 +295,7 @@ fn coarse_to_fine(
             train,
             val,
             out,
+            comm,
         )?;
         if let Some(b) = valid(&fine).filter(|b| b.1 > best.1) {
             best = b;
@@ -286,8 +308,79 @@ fn coarse_to_fine(
     Ok(best)
 }
 
+/// Steps 2-4: the initial loss, overfitting 20 examples, learning rates
+/// too low and too high.
+fn sanity_steps(
+    args: &Args,
+    seed: u64,
+    train: &Dataset,
+    val: &Dataset,
+) -> Result<(), Box<dyn std::error::Error>> {
+    say!("== 2. initial loss sanity check (small init, 10 classes)");
+    let batch = train.slice(0, 500.min(train.len()))?;
+    let r = babysit::initial_loss_check(&mut two_layer(seed), &batch, 0.1)?;
+    say!("   {r}");
+
+    // 3. overfit a tiny subset
+    say!("== 3. overfit 20 examples (no regularisation, plain SGD)");
+    let tiny = train.slice(0, TINY)?;
+    let overfit_lr = args.overfit_lr;
+    let o = babysit::overfit_tiny(&mut two_layer(seed), &tiny, overfit_lr, 300)?;
+    say!("   {o}");
+
+    // 4. learning rate too low / too high
+    say!("== 4. learning rate too low, too high");
+    let probe = |lr: f64| {
+        babysit::run_trial(
+            &two_layer,
+            train,
+            val,
+            TrialCfg {
+                lr,
+                reg: 1e-6,
+                iters: 100,
+                batch: 100,
+                momentum: 0.9,
+                seed,
+            },
+        )
+    };
+    let low = probe(1e-6)?;
+    say!(
+        "   lr 1e-6: loss {:.4} -> {:.4} after {} steps: {}",
+        low.losses[0],
+        low.losses.last().unwrap(),
+        low.losses.len(),
+        if (low.losses[0] - low.losses.last().unwrap()).abs() < 0.05 {
+            "barely changing: learning rate too low"
+        } else {
+            "it moves"
+        }
+    );
+    for lr in [1e6, 3.0] {
+        let high = probe(lr)?;
+        match &high.explosion {
+            Some(e) => say!(
+                "   lr {lr:e}: {e} after {} steps: learning rate too high (detected, run stopped)",
+                high.losses.len()
+            ),
+            None => say!(
+                "   lr {lr:e}: no explosion in {} steps (loss {:.4})",
+                high.losses.len(),
+                high.losses.last().unwrap()
+            ),
+        }
+    }
+    Ok(())
+}
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    // MPI first (under mpirun every rank parses the same command line)
+    let world = common::dist::world(&args.dist)?;
+    let dp = world.as_deref().map(DataParallel::new);
+    let comm: &dyn Collective = world.as_deref().unwrap_or(&Local);
+    let lead = common::dist::is_lead();
     let quick = args.quick;
     let out = args.run.out.clone();
     let seed = args.run.seed;
@@ -320,7 +413,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .or(if quick { Some(4000) } else { None });
 
     // 1. preprocessing
-    println!("== 1. preprocessing: mean image and std image of the training set");
+    say!("== 1. preprocessing: mean image and std image of the training set");
     let s = cifar::load(&dir, test_path.as_deref(), false, limit, Norm::PerPixel)?;
     let (train, val) = (&s.train, &s.val);
     if train.len() < TINY {
@@ -330,7 +423,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    println!(
+    say!(
         "   {} training, {} validation images; pixel mean {:.1}, mean std {:.1}",
         train.len(),
         val.len(),
@@ -348,68 +441,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             2,
             6,
         )?;
-        println!("   picture: {}", p.display());
+        say!("   picture: {}", p.display());
     }
 
-    // 2. initial loss
-    println!("== 2. initial loss sanity check (small init, 10 classes)");
-    let batch = train.slice(0, 500.min(train.len()))?;
-    let r = babysit::initial_loss_check(&mut two_layer(seed), &batch, 0.1)?;
-    println!("   {r}");
-
-    // 3. overfit a tiny subset
-    println!("== 3. overfit 20 examples (no regularisation, plain SGD)");
-    let tiny = train.slice(0, TINY)?;
-    let overfit_lr = args.overfit_lr;
-    let o = babysit::overfit_tiny(&mut two_layer(seed), &tiny, overfit_lr, 300)?;
-    println!("   {o}");
-
-    // 4. learning rate too low / too high
-    println!("== 4. learning rate too low, too high");
-    let probe = |lr: f64| {
-        babysit::run_trial(
-            &two_layer,
-            train,
-            val,
-            TrialCfg {
-                lr,
-                reg: 1e-6,
-                iters: 100,
-                batch: 100,
-                momentum: 0.9,
-                seed,
-            },
-        )
-    };
-    let low = probe(1e-6)?;
-    println!(
-        "   lr 1e-6: loss {:.4} -> {:.4} after {} steps: {}",
-        low.losses[0],
-        low.losses.last().unwrap(),
-        low.losses.len(),
-        if (low.losses[0] - low.losses.last().unwrap()).abs() < 0.05 {
-            "barely changing: learning rate too low"
-        } else {
-            "it moves"
-        }
-    );
-    for lr in [1e6, 3.0] {
-        let high = probe(lr)?;
-        match &high.explosion {
-            Some(e) => println!(
-                "   lr {lr:e}: {e} after {} steps: learning rate too high (detected, run stopped)",
-                high.losses.len()
-            ),
-            None => println!(
-                "   lr {lr:e}: no explosion in {} steps (loss {:.4})",
-                high.losses.len(),
-                high.losses.last().unwrap()
-            ),
-        }
+    // 2.-4. are quick and rank 0's alone; the other ranks go on to 5.
+    if lead {
+        sanity_steps(&args, seed, train, val)?;
     }
 
     // 5. coarse to fine
-    println!("== 5. coarse-to-fine random search");
+    say!("== 5. coarse-to-fine random search");
     let earlier = if args.run.resume {
         load_search(&search_path)?
     } else {
@@ -417,7 +458,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let best = match earlier {
         Some((lr, reg)) => {
-            println!(
+            say!(
                 "   (resumed) the earlier run's search chose lr {lr:.2e} reg {reg:.2e} ({})",
                 search_path.display()
             );
@@ -431,15 +472,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         None => {
-            let b = coarse_to_fine(quick, seed, train, val, &out)?;
-            save_search(&search_path, b.lr, b.reg)?;
+            let b = coarse_to_fine(quick, seed, train, val, &out, comm)?;
+            if lead {
+                save_search(&search_path, b.lr, b.reg)?;
+            }
             b
         }
     };
 
     // 6. train the best configuration longer
     let epochs = if quick { 3 } else { 10 };
-    println!("== 6. train lr {:.2e} reg {:.2e} for {epochs} epochs, keeping the best model by validation accuracy", best.lr, best.reg);
+    say!("== 6. train lr {:.2e} reg {:.2e} for {epochs} epochs, keeping the best model by validation accuracy", best.lr, best.reg);
     let mut model = two_layer(seed);
     let mut sgd = Sgd::new(best.lr).momentum(0.9).weight_decay(best.reg);
     let cfg = train::FitConfig {
@@ -448,6 +491,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         resume: args.run.resume && train_ckpt.exists(),
         overwrite: true,
         eval_batch: 1000,
+        parallel: dp.as_ref(),
         ..train::FitConfig::new("babysit", &out, epochs, 100)
     };
     let mut cb = FitCallbacks::new(epochs, args.run.abort_after_steps, |e| {
@@ -458,7 +502,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .filter(|(n, _)| n.ends_with("weight"))
             .map(|(n, r)| format!("{n} {r:.1e}"))
             .collect();
-        println!(
+        say!(
             "   epoch {} train loss {:.4} acc {:.1}% | val acc {:.1}% | update/weight {}{}",
             e.epoch,
             e.train.loss,
@@ -468,9 +512,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             if e.saved_best { " (best, saved)" } else { "" }
         );
     });
-    let h = train::fit(&mut model, &mut sgd, train, val, &cfg, &mut cb)?;
+    let callbacks: &mut dyn train::Callbacks = if lead { &mut cb } else { &mut () };
+    let h = train::fit(&mut model, &mut sgd, train, val, &cfg, callbacks)?;
     if h.diverged {
-        println!("   training diverged: stopped");
+        say!("   training diverged: stopped");
     }
     if h.best.1 == 0 {
         return Err("no epoch finished, so there is no best model to report".into());
@@ -480,20 +525,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for (name, v) in &curves.ratios {
         let last = v.last().map(|p| p.1).unwrap_or(0.0);
         if let Some(note) = train::babysit::update_ratio_note(last) {
-            println!("   WARNING: update/weight ratio of {name} is {last:.1e}: {note}");
+            say!("   WARNING: update/weight ratio of {name} is {last:.1e}: {note}");
         }
     }
     let mut reloaded = two_layer(seed + 1);
     nn::checkpoint::load_model(&best_path, &mut reloaded)?;
     let va = evaluate(&reloaded, val, 1000)?;
-    println!(
+    say!(
         "   best model (epoch {}) saved to {}, reloaded: validation accuracy {:.2}%",
         best_val.1,
         best_path.display(),
         100.0 * va.acc
     );
     if let Some(t) = &s.test {
-        println!(
+        say!(
             "   test accuracy: {:.2}%",
             100.0 * evaluate(&reloaded, t, 1000)?.acc
         );
@@ -567,19 +612,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let dead = (0..hs[1])
             .filter(|&j| (0..hs[0]).all(|i| h.data()[i * hs[1] + j] == 0.0))
             .count();
-        println!(
+        say!(
             "   hidden units never active on these 100 samples: {dead} of {}",
             hs[1]
         );
         for p in pics {
-            println!("   picture: {}", p.display());
+            say!("   picture: {}", p.display());
         }
     }
 
     // 7. optimizers on the same budget
     let cmp_epochs = if quick { 2 } else { 5 };
-    println!("== 7. SGD + momentum against Adam: {cmp_epochs} epochs each, same initialisation and batches");
-    let runs = compare_optimizers(train, val, best, cmp_epochs, seed, &out)?;
+    say!("== 7. SGD + momentum against Adam: {cmp_epochs} epochs each, same initialisation and batches");
+    let runs = compare_optimizers(train, val, best, cmp_epochs, seed, &out, dp.as_ref())?;
     if common::plot::png_ok() {
         let series: Vec<(String, Vec<(f64, f64)>)> =
             runs.into_iter().map(|(l, c, _)| (l, c)).collect();
@@ -591,7 +636,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             &series,
             false,
         )?;
-        println!("   picture: {}", p.display());
+        say!("   picture: {}", p.display());
     }
     Ok(())
 }

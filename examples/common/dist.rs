@@ -1,7 +1,16 @@
 //! `--distributed`: the MPI world, when the examples are built with the
 //! `distributed` feature and started by `mpirun`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use train::dist::Collective;
+
+static LEAD: AtomicBool = AtomicBool::new(true);
+
+/// Whether this process prints and writes: rank 0, or the only process.
+pub fn is_lead() -> bool {
+    LEAD.load(Ordering::Relaxed)
+}
 
 /// The flags of a distributed run.
 #[derive(clap::Args, Debug, Clone)]
@@ -27,6 +36,7 @@ pub fn world(args: &DistArgs) -> Result<Option<Box<dyn Collective>>, String> {
     {
         let w = train::mpi::MpiWorld::init(std::time::Duration::from_secs(args.dist_timeout))
             .map_err(|e| e.to_string())?;
+        LEAD.store(w.rank() == 0, Ordering::Relaxed);
         Ok(Some(Box::new(w)))
     }
     #[cfg(not(feature = "distributed"))]

@@ -16,6 +16,10 @@ const FONT_PATHS: &[&str] = &[
 
 /// Registers a font for PNG text once; false when none was found.
 pub fn png_ok() -> bool {
+    // under mpirun only rank 0 draws
+    if !super::dist::is_lead() {
+        return false;
+    }
     static OK: OnceLock<bool> = OnceLock::new();
     *OK.get_or_init(|| {
         for p in FONT_PATHS {

@@ -14,7 +14,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: u64, label: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (std::io::stderr().is_terminal() && super::dist::is_lead()).then(|| {
             let b = ProgressBar::new(total);
             b.set_style(
                 ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {msg} ({eta})")
@@ -34,6 +34,9 @@ impl Progress {
 
     /// Marks step `i` (0-based) done with a message.
     pub fn step(&self, i: u64, msg: impl FnOnce() -> String) {
+        if !super::dist::is_lead() {
+            return;
+        }
         match &self.bar {
             Some(b) => {
                 b.set_position(i + 1);
