@@ -280,15 +280,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     if let Some(d) = &dp {
-        let (steps, secs) = d.reduce_stats();
-        if steps > 0 {
+        let st = d.reduce_stats();
+        if st.steps > 0 {
+            let per = |s: f64| 1e3 * s / st.steps as f64;
+            let share = |s: f64| 100.0 * s / train_secs.get().max(1e-9);
             println!(
-                "data-parallel: {} ranks; summing gradients took {:.2} ms per step, {:.1}% of the training time ({:.1} of {:.1} s)",
+                "data-parallel: {} ranks, {} steps, {:.1} s of training; per step: summing gradients {:.2} ms ({:.1}%), waiting for the slowest rank {:.2} ms ({:.1}%)",
                 d.comm().size(),
-                1e3 * secs / steps as f64,
-                100.0 * secs / train_secs.get().max(1e-9),
-                secs,
-                train_secs.get()
+                st.steps,
+                train_secs.get(),
+                per(st.sum_secs),
+                share(st.sum_secs),
+                per(st.wait_secs),
+                share(st.wait_secs)
             );
         }
     }

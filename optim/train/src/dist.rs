@@ -121,6 +121,7 @@ pub struct DataParallel<'c> {
     comm: &'c dyn Collective,
     bucket_elems: usize,
     reduce_nanos: AtomicU64,
+    wait_nanos: AtomicU64,
     steps: AtomicU64,
 }
 
@@ -131,6 +132,7 @@ impl<'c> DataParallel<'c> {
             comm,
             bucket_elems: 25 << 18, // 25 MiB of f32
             reduce_nanos: AtomicU64::new(0),
+            wait_nanos: AtomicU64::new(0),
             steps: AtomicU64::new(0),
         }
     }
@@ -152,12 +154,15 @@ impl<'c> DataParallel<'c> {
         self.comm.rank()
     }
 
-    /// (steps taken, seconds spent summing gradients) since creation.
-    pub fn reduce_stats(&self) -> (u64, f64) {
-        (
-            self.steps.load(Ordering::Relaxed),
-            self.reduce_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
-        )
+    /// Since creation: steps taken, seconds waiting for the slowest rank
+    /// to finish its backward (a barrier before the sums, on more than one
+    /// rank), and seconds summing the gradients and the step's statistics.
+    pub fn reduce_stats(&self) -> ReduceStats {
+        ReduceStats {
+            steps: self.steps.load(Ordering::Relaxed),
+            wait_secs: self.wait_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+            sum_secs: self.reduce_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+        }
     }
 
     /// Copies rank 0's parameters and buffers to every rank (call once
@@ -234,6 +239,14 @@ impl<'c> DataParallel<'c> {
             // no rows here: this rank adds zeros
             model.visit("", &mut |_, t| flat.resize(flat.len() + t.numel(), 0.0));
         }
+        if self.comm.size() > 1 {
+            // measured apart: time spent waiting for the slowest rank is
+            // load imbalance, not communication
+            let t = Instant::now();
+            self.comm.barrier()?;
+            self.wait_nanos
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
         let t0 = Instant::now();
         for bucket in flat.chunks_mut(self.bucket_elems) {
             self.comm.sum_f32(bucket)?;
@@ -276,6 +289,18 @@ impl<'c> DataParallel<'c> {
             acc: sums[1] / n,
         })
     }
+}
+
+/// Where a data-parallel run's time outside forward and backward went
+/// ([`DataParallel::reduce_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReduceStats {
+    /// Steps taken.
+    pub steps: u64,
+    /// Seconds waiting for the slowest rank before the gradient sums.
+    pub wait_secs: f64,
+    /// Seconds in the gradient sums themselves.
+    pub sum_secs: f64,
 }
 
 /// Copies `flat[at..at + t.numel()]` into `t`; returns the next offset.

@@ -60,7 +60,7 @@ fn one_process_data_parallel_steps_are_the_plain_steps() {
         }
     }
     assert_eq!(checksum(&a), checksum(&b));
-    assert_eq!(dp.reduce_stats().0, 15);
+    assert_eq!(dp.reduce_stats().steps, 15);
 }
 
 /// Two ranks in one process: threads that meet at a barrier and add their
