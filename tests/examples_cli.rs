@@ -83,6 +83,29 @@ fn every_example_has_help_and_refuses_unknown_flags() {
     }
 }
 
+/// `--distributed` in a build without the `distributed` feature is an
+/// error that says how to build with MPI, before any data is read; in a
+/// build with it, `--dist-timeout` needs `--distributed`.
+#[test]
+fn distributed_without_mpi_says_how_to_build_it() {
+    for ex in ["cifar10", "babysit"] {
+        let o = run(ex, &["--dist-timeout", "5"]);
+        assert_eq!(o.status.code(), Some(2), "{ex}: {}", text(&o));
+        assert!(text(&o).contains("--distributed"), "{ex}: {}", text(&o));
+        if cfg!(feature = "distributed") {
+            continue;
+        }
+        let o = run(ex, &["--distributed", "--data", "/nonexistent"]);
+        assert!(!o.status.success(), "{ex}: {}", text(&o));
+        assert!(
+            text(&o).contains("--features distributed") && text(&o).contains("mpirun"),
+            "{ex}: {}",
+            text(&o)
+        );
+        assert!(!text(&o).contains("/nonexistent"), "{ex} read data first: {}", text(&o));
+    }
+}
+
 #[test]
 fn bad_values_are_refused_naming_their_flag() {
     for (ex, args, flag) in [
