@@ -120,12 +120,11 @@ fn compare(
     k: usize,
     s: usize,
     p: usize,
-    d: usize,
+    (d, dw): (usize, usize),
     (h, w): (usize, usize),
     seed: u64,
 ) -> Result<(), TestCaseError> {
-    let span = d * (k - 1) + 1;
-    prop_assume!(h + 2 * p >= span && w + 2 * p >= span);
+    prop_assume!(h + 2 * p > d * (k - 1) && w + 2 * p > dw * (k - 1));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let x = Tensor::<f64>::randn(&[n, cin, h, w], 0.0, 1.0, &mut rng);
     let wt = Tensor::<f64>::randn(&[cout, cin, k, k], 0.0, 1.0, &mut rng);
@@ -133,25 +132,46 @@ fn compare(
     let cfg = Conv2dCfg {
         stride: [s, s],
         padding: [p, p],
-        dilation: [d, d],
+        dilation: [d, dw],
     };
     let (reference, rf, rb) = run::<f64>(&x, &wt, &b, seed ^ 1, cfg, None);
     prop_assert_eq!((rf, rb), (Some(ConvPath::Im2col), Some(ConvPath::Im2col)));
     // Winograd's shapes (ops::kernels::winograd::applicable)
-    let wino = k == 3 && s == 1 && d == 1 && p <= 2 && cin >= 8 && cout >= 8;
-    let auto = match (simd_kernel_expected(), wino) {
-        (false, _) => ConvPath::Im2col,
-        (true, true) => ConvPath::Winograd,
-        (true, false) => ConvPath::Packed,
+    let wino = k == 3 && s == 1 && d == 1 && dw == 1 && p <= 2 && cin >= 8 && cout >= 8;
+    // the dilated Winograd path's (ops::kernels::dilated::phases): phases
+    // of at least 3 x 3 padded-input pixels
+    let dilated = k == 3
+        && s == 1
+        && (d > 1 || dw > 1)
+        && cin >= 8
+        && cout >= 8
+        && (h + 2 * p).div_ceil(d) >= 3
+        && (w + 2 * p).div_ceil(dw) >= 3;
+    let auto = match (simd_kernel_expected(), wino, dilated) {
+        (false, _, _) => ConvPath::Im2col,
+        (true, true, _) => ConvPath::Winograd,
+        (true, _, true) => ConvPath::DilatedWinograd,
+        (true, false, false) => ConvPath::Packed,
     };
     let mut runs = vec![(None, auto), (Some(ConvPath::Packed), ConvPath::Packed)];
     if wino {
         runs.push((Some(ConvPath::Winograd), ConvPath::Winograd));
     }
+    if dilated {
+        runs.push((Some(ConvPath::DilatedWinograd), ConvPath::DilatedWinograd));
+    } else {
+        // forced where it does not apply: the packed GEMM
+        runs.push((Some(ConvPath::DilatedWinograd), ConvPath::Packed));
+    }
     for (force, want) in runs {
         let (fast, ff, fb) = run::<f32>(&x, &wt, &b, seed ^ 1, cfg, force);
         prop_assert_eq!((ff, fb), (Some(want), Some(want)), "forced {:?}", force);
-        compare_values(&fast, &reference, want, (n, cin, cout, k, s, p, d, h, w))?;
+        compare_values(
+            &fast,
+            &reference,
+            want,
+            (n, cin, cout, k, s, p, d * 10 + dw, h, w),
+        )?;
     }
     Ok(())
 }
@@ -185,7 +205,7 @@ fn compare_values(
         for (i, (u, v)) in a.iter().zip(r).enumerate() {
             prop_assert!(
                 (u - v).abs() <= 2e-5 * scale,
-                "{:?} {} [{}]: f32 {} vs f64 {} ((n, cin, cout, k, s, p, d, h, w) = {:?})",
+                "{:?} {} [{}]: f32 {} vs f64 {} ((n, cin, cout, k, s, p, 10 dh + dw, h, w) = {:?})",
                 path,
                 name,
                 i,
@@ -215,7 +235,7 @@ proptest! {
         w in 1usize..=11,
         seed in any::<u64>(),
     ) {
-        compare(n, cin, cout, k, s, p, d, (h, w), seed)?;
+        compare(n, cin, cout, k, s, p, (d, d), (h, w), seed)?;
     }
 
     /// 3x3, stride 1, 8+ channels: the Winograd path, odd and even sizes.
@@ -229,6 +249,24 @@ proptest! {
         w in 1usize..=10,
         seed in any::<u64>(),
     ) {
-        compare(n, cin, cout, 3, 1, p, 1, (h, w), seed)?;
+        compare(n, cin, cout, 3, 1, p, (1, 1), (h, w), seed)?;
+    }
+
+    /// 3x3, stride 1, dilated (also unequal dilations, paddings that are
+    /// and are not multiples of the dilation, sizes that are and are not
+    /// multiples of it): the dilated Winograd path.
+    #[test]
+    fn f32_dilated_winograd_conv2d_matches_the_f64_reference_path(
+        n in 1usize..=3,
+        cin in 8usize..=12,
+        cout in 8usize..=12,
+        p in 0usize..=4,
+        dh in 1usize..=3,
+        dw in 2usize..=4,
+        h in 1usize..=13,
+        w in 1usize..=13,
+        seed in any::<u64>(),
+    ) {
+        compare(n, cin, cout, 3, 1, p, (dh, dw), (h, w), seed)?;
     }
 }

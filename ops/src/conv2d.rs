@@ -39,6 +39,7 @@ use rayon::prelude::*;
 
 use crate::kernels::conv_packed;
 use crate::kernels::conv_path::{self, ConvPath};
+use crate::kernels::dilated;
 use crate::kernels::im2col::{col2im, im2col, Window};
 use crate::kernels::par_gemm::par_gemm;
 
@@ -274,7 +275,12 @@ fn forward<T: Element>(
     let ckk = c * g.kh * g.kw;
     let in_sz = c * g.h * g.w;
     let mut out = vec![T::ZERO; n * f * p];
-    let path = conv_path::choose::<T>(g, c, f);
+    let path = conv_path::choose::<T>(g, n, c, f);
+    if n * f * p > 0 && path == ConvPath::DilatedWinograd {
+        let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
+        let out = dilated::forward(x.data(), w.data(), b.map(|b| b.data()), g, &ph, n, c, f);
+        return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
+    }
     if n * f * p > 0 && path != ConvPath::Im2col {
         let bd = b.map(|b| b.data());
         let wino = path == ConvPath::Winograd;
@@ -342,7 +348,23 @@ impl<T: Element> Backward<T> for Conv2dBackward<T> {
         } else {
             Vec::new()
         };
-        let path = conv_path::choose::<T>(g, c, f);
+        let path = conv_path::choose::<T>(g, n, c, f);
+        if path == ConvPath::DilatedWinograd {
+            let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
+            let gw = dilated::backward(
+                self.x.data(),
+                self.w.data(),
+                gy.data(),
+                g,
+                &ph,
+                n,
+                c,
+                f,
+                &mut gx,
+                need_w,
+            );
+            return Ok(self.grads(gx, gw, gy, needs));
+        }
         if path != ConvPath::Im2col {
             let gw = conv_packed::backward(
                 self.x.data(),

@@ -4,6 +4,7 @@
 //! | path | when (automatic choice) |
 //! |---|---|
 //! | [`ConvPath::Winograd`] | the packed GEMM has a SIMD micro-kernel for `T` (f32 with AVX2+FMA or AVX-512F, see `autograd::cpu`), and the layer is 3x3, stride 1, dilation 1, padding <= 2, with >= 8 channels each side |
+//! | [`ConvPath::DilatedWinograd`] | the SIMD micro-kernel exists, and the layer is 3x3, stride 1, dilated (either axis), with >= 8 channels each side: Winograd on the polyphase sub-images stacked into the batch (see [`super::dilated`]) |
 //! | [`ConvPath::Packed`] | the SIMD micro-kernel exists, other shapes: im2col blocks packed for our GEMM, weights packed once per call |
 //! | [`ConvPath::Im2col`] | no SIMD micro-kernel (f64, `LECTURE_GRAD_MAX_ISA=portable`, CPUs without AVX2): im2col per sample and matrixmultiply |
 //!
@@ -18,7 +19,7 @@ use autograd::packed::fast_kernel_available;
 use autograd::Element;
 
 use super::im2col::Window;
-use super::winograd;
+use super::{dilated, winograd};
 
 /// A convolution algorithm (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,6 +30,9 @@ pub enum ConvPath {
     Packed,
     /// Winograd F(2x2,3x3) on our packed GEMM.
     Winograd,
+    /// A dilated 3x3 stride-1 layer as Winograd on its polyphase
+    /// sub-images ([`super::dilated`]).
+    DilatedWinograd,
 }
 
 thread_local! {
@@ -36,16 +40,19 @@ thread_local! {
     static LAST: Cell<Option<ConvPath>> = const { Cell::new(None) };
 }
 
-/// The path for a convolution of `c` to `f` channels with window `g` in
-/// element type `T`; records it for [`last_conv_path`].
-pub fn choose<T: Element>(g: &Window, c: usize, f: usize) -> ConvPath {
+/// The path for a convolution of `n` samples of `c` to `f` channels with
+/// window `g` in element type `T`; records it for [`last_conv_path`].
+pub fn choose<T: Element>(g: &Window, n: usize, c: usize, f: usize) -> ConvPath {
     let wino = winograd::applicable(g, c, f);
+    let dilated = dilated::phases(g, n, c, f).is_some();
     let path = match FORCED.get() {
         // Winograd is only defined for its shapes: the packed GEMM otherwise
         Some(ConvPath::Winograd) if !wino => ConvPath::Packed,
+        Some(ConvPath::DilatedWinograd) if !dilated => ConvPath::Packed,
         Some(p) => p,
         None if !fast_kernel_available::<T>() => ConvPath::Im2col,
         None if wino => ConvPath::Winograd,
+        None if dilated => ConvPath::DilatedWinograd,
         None => ConvPath::Packed,
     };
     LAST.set(Some(path));
@@ -64,8 +71,8 @@ impl Drop for ForcedPath {
     }
 }
 
-/// Makes this thread's convolutions take `path` (Winograd only where it
-/// applies, the packed GEMM elsewhere) until the guard is dropped.
+/// Makes this thread's convolutions take `path` (the Winograd paths only
+/// where they apply, the packed GEMM elsewhere) until the guard is dropped.
 ///
 /// ```
 /// use ops::kernels::conv_path::{force_conv_path, last_conv_path, ConvPath};

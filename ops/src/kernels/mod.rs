@@ -2,6 +2,7 @@
 
 pub mod conv_packed;
 pub mod conv_path;
+pub mod dilated;
 pub mod im2col;
 pub mod par_gemm;
 pub mod winograd;
