@@ -102,7 +102,11 @@ fn distributed_without_mpi_says_how_to_build_it() {
             "{ex}: {}",
             text(&o)
         );
-        assert!(!text(&o).contains("/nonexistent"), "{ex} read data first: {}", text(&o));
+        assert!(
+            !text(&o).contains("/nonexistent"),
+            "{ex} read data first: {}",
+            text(&o)
+        );
     }
 }
 
