@@ -695,6 +695,14 @@ impl<T: Element> Tensor<T> {
 /// `&Vec<usize>`, a tensor's `shape()`), or signed ones (`&[isize]`,
 /// `[i32; N]`, integer literals such as `&[2, -1]`) in which one dim may be
 /// `-1`, inferred from the number of elements as in PyTorch.
+///
+/// ```
+/// use autograd::IntoShape;
+/// assert_eq!([2, -1].dims()?.as_slice(), &[2, -1]);
+/// assert_eq!((&vec![3usize, 4]).dims()?.as_slice(), &[3, 4]);
+/// assert!([usize::MAX].dims().is_err());
+/// # Ok::<(), autograd::Error>(())
+/// ```
 pub trait IntoShape {
     /// The dims, `-1` for the one to infer. Errors if an unsigned dim does
     /// not fit in `isize`.

@@ -119,6 +119,10 @@ stateless_layer!(@impls MaxPool2d, |s, x| ops::max_pool2d(x, s.0));
 impl MaxPool2d {
     /// `nn.MaxPool2d(k)`: a k x k window, stride k, no padding; other
     /// settings through `MaxPool2d(Pool2dCfg { .. })`.
+    ///
+    /// ```
+    /// assert_eq!(nn::MaxPool2d::new(2).0, ops::Pool2dCfg::new(2));
+    /// ```
     pub fn new(k: usize) -> Self {
         MaxPool2d(Pool2dCfg::new(k))
     }

@@ -406,6 +406,25 @@ pub fn random_search<M: Classifier>(
 /// trial's draws and seed depend only on `cfg.seed` and `i`, so the results
 /// are the single-process search's, bit for bit, for any number of ranks.
 /// `on_trial` hears of this rank's trials.
+///
+/// ```
+/// use rand::SeedableRng;
+/// use train::babysit::{random_search_on, SearchConfig, SearchSpace};
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// let x = autograd::Tensor::randn(&[40, 3, 2, 2], 0.0, 1.0, &mut rng);
+/// let set = data::Dataset::new(x, (0..40).map(|i| i % 10).collect(), 10)?;
+/// let make = |s: u64| {
+///     train::models::LinearSoftmax::new(12, 10, &mut rand_chacha::ChaCha8Rng::seed_from_u64(s))
+/// };
+/// let cfg = SearchConfig {
+///     space: SearchSpace { log10_lr: (-3.0, -1.0), log10_reg: (-5.0, -2.0) },
+///     trials: 3, iters: 5, batch: 10, momentum: 0.9, seed: 1,
+/// };
+/// // `Local` is one process; under mpirun, a train::mpi::MpiWorld
+/// let s = random_search_on(&train::dist::Local, &make, &set, &set, &cfg, &|_| {})?;
+/// assert_eq!(s.trials.len(), 3);
+/// # Ok::<(), autograd::Error>(())
+/// ```
 pub fn random_search_on<M: Classifier>(
     comm: &dyn Collective,
     make: &(dyn Fn(u64) -> M + Sync),

@@ -44,6 +44,15 @@ use crate::step::{evaluate, Pass};
 
 /// The collective operations data-parallel training needs. Every method is
 /// called by every rank, in the same order (as MPI's collectives).
+///
+/// ```
+/// use train::dist::{Collective, Local};
+/// let comm: &dyn Collective = &Local; // or a train::mpi::MpiWorld
+/// let mut grads = vec![1.0f32, 2.0];
+/// comm.sum_f32(&mut grads)?; // over one rank: unchanged
+/// assert_eq!((comm.rank(), comm.size(), grads), (0, 1, vec![1.0, 2.0]));
+/// # Ok::<(), autograd::Error>(())
+/// ```
 pub trait Collective {
     /// This process's rank, `0..size()`.
     fn rank(&self) -> usize;
@@ -293,6 +302,11 @@ impl<'c> DataParallel<'c> {
 
 /// Where a data-parallel run's time outside forward and backward went
 /// ([`DataParallel::reduce_stats`]).
+///
+/// ```
+/// let dp = train::dist::DataParallel::new(&train::dist::Local);
+/// assert_eq!(dp.reduce_stats().steps, 0);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ReduceStats {
     /// Steps taken.

@@ -35,6 +35,15 @@ use crate::dist::Collective;
 const MAX_CALL: usize = 1 << 26;
 
 /// The MPI world; see the [module docs](self).
+///
+/// ```no_run
+/// // started as `mpirun -np 2 my-program`
+/// use train::dist::{Collective, DataParallel};
+/// let world = train::mpi::MpiWorld::init(std::time::Duration::from_secs(60))?;
+/// println!("rank {} of {}", world.rank(), world.size());
+/// let dp = DataParallel::new(&world); // then FitConfig { parallel: Some(&dp), .. }
+/// # Ok::<(), autograd::Error>(())
+/// ```
 pub struct MpiWorld {
     world: SimpleCommunicator,
     watch: Arc<Watch>,
