@@ -10,27 +10,22 @@
 //!   called it.
 //!
 //! The primitive ops live in the `ops` crate; this crate is the machinery.
+//! The numeric kernels it runs on (and all of the project's `unsafe`
+//! code) are the `kernels` crate below it, re-exported here under the same
+//! paths: [`Element`], [`cpu`], [`gemm`], [`packed`], [`fastmath`].
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod arith;
-pub mod cpu;
-pub mod element;
 pub mod error;
-#[allow(unsafe_code)] // kernel file: one unsafe call with a SAFETY comment
-pub mod fastmath;
-#[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
-pub mod gemm;
 pub mod gradcheck;
-#[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
-pub mod packed;
 pub mod par;
 pub mod tape;
 pub mod tensor;
 
-pub use element::Element;
 pub use error::{fmt_shape, Error, ErrorKind, Result};
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckFailure, GradcheckReport};
+pub use kernels::{cpu, element, fastmath, gemm, packed, Element};
 pub use smallvec;
 pub use tape::{Backward, Grads, InputGrads, NoGradGuard, ParamSource, Tape, Var};
 pub use tensor::{IntoShape, Shape, Tensor, TensorId};

@@ -4,7 +4,7 @@
 //! keep the AVX-512/FMA kernels, chosen at run time with a portable fallback).
 //! This file only checks, in checked arithmetic, that every index the kernel
 //! will touch lies inside the slices and that every stride fits in `isize`;
-//! it, `packed.rs` and `fastmath.rs` are the only places in `autograd` with
+//! it, `packed.rs` and `fastmath.rs` are the only places in the project (crate `kernels`) with
 //! `unsafe`. The raw-kernel trait [`Gemm`] is sealed: its method needs a
 //! [`Token`](crate::packed::Token) that only this crate can make.
 
@@ -140,7 +140,7 @@ impl<'a, T> MatRef<'a, T> {
 /// exceeds `isize::MAX`, or a bound overflows.
 ///
 /// ```
-/// use autograd::gemm::{gemm, MatRef};
+/// use kernels::gemm::{gemm, MatRef};
 /// let a = [1.0f32, 2.0, 3.0, 4.0]; // [[1,2],[3,4]]
 /// let b = [1.0f32, 0.0, 0.0, 1.0]; // identity
 /// let mut c = [0.0f32; 4];

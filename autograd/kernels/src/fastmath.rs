@@ -74,8 +74,8 @@ pub fn tanh_f32(x: f32) -> f32 {
 /// ```
 /// let x = [0.0f32, 0.5, -3.0];
 /// let mut y = [0.0f32; 3];
-/// autograd::fastmath::tanh_f32_slice(&x, &mut y);
-/// assert_eq!(y[1], autograd::fastmath::tanh_f32(0.5));
+/// kernels::fastmath::tanh_f32_slice(&x, &mut y);
+/// assert_eq!(y[1], kernels::fastmath::tanh_f32(0.5));
 /// ```
 pub fn tanh_f32_slice(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "tanh_f32_slice: lengths differ");

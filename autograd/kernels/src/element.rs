@@ -12,7 +12,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 /// two types, so no other crate can implement it.
 ///
 /// ```
-/// use autograd::Element;
+/// use kernels::Element;
 /// fn half<T: Element>(x: T) -> T { x * T::from_f64(0.5) }
 /// assert_eq!(half(3.0f32), 1.5);
 /// assert_eq!(<f64 as Element>::NAME, "f64");

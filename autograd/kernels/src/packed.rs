@@ -24,7 +24,7 @@
 //! sequence of operations whatever the caller's threading, so results do not
 //! depend on the thread count.
 //!
-//! This is one of the three kernel files of `autograd` with `unsafe`
+//! This is one of the three kernel files (crate `kernels`) with `unsafe`
 //! (`gemm.rs`, `packed.rs`, `fastmath.rs`; here the AVX-512 and AVX2
 //! kernels' raw loads and stores, and the calls into `target_feature`
 //! functions, the FMA peak probe's included); the packing and the driver
@@ -81,8 +81,8 @@ impl<T: Element> PackedA<T> {
     /// Packs all of `a`.
     ///
     /// ```
-    /// use autograd::gemm::MatRef;
-    /// use autograd::packed::{gemm_packed, PackedA, PackedB};
+    /// use kernels::gemm::MatRef;
+    /// use kernels::packed::{gemm_packed, PackedA, PackedB};
     /// let a = [1.0f64, 2.0, 3.0, 4.0];
     /// let b = [5.0f64, 6.0, 7.0, 8.0];
     /// let pa = PackedA::pack(MatRef::row_major(&a, 2, 2));
@@ -591,7 +591,7 @@ mod avx512 {
 /// once and reports the GFLOP/s that every workload is set against.
 ///
 /// ```
-/// let (flops, secs) = autograd::packed::fma_peak_probe(1000);
+/// let (flops, secs) = kernels::packed::fma_peak_probe(1000);
 /// assert!(flops > 0.0 && secs >= 0.0);
 /// ```
 pub fn fma_peak_probe(iters: usize) -> (f64, f64) {

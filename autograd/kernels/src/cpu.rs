@@ -81,7 +81,7 @@ fn cap_from_env() -> Option<Isa> {
 /// Decided once per process.
 ///
 /// ```
-/// use autograd::cpu::{active, detected};
+/// use kernels::cpu::{active, detected};
 /// assert!(active() <= detected());
 /// ```
 pub fn active() -> Isa {

@@ -1,0 +1,31 @@
+//! # kernels: the numeric kernels under `autograd`, and all `unsafe` code
+//!
+//! - [`Element`]: the sealed scalar trait (`f32`, `f64`) that tensors are
+//!   generic over, with the element-wise maths the ops need.
+//! - [`cpu`]: the instruction set chosen once per process (AVX-512F,
+//!   AVX2+FMA or portable), capped by `LECTURE_GRAD_MAX_ISA`.
+//! - [`gemm`]: the safe wrapper of matrixmultiply's GEMM over strided views.
+//! - [`packed`]: our packed GEMM with its AVX-512 and AVX2 micro-kernels, and
+//!   the FMA-peak probe.
+//! - [`fastmath`]: the SIMD `tanh` slice kernels.
+//!
+//! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
+//! forbid `unsafe` code; here it is confined to `gemm`, `packed` and
+//! `fastmath`, each block with a SAFETY comment and a test against a plain
+//! loop, every bound it relies on checked in checked arithmetic first, and
+//! the raw-kernel traits sealed (their methods take a [`packed::Token`]
+//! that only this crate can make). `autograd` re-exports every module
+//! under the same path (`autograd::packed`, ...).
+
+#![deny(unsafe_code)]
+
+pub mod cpu;
+pub mod element;
+#[allow(unsafe_code)] // kernel file: one unsafe call with a SAFETY comment
+pub mod fastmath;
+#[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
+pub mod gemm;
+#[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
+pub mod packed;
+
+pub use element::Element;
