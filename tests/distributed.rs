@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use lecture_grad::prelude::*;
 use train::dist::{checksum, DataParallel};
 
+mod common;
+
 /// The ranks' model: conv + batch norm (buffers), pooling, linear.
 fn model(seed: u64, bn: bool) -> Sequential<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -259,6 +261,107 @@ fn a_hung_rank_stops_the_job_after_the_watchdog_timeout() {
         text.contains("rank 0 of 2: barrier has waited"),
         "the watchdog's message: {text}"
     );
+}
+
+/// An example binary built with the `distributed` feature
+/// (`cargo build --features distributed --examples`, as `.ci/run` does).
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} not built: `cargo build --features distributed --examples` first",
+        p.display()
+    );
+    p
+}
+
+/// The examples as a user starts them under `mpirun`, on a synthetic
+/// CIFAR-10 folder: `cifar10 --distributed` trains and reports the
+/// gradient-sum time, and `babysit --distributed --quick` prints each step
+/// once (rank 0 alone) with the same search results as one process.
+#[test]
+fn the_examples_run_under_mpirun_as_the_readme_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("cifar");
+    common::synthetic_cifar(&data, 50);
+    let d = data.to_str().unwrap().to_string();
+    let launch = |np: usize, name: &str, args: &[&str]| {
+        let mut c = Command::new("mpirun");
+        c.args([
+            "--allow-run-as-root",
+            "--oversubscribe",
+            "-np",
+            &np.to_string(),
+        ])
+        .args(["-x", "RAYON_NUM_THREADS"])
+        .arg(example(name))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .env_remove("CIFAR10_DIR");
+        run_ok(c)
+    };
+    let out = tmp.path().join("c10");
+    let o = out.to_str().unwrap();
+    let text = launch(
+        2,
+        "cifar10",
+        &[
+            "--distributed",
+            "--model",
+            "linear",
+            "--epochs",
+            "1",
+            "--data",
+            &d,
+            "--out",
+            o,
+        ],
+    );
+    assert!(text.contains("2 ranks (data-parallel, MPI)"), "{text}");
+    assert!(text.contains("data-parallel: 2 ranks"), "{text}");
+    assert_eq!(
+        text.matches("best model: epoch").count(),
+        1,
+        "rank 0 alone reports: {text}"
+    );
+    assert!(out.join("cifar10_linear_best.safetensors").exists());
+
+    let search_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("  lr ") || l.contains("trials stopped early"))
+            .map(String::from)
+            .collect()
+    };
+    let (o1, o2) = (tmp.path().join("b1"), tmp.path().join("b2"));
+    let one = launch(
+        1,
+        "babysit",
+        &["--quick", "--data", &d, "--out", o1.to_str().unwrap()],
+    );
+    let two = launch(
+        2,
+        "babysit",
+        &[
+            "--quick",
+            "--distributed",
+            "--data",
+            &d,
+            "--out",
+            o2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(two.matches("== 5. coarse-to-fine").count(), 1, "{two}");
+    assert!(two.contains("x 2 ranks"), "{two}");
+    let (s1, s2) = (search_lines(&one), search_lines(&two));
+    assert!(s1.len() >= 6, "{one}");
+    assert_eq!(s1, s2, "the searches differ:\n{one}\n---\n{two}");
 }
 
 /// The pid of the process of rank `rank` among `mpirun`'s descendants.

@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::synthetic_cifar;
+
 fn example(name: &str) -> PathBuf {
     // this test runs from target/<profile>/deps/; examples are in ../examples
     let exe = std::env::current_exe().unwrap();
@@ -36,26 +39,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// A CIFAR-10 folder of `per_file` random records in each of the five
-/// batch files.
-fn synthetic_cifar(dir: &Path, per_file: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut state = 12345u64;
-    for f in 1..=5 {
-        let mut bytes = Vec::with_capacity(per_file * 3073);
-        for i in 0..per_file {
-            bytes.push(((i + f) % 10) as u8);
-            for _ in 0..3072 {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                bytes.push((state >> 56) as u8);
-            }
-        }
-        std::fs::write(dir.join(format!("data_batch_{f}.bin")), bytes).unwrap();
-    }
 }
 
 #[test]

@@ -66,3 +66,23 @@ pub fn snapshot<M: Module<f32>>(m: &mut M) -> Vec<(String, Vec<u32>)> {
         .map(|(n, t)| (n, t.data().iter().map(|v| v.to_bits()).collect()))
         .collect()
 }
+
+/// A CIFAR-10 folder of `per_file` random records in each of the five
+/// batch files.
+pub fn synthetic_cifar(dir: &std::path::Path, per_file: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 12345u64;
+    for f in 1..=5 {
+        let mut bytes = Vec::with_capacity(per_file * 3073);
+        for i in 0..per_file {
+            bytes.push(((i + f) % 10) as u8);
+            for _ in 0..3072 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                bytes.push((state >> 56) as u8);
+            }
+        }
+        std::fs::write(dir.join(format!("data_batch_{f}.bin")), bytes).unwrap();
+    }
+}
