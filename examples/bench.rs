@@ -137,20 +137,18 @@ fn main() {
         eprintln!("error: --threads {threads}: cannot start the thread pool: {e}");
         std::process::exit(1);
     }
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let info = autograd::cpu::info();
+    let blocking = autograd::packed::blocking();
     println!(
-        "# cpu=\"{model}\" isa={} detected={} f32_micro_kernel=\"{}\" threads={threads}",
+        "# cpu=\"{}\" isa={} detected={} f32_micro_kernel=\"{}\" l1d={}K l2={}K blocking=kc{},mc{} threads={threads}",
+        info.model_name,
         autograd::cpu::active().name(),
         autograd::cpu::detected().name(),
-        autograd::packed::micro_kernel_name::<f32>()
+        autograd::packed::micro_kernel_name::<f32>(),
+        info.l1d >> 10,
+        info.l2 >> 10,
+        blocking.kc,
+        blocking.mc
     );
     // the roofline's ceiling: FMA peak of the ISA in use, 1 and T threads
     let t0 = Instant::now();

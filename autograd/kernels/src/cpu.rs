@@ -14,6 +14,23 @@
 //!
 //! f64 always takes the portable micro-kernel (it is the gradient-check
 //! path, where exactness matters and speed does not).
+//!
+//! **Cache blocking** comes from the cache sizes ([`info`]: sysfs on Linux,
+//! read once), by the analytical rule of BLIS (Low et al., "Analytical
+//! modeling is enough for high-performance BLIS", 2016) as
+//! `kernels::packed::blocking` applies it: the `KC x NR` B micro-panel
+//! fills about half of L1d (it is reused from L1 by every A micro-panel of
+//! a block), and the `MC x KC` A block about half of L2 (reused from L2
+//! for every B micro-panel). With the 16 x 16 tile of every ISA:
+//!
+//! | CPU family (per-core L1d / L2) | KC | MC |
+//! |---|---|---|
+//! | AMD Zen 1-3 (32 KiB / 512 KiB) | 256 | 256 |
+//! | AMD Zen 4 (32 KiB / 1 MiB) | 256 | 512 |
+//! | Intel Skylake-X / Cascade Lake (32 KiB / 1 MiB) | 256 | 512 |
+//! | Intel Ice Lake / Sapphire Rapids server (48 KiB / 1.25-2 MiB) | 384 | 416-672 |
+//! | Intel client cores, Haswell-Coffee Lake (32 KiB / 256 KiB) | 256 | 128 |
+//! | unknown (no sysfs) | 256 | 256 |
 
 use std::sync::OnceLock;
 
@@ -95,9 +112,104 @@ pub fn active() -> Isa {
     })
 }
 
+/// What the kernels know of this CPU, read once: its model name and, per
+/// core, the L1 data and L2 cache sizes in bytes (Linux: `/proc/cpuinfo`
+/// and `/sys/devices/system/cpu/cpu0/cache`; elsewhere, or when unreadable,
+/// "unknown" and 32 KiB / 512 KiB).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuInfo {
+    /// `model name` of `/proc/cpuinfo`, or "unknown".
+    pub model_name: String,
+    /// L1 data cache per core, bytes.
+    pub l1d: usize,
+    /// L2 cache per core, bytes.
+    pub l2: usize,
+}
+
+/// This CPU's [`CpuInfo`], read once.
+///
+/// ```
+/// let i = kernels::cpu::info();
+/// assert!(i.l1d >= 4096 && i.l2 >= i.l1d);
+/// ```
+pub fn info() -> &'static CpuInfo {
+    static INFO: OnceLock<CpuInfo> = OnceLock::new();
+    INFO.get_or_init(|| {
+        let model_name = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    Some(
+                        l.strip_prefix("model name")?
+                            .split_once(':')?
+                            .1
+                            .trim()
+                            .to_string(),
+                    )
+                })
+            })
+            .unwrap_or_else(|| "unknown".to_string());
+        let (mut l1d, mut l2) = (None, None);
+        for i in 0..8 {
+            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{i}");
+            let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok();
+            let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size"))
+            else {
+                continue;
+            };
+            let bytes = parse_size(&size);
+            match (level.trim(), kind.trim()) {
+                ("1", "Data") => l1d = bytes,
+                ("2", "Unified") | ("2", "Data") => l2 = bytes,
+                _ => {}
+            }
+        }
+        sane_caches(model_name, l1d, l2)
+    })
+}
+
+/// Sizes outside what any CPU has are taken as unknown.
+fn sane_caches(model_name: String, l1d: Option<usize>, l2: Option<usize>) -> CpuInfo {
+    let l1d = l1d
+        .filter(|&b| (4 << 10..=1 << 20).contains(&b))
+        .unwrap_or(32 << 10);
+    let l2 = l2
+        .filter(|&b| (l1d..=64 << 20).contains(&b))
+        .unwrap_or(512 << 10);
+    CpuInfo {
+        model_name,
+        l1d,
+        l2,
+    }
+}
+
+/// `"32K"`, `"1024K"`, `"2M"` (sysfs's spelling) in bytes.
+fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last()? {
+        'K' | 'k' => (&s[..s.len() - 1], 1usize << 10),
+        'M' | 'm' => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    num.trim().parse::<usize>().ok()?.checked_mul(mult)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_sizes_parse_and_absurd_ones_fall_back() {
+        assert_eq!(parse_size("32K\n"), Some(32 << 10));
+        assert_eq!(parse_size("2M"), Some(2 << 20));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("99999999999999999999K"), None);
+        let i = sane_caches("m".into(), Some(1), Some(usize::MAX));
+        assert_eq!((i.l1d, i.l2), (32 << 10, 512 << 10));
+        let i = sane_caches("m".into(), Some(48 << 10), Some(2 << 20));
+        assert_eq!((i.l1d, i.l2), (48 << 10, 2 << 20));
+    }
 
     #[test]
     fn names_round_trip_and_order_is_by_width() {

@@ -10,8 +10,8 @@
 //!
 //! Both can be filled in slices along k ([`PackedA::fill`] /
 //! [`PackedB::fill`] at a k offset), so `sum_s A_s B_s` is one GEMM over the
-//! concatenated k. The driver blocks k by [`KC`] (a B micro-panel, `KC x NR`,
-//! stays in L1) and m by `MC` rows (the A block stays in L2), and calls an
+//! concatenated k. The driver blocks k by [`Blocking::kc`] (a B micro-panel, `kc x NR`,
+//! stays in L1) and m by [`Blocking::mc`] rows (the A block stays in L2), and calls an
 //! `MR x NR` micro-kernel on each tile of C.
 //!
 //! Micro-kernels (chosen once per process, see [`crate::cpu`]): f32 on a
@@ -40,10 +40,69 @@ use crate::Element;
 pub const MR: usize = 16;
 /// Columns of B (and C) per micro-tile.
 pub const NR: usize = 16;
-/// Depth of one k block.
-pub const KC: usize = 384;
-/// Rows of A per m block.
-const MC: usize = 256;
+/// The cache blocking of [`gemm_packed`]: k blocks of at most `kc`, m
+/// blocks of `mc` rows (a multiple of `MR`). See [`crate::cpu`] for the
+/// rule and the table by CPU family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// Depth of one k block: the `kc x NR` B micro-panel fills about half of L1d.
+    pub kc: usize,
+    /// Rows of one A block: `mc x kc` fills about half of L2.
+    pub mc: usize,
+}
+
+impl Blocking {
+    /// The blocking for an L1d and an L2 of these sizes (bytes per core),
+    /// in f32: kc a multiple of 16 in 128..=512, mc a multiple of `MR` in
+    /// `4 MR..=1024`.
+    ///
+    /// ```
+    /// use kernels::packed::Blocking;
+    /// assert_eq!(Blocking::for_caches(32 << 10, 512 << 10), Blocking { kc: 256, mc: 256 });
+    /// assert_eq!(Blocking::for_caches(48 << 10, 2 << 20), Blocking { kc: 384, mc: 672 });
+    /// ```
+    pub fn for_caches(l1d: usize, l2: usize) -> Blocking {
+        let f = std::mem::size_of::<f32>();
+        let kc = (l1d / 2 / (NR * f)) / 16 * 16;
+        let kc = kc.clamp(128, 512);
+        let mc = (l2 / 2 / (kc * f)) / MR * MR;
+        Blocking {
+            kc,
+            mc: mc.clamp(4 * MR, 1024),
+        }
+    }
+}
+
+/// This CPU's blocking ([`Blocking::for_caches`] of [`crate::cpu::info`]),
+/// decided once per process; the environment variable
+/// `LECTURE_GRAD_BLOCKING=KC,MC` overrides it (for tuning and A/B
+/// measurements: kc in 1..=4096, mc a multiple of 16 in 16..=8192; other
+/// values are reported on stderr and ignored).
+pub fn blocking() -> Blocking {
+    static B: std::sync::OnceLock<Blocking> = std::sync::OnceLock::new();
+    *B.get_or_init(|| {
+        if let Ok(v) = std::env::var("LECTURE_GRAD_BLOCKING") {
+            match parse_blocking(&v) {
+                Some(b) => return b,
+                None => eprintln!(
+                    "warning: LECTURE_GRAD_BLOCKING={v:?} is not KC,MC with kc in 1..=4096 and mc a multiple of {MR} in {MR}..=8192: ignored"
+                ),
+            }
+        }
+        let i = crate::cpu::info();
+        Blocking::for_caches(i.l1d, i.l2)
+    })
+}
+
+fn parse_blocking(v: &str) -> Option<Blocking> {
+    let (k, m) = v.split_once(',')?;
+    let (kc, mc) = (
+        k.trim().parse::<usize>().ok()?,
+        m.trim().parse::<usize>().ok()?,
+    );
+    ((1..=4096).contains(&kc) && (MR..=8192).contains(&mc) && mc % MR == 0)
+        .then_some(Blocking { kc, mc })
+}
 
 /// Elements of a packed matrix: `rows` rounded up to whole panels of `panel`,
 /// times `k`. Panics (naming `what`) when that overflows `usize`.
@@ -345,9 +404,10 @@ fn gemm_panels<T: Element>(
     }
     let a_panel = |ip: usize| &a.data[ip * k * MR..(ip + 1) * k * MR];
     let b_panel = |jp: usize| &b.data[jp * k * NR..(jp + 1) * k * NR];
-    let mc_panels = MC / MR;
-    // equal k blocks of at most KC: no short tail block paying a full C pass
-    let kc_even = k.div_ceil(k.div_ceil(KC));
+    let Blocking { kc: kc_max, mc } = blocking();
+    let mc_panels = mc / MR;
+    // equal k blocks of at most kc: no short tail block paying a full C pass
+    let kc_even = k.div_ceil(k.div_ceil(kc_max));
     let mut pc = 0;
     while pc < k {
         let kc = kc_even.min(k - pc);
@@ -813,8 +873,8 @@ mod tests {
             .collect()
     }
 
-    /// Shapes around the tile and block sizes: partial tiles, k beyond KC,
-    /// m beyond MC, k = 0.
+    /// Shapes around the tile and block sizes: partial tiles, k beyond the
+    /// largest kc (512), m beyond the largest mc (1024), k = 0.
     const SHAPES: &[(usize, usize, usize)] = &[
         (1, 1, 1),
         (3, 5, 7),
@@ -824,7 +884,30 @@ mod tests {
         (270, 70, 40),
         (40, 0, 20),
         (5, 600, 70),
+        (1100, 20, 17),
     ];
+
+    #[test]
+    fn blocking_overrides_parse_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_blocking("384, 256"),
+            Some(Blocking { kc: 384, mc: 256 })
+        );
+        for bad in [
+            "",
+            "384",
+            "0,256",
+            "384,250",
+            "384,0",
+            "5000,256",
+            "a,b",
+            "384,16384",
+        ] {
+            assert_eq!(parse_blocking(bad), None, "{bad}");
+        }
+        let b = blocking();
+        assert!(b.kc >= 1 && b.mc % MR == 0);
+    }
 
     #[test]
     fn portable_path_matches_naive_loop_exactly() {
