@@ -222,6 +222,7 @@ impl<'c> DataParallel<'c> {
         // (loss · n_r, correct) of this rank's rows, summed over ranks below
         let mut stats = [0.0f64; 2];
         let mut flat = Vec::new();
+        let mut reached: Vec<f32> = Vec::new();
         let mut order = Vec::new();
         model.visit("", &mut |_, t| order.push((t.id(), t.shape().to_vec())));
         if n > 0 {
@@ -241,13 +242,26 @@ impl<'c> DataParallel<'c> {
             let grads = tape.backward(weighted)?;
             drop(tape);
             model.visit("", &mut |_, t| match grads.of(t) {
-                Some(g) => flat.extend_from_slice(g.data()),
-                None => flat.resize(flat.len() + t.numel(), 0.0),
+                Some(g) => {
+                    flat.extend_from_slice(g.data());
+                    reached.push(1.0);
+                }
+                None => {
+                    flat.resize(flat.len() + t.numel(), 0.0);
+                    reached.push(0.0);
+                }
             });
         } else {
             // no rows here: this rank adds zeros
-            model.visit("", &mut |_, t| flat.resize(flat.len() + t.numel(), 0.0));
+            model.visit("", &mut |_, t| {
+                flat.resize(flat.len() + t.numel(), 0.0);
+                reached.push(0.0);
+            });
         }
+        // after the sum, how many ranks a parameter's gradient reached: a
+        // parameter no rank reached gets no gradient, as in one process
+        // (the optimizer skips it instead of decaying it)
+        flat.extend_from_slice(&reached);
         if self.comm.size() > 1 {
             // measured apart: time spent waiting for the slowest rank is
             // load imbalance, not communication
@@ -264,13 +278,18 @@ impl<'c> DataParallel<'c> {
         self.reduce_nanos
             .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.steps.fetch_add(1, Ordering::Relaxed);
+        let flags = flat.split_off(flat.len() - order.len());
         let mut at = 0;
-        let reduced = Grads::from_params(order.into_iter().map(|(id, shape)| {
+        let mut reduced = Vec::with_capacity(order.len());
+        for ((id, shape), flag) in order.into_iter().zip(flags) {
             let len = shape.iter().product::<usize>();
-            let g = Tensor::from_vec(flat[at..at + len].to_vec(), &shape);
+            if flag > 0.0 {
+                let g = Tensor::from_vec(flat[at..at + len].to_vec(), &shape)?;
+                reduced.push((id, g));
+            }
             at += len;
-            (id, g.expect("the gradient was flattened from this shape"))
-        }));
+        }
+        let reduced = Grads::from_params(reduced);
         opt.step(model.as_module_mut(), &reduced)?;
         self.sync_buffers(model.as_module_mut())?;
         Ok((stats[0] / b.max(1) as f64, stats[1] / b.max(1) as f64))

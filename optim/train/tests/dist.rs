@@ -187,3 +187,51 @@ fn fit_on_two_ranks_keeps_them_identical_and_near_one_process() {
     });
     assert!(max_diff < 1e-4, "two ranks vs one: max |diff| {max_diff}");
 }
+
+/// A model with a layer its forward never uses (a frozen head, an unused
+/// branch).
+struct WithUnused {
+    fc: nn::Linear<f32>,
+    unused: nn::Linear<f32>,
+}
+nn::impl_module!(WithUnused: f32 { fc, unused });
+
+impl nn::Classifier for WithUnused {
+    fn forward<'t>(
+        &self,
+        tape: &'t autograd::Tape<f32>,
+        x: autograd::Var<'t, f32>,
+        _: nn::Mode,
+    ) -> autograd::Result<autograd::Var<'t, f32>> {
+        use ops::VarOps;
+        self.fc.forward(tape, x.reshape([-1, 48])?)
+    }
+}
+
+/// A parameter that no rank's backward reaches gets no gradient, as in one
+/// process: SGD with weight decay and momentum leaves it alone (it would
+/// decay it if a zero gradient were passed on).
+#[test]
+fn a_parameter_no_rank_reaches_is_left_alone_as_in_one_process() {
+    let set = synthetic(40, 1);
+    let make = || {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        WithUnused {
+            fc: nn::Linear::new(48, 10, nn::Init::He, &mut rng),
+            unused: nn::Linear::new(4, 4, nn::Init::He, &mut rng),
+        }
+    };
+    let (mut a, mut b) = (make(), make());
+    let before = a.unused.weight.data().to_vec();
+    let opt = || Sgd::new(0.1).momentum(0.9).weight_decay(0.1);
+    let (mut oa, mut ob) = (opt(), opt());
+    let dp = DataParallel::new(&Local);
+    for batch in data::Batches::new(&set, 10, Some(1), 0, None) {
+        let batch = batch.unwrap();
+        train::train_step(&mut a, &mut oa, &batch.images, &batch.labels).unwrap();
+        dp.step(&mut b, &mut ob, &batch.images, &batch.labels)
+            .unwrap();
+    }
+    assert_eq!(a.unused.weight.data(), &before[..]);
+    assert_eq!(checksum(&a), checksum(&b));
+}
