@@ -73,13 +73,18 @@ fn mpirun(np: usize, mode: &str, extra_env: &[(&str, String)]) -> Command {
     c
 }
 
-fn run_ok(mut c: Command) -> String {
-    let out = c.output().expect("mpirun (OpenMPI) is installed");
-    let text = format!(
+/// stdout and stderr of a finished process, as one text.
+fn text_of(out: &Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    )
+}
+
+fn run_ok(mut c: Command) -> String {
+    let out = c.output().expect("mpirun (OpenMPI) is installed");
+    let text = text_of(&out);
     assert!(out.status.success(), "mpirun failed:\n{text}");
     text
 }
@@ -206,11 +211,7 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_checkpoint() {
         .unwrap();
     let out = wait_with_timeout(&mut job, Duration::from_secs(90));
     let stopped = killed.elapsed();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = text_of(&out);
     assert!(!out.status.success(), "{text}");
     assert!(
         stopped < Duration::from_secs(60),
@@ -249,11 +250,7 @@ fn a_hung_rank_stops_the_job_after_the_watchdog_timeout() {
         .unwrap();
     let out = wait_with_timeout(&mut job, Duration::from_secs(90));
     let took = t.elapsed();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = text_of(&out);
     assert!(!out.status.success(), "{text}");
     assert!(took < Duration::from_secs(60), "took {took:?}: {text}");
     assert!(!text.contains("final barrier passed"), "{text}");
