@@ -177,25 +177,30 @@ impl<'c> DataParallel<'c> {
     /// Copies rank 0's parameters and buffers to every rank (call once
     /// before training, as DDP does when it wraps a model).
     pub fn sync_model<M: Module<f32> + ?Sized>(&self, model: &mut M) -> Result<()> {
-        let mut flat = Vec::new();
-        model.visit("", &mut |_, t| flat.extend_from_slice(t.data()));
-        model.visit_buffers("", &mut |_, t| flat.extend_from_slice(t.data()));
-        self.comm.broadcast_f32(&mut flat)?;
-        let mut at = 0;
-        model.visit_mut("", &mut |_, t| at = unflatten(&flat, at, t));
-        model.visit_buffers_mut("", &mut |_, t| at = unflatten(&flat, at, t));
-        Ok(())
+        self.broadcast_state(model, true)
     }
 
     /// Copies rank 0's buffers to every rank.
     pub fn sync_buffers<M: Module<f32> + ?Sized>(&self, model: &mut M) -> Result<()> {
+        self.broadcast_state(model, false)
+    }
+
+    /// Rank 0's buffers, and with `params` its parameters, to every rank,
+    /// in one broadcast. Buffers alone are skipped when the model has none.
+    fn broadcast_state<M: Module<f32> + ?Sized>(&self, model: &mut M, params: bool) -> Result<()> {
         let mut flat = Vec::new();
+        if params {
+            model.visit("", &mut |_, t| flat.extend_from_slice(t.data()));
+        }
         model.visit_buffers("", &mut |_, t| flat.extend_from_slice(t.data()));
-        if flat.is_empty() {
+        if !params && flat.is_empty() {
             return Ok(());
         }
         self.comm.broadcast_f32(&mut flat)?;
         let mut at = 0;
+        if params {
+            model.visit_mut("", &mut |_, t| at = unflatten(&flat, at, t));
+        }
         model.visit_buffers_mut("", &mut |_, t| at = unflatten(&flat, at, t));
         Ok(())
     }
@@ -224,8 +229,8 @@ impl<'c> DataParallel<'c> {
         let mut flat = Vec::new();
         let mut reached: Vec<f32> = Vec::new();
         let mut order = Vec::new();
-        model.visit("", &mut |_, t| order.push((t.id(), t.shape().to_vec())));
-        if n > 0 {
+        // this rank's gradients; none when it has no rows (it adds zeros)
+        let grads = if n > 0 {
             let x = images.slice_batch(rows.start, rows.end)?;
             let y = &labels[rows.clone()];
             let tape = Tape::new();
@@ -239,9 +244,13 @@ impl<'c> DataParallel<'c> {
             } else {
                 (loss * (n as f64 / b as f64))?
             };
-            let grads = tape.backward(weighted)?;
-            drop(tape);
-            model.visit("", &mut |_, t| match grads.of(t) {
+            Some(tape.backward(weighted)?)
+        } else {
+            None
+        };
+        model.visit("", &mut |_, t| {
+            order.push((t.id(), t.shape().to_vec()));
+            match grads.as_ref().and_then(|g| g.of(t)) {
                 Some(g) => {
                     flat.extend_from_slice(g.data());
                     reached.push(1.0);
@@ -250,14 +259,9 @@ impl<'c> DataParallel<'c> {
                     flat.resize(flat.len() + t.numel(), 0.0);
                     reached.push(0.0);
                 }
-            });
-        } else {
-            // no rows here: this rank adds zeros
-            model.visit("", &mut |_, t| {
-                flat.resize(flat.len() + t.numel(), 0.0);
-                reached.push(0.0);
-            });
-        }
+            }
+        });
+        drop(grads);
         // after the sum, how many ranks a parameter's gradient reached: a
         // parameter no rank reached gets no gradient, as in one process
         // (the optimizer skips it instead of decaying it)
