@@ -46,8 +46,10 @@ fn dataset(seed: u64, n: usize) -> data::Dataset {
     data::Dataset::new(x, labels, 10).unwrap()
 }
 
-fn mpirun(np: usize, mode: &str, extra_env: &[(&str, String)]) -> Command {
-    let exe = std::env::current_exe().unwrap();
+/// `mpirun -np NP PROGRAM` on loopback with one thread per rank, every
+/// variable of `env` set and exported to the ranks; the caller appends the
+/// program's arguments.
+fn mpirun_program(np: usize, program: &std::path::Path, env: &[(&str, String)]) -> Command {
     let mut c = Command::new("mpirun");
     c.args([
         "--allow-run-as-root",
@@ -55,21 +57,27 @@ fn mpirun(np: usize, mode: &str, extra_env: &[(&str, String)]) -> Command {
         "-np",
         &np.to_string(),
     ]);
-    c.args(["-x", "DIST_MODE", "-x", "RAYON_NUM_THREADS"]);
-    for (k, _) in extra_env {
-        c.args(["-x", k]);
+    c.args(["-x", "RAYON_NUM_THREADS"])
+        .env("RAYON_NUM_THREADS", "1");
+    for (k, v) in env {
+        c.args(["-x", k]).env(k, v);
     }
-    c.arg(exe).args([
+    c.arg(program);
+    c
+}
+
+/// This test binary's `mpi_rank` in every rank, doing `mode`.
+fn mpirun(np: usize, mode: &str, extra_env: &[(&str, String)]) -> Command {
+    let mut env = vec![("DIST_MODE", mode.to_string())];
+    env.extend(extra_env.iter().cloned());
+    let mut c = mpirun_program(np, &std::env::current_exe().unwrap(), &env);
+    c.args([
         "--exact",
         "mpi_rank",
         "--ignored",
         "--nocapture",
         "--test-threads=1",
     ]);
-    c.env("DIST_MODE", mode).env("RAYON_NUM_THREADS", "1");
-    for (k, v) in extra_env {
-        c.env(k, v);
-    }
     c
 }
 
@@ -290,18 +298,8 @@ fn the_examples_run_under_mpirun_as_the_readme_says() {
     common::synthetic_cifar(&data, 50);
     let d = data.to_str().unwrap().to_string();
     let launch = |np: usize, name: &str, args: &[&str]| {
-        let mut c = Command::new("mpirun");
-        c.args([
-            "--allow-run-as-root",
-            "--oversubscribe",
-            "-np",
-            &np.to_string(),
-        ])
-        .args(["-x", "RAYON_NUM_THREADS"])
-        .arg(example(name))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .env_remove("CIFAR10_DIR");
+        let mut c = mpirun_program(np, &example(name), &[]);
+        c.args(args).env_remove("CIFAR10_DIR");
         run_ok(c)
     };
     let out = tmp.path().join("c10");

@@ -15,13 +15,7 @@ mod common;
 use common::synthetic;
 
 fn model(seed: u64) -> TwoLayer {
-    TwoLayer::new(
-        48,
-        16,
-        10,
-        nn::Init::He,
-        &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
-    )
+    common::two_layer(seed)
 }
 
 proptest! {

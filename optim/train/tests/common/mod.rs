@@ -23,3 +23,14 @@ pub fn synthetic(n: usize, seed: u64) -> Dataset {
     }
     Dataset::new(Tensor::from_vec(pix, &[n, 3, 4, 4]).unwrap(), labels, 10).unwrap()
 }
+
+/// The two-layer net (48 -> 16 -> 10, He init) of the training tests.
+pub fn two_layer(seed: u64) -> train::models::TwoLayer {
+    train::models::TwoLayer::new(
+        48,
+        16,
+        10,
+        nn::Init::He,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+    )
+}
