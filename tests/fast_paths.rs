@@ -95,7 +95,7 @@ fn run<T: Element>(
 #[test]
 fn the_micro_kernel_is_the_one_this_cpu_should_run() {
     let want = match autograd::cpu::active() {
-        Isa::Avx512 => "avx512 16x16",
+        Isa::Avx512 => "avx512 8x32",
         Isa::Avx2 => "avx2 16x16 (6+6+4 rows)",
         Isa::Portable => "portable 16x16",
     };

@@ -82,12 +82,17 @@ pub fn linear<'t, T: Element>(
     y_shape.push(out);
     crate::check_size("linear", "output", &y_shape)?;
     let rows: usize = xs[..xs.len() - 1].iter().product();
-    let mut y = vec![T::ZERO; rows * out];
-    if let Some(bv) = &bv {
-        for row in y.chunks_exact_mut(out.max(1)) {
-            row.copy_from_slice(bv.data());
+    // the bias rows written once (not zeros, then the bias)
+    let mut y = match &bv {
+        Some(bv) => {
+            let mut y = Vec::with_capacity(rows * out);
+            for _ in 0..rows {
+                y.extend_from_slice(bv.data());
+            }
+            y
         }
-    }
+        None => vec![T::ZERO; rows * out],
+    };
     if rows * out > 0 {
         par_gemm(
             T::ONE,

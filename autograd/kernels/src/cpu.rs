@@ -8,9 +8,25 @@
 //!
 //! | ISA | GEMM micro-kernel (f32) | loads per FMA | tanh slice |
 //! |---|---|---|---|
-//! | `Avx512` | 16 x 16: one zmm of B, 16 broadcasts of A, 16 FMAs per k | 17 / 16 | 16 lanes |
-//! | `Avx2` | the 16 x 16 tile as 6 + 6 + 4 rows: 2 ymm of B, 6 broadcasts, 12 FMAs per k (12 of 16 registers accumulate) | 8 / 12 (6 / 8 for the 4-row part) | 8 lanes |
-//! | `Portable` | plain loops (what the compiler vectorises for the baseline target) | | scalar |
+//! | `Avx512` | 8 x 32: 2 zmm of B, 8 broadcasts of A, 16 FMAs per k (16 of 32 registers accumulate) | 10 / 16 | 16 lanes, FMA |
+//! | `Avx2` | 16 x 16 as 6 + 6 + 4 rows: 2 ymm of B, 6 broadcasts, 12 FMAs per k (12 of 16 registers accumulate) | 8 / 12 (6 / 8 for the 4-row part) | 8 lanes, FMA |
+//! | `Portable` | 16 x 16, plain loops (what the compiler vectorises for the baseline target) | | scalar, separate multiply and add |
+//!
+//! Why these tiles. Intel server cores (Skylake-X, Cascade Lake, Ice Lake,
+//! Sapphire Rapids) retire 2 zmm FMAs and 2 loads per cycle, and a
+//! broadcast from memory is a load: the 16 x 16 AVX-512 tile used before
+//! needed 17 loads per 16 FMAs (8.5 cycles of loads per 8 of FMAs, so
+//! load-bound), 8 x 32 needs 10 (5 cycles per 8). Zen 4 runs a zmm FMA as
+//! two halves and has 3 load ports, so either tile fits it; one AVX-512
+//! kernel serves both vendors. 8 rows, not 12 or 14 (which would take the
+//! loads lower still), because m is a channel count in every convolution,
+//! almost always a multiple of 8: 12- or 14-row panels would waste 9-24%
+//! of the work on m = 32, 64 or 128 and split it unevenly across threads
+//! (a 6-row AVX2 tile measured 10% slower on Zen 1 for m = 64 and 128 for
+//! that reason, so the AVX2 tile keeps 16-row panels, computed 6 + 6 + 4).
+//! With AVX2 (16 ymm registers) 6 x 16 is the largest block with 2 B
+//! vectors: 8 loads per 12 FMAs suit both Intel client cores (2 FMA, 2
+//! load ports) and Zen 1-3.
 //!
 //! f64 always takes the portable micro-kernel (it is the gradient-check
 //! path, where exactness matters and speed does not).
@@ -21,16 +37,19 @@
 //! `kernels::packed::blocking` applies it: the `KC x NR` B micro-panel
 //! fills about half of L1d (it is reused from L1 by every A micro-panel of
 //! a block), and the `MC x KC` A block about half of L2 (reused from L2
-//! for every B micro-panel). With the 16 x 16 tile of every ISA:
+//! for every B micro-panel). By family, with the tile of its widest ISA:
 //!
-//! | CPU family (per-core L1d / L2) | KC | MC |
+//! | CPU family (per-core L1d / L2), tile | KC | MC |
 //! |---|---|---|
-//! | AMD Zen 1-3 (32 KiB / 512 KiB) | 256 | 256 |
-//! | AMD Zen 4 (32 KiB / 1 MiB) | 256 | 512 |
-//! | Intel Skylake-X / Cascade Lake (32 KiB / 1 MiB) | 256 | 512 |
-//! | Intel Ice Lake / Sapphire Rapids server (48 KiB / 1.25-2 MiB) | 384 | 416-672 |
-//! | Intel client cores, Haswell-Coffee Lake (32 KiB / 256 KiB) | 256 | 128 |
-//! | unknown (no sysfs) | 256 | 256 |
+//! | AMD Zen 1-3 (32 KiB / 512 KiB), AVX2 16 x 16 | 256 | 256 |
+//! | AMD Zen 4 (32 KiB / 1 MiB), AVX-512 8 x 32 | 128 | 1024 |
+//! | Intel Skylake-X / Cascade Lake (32 KiB / 1 MiB), AVX-512 8 x 32 | 128 | 1024 |
+//! | Intel Ice Lake / Sapphire Rapids server (48 KiB / 1.25-2 MiB), AVX-512 8 x 32 | 192 | 848-1024 |
+//! | Intel client cores, Haswell-Coffee Lake (32 KiB / 256 KiB), AVX2 16 x 16 | 256 | 128 |
+//! | unknown (no sysfs), AVX2 16 x 16 | 256 | 256 |
+//!
+//! Measured here on Zen 1 only; the other rows are the rule's, and
+//! `LECTURE_GRAD_BLOCKING=KC,MC` overrides them for tuning.
 
 use std::sync::OnceLock;
 
@@ -70,10 +89,14 @@ impl Isa {
 pub fn detected() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
+        let avx2_fma =
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        // every AVX-512F CPU has AVX2 and FMA; checked anyway, as the
+        // AVX-512 kernels are compiled with them too
+        if std::is_x86_feature_detected!("avx512f") && avx2_fma {
             return Isa::Avx512;
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if avx2_fma {
             return Isa::Avx2;
         }
     }

@@ -1,28 +1,34 @@
-//! Packed GEMM with our own micro-kernel, for operands that are reused
-//! (a convolution's weights across a batch) or built piece by piece (a weight
+//! Packed GEMM with our own micro-kernels: `matmul` and `linear` (through
+//! [`par_gemm_views`]) and the convolutions, whose operands are reused (a
+//! convolution's weights across a batch) or built piece by piece (a weight
 //! gradient summed over several samples in one GEMM).
 //!
-//! `C[m x n] (+)= A[m x k] B[k x n]`, where
-//! - [`PackedA`] holds A as panels of [`MR`] rows, each `k x MR`, k-major
-//!   (element (i, p) of panel `i / MR` at `p * MR + i % MR`), zero-padded;
-//! - [`PackedB`] holds B as panels of [`NR`] columns, each `k x NR`
-//!   (element (p, j) of panel `j / NR` at `p * NR + j % NR`), zero-padded.
+//! `C[m x n] (+)= A[m x k] B[k x n]`, with the register tile `mr x nr` of
+//! this CPU's kernel ([`tile`]), where
+//! - [`PackedA`] holds A as panels of `mr` rows, each `k x mr`, k-major
+//!   (element (i, p) of panel `i / mr` at `p * mr + i % mr`), zero-padded;
+//! - [`PackedB`] holds B as panels of `nr` columns, each `k x nr`
+//!   (element (p, j) of panel `j / nr` at `p * nr + j % nr`), zero-padded.
 //!
 //! Both can be filled in slices along k ([`PackedA::fill`] /
 //! [`PackedB::fill`] at a k offset), so `sum_s A_s B_s` is one GEMM over the
-//! concatenated k. The driver blocks k by [`Blocking::kc`] (a B micro-panel, `kc x NR`,
-//! stays in L1) and m by [`Blocking::mc`] rows (the A block stays in L2), and calls an
-//! `MR x NR` micro-kernel on each tile of C.
+//! concatenated k. The driver blocks k by [`Blocking::kc`] (a B micro-panel,
+//! `kc x nr`, stays in L1) and m by [`Blocking::mc`] rows (the A block stays
+//! in L2), and calls the `mr x nr` micro-kernel on each tile of C.
 //!
-//! Micro-kernels (chosen once per process, see [`crate::cpu`]): f32 on a
-//! CPU with AVX-512F gets a 16 x 16 register-blocked FMA kernel (16
-//! accumulators, one B vector and 16 broadcasts of A per k); with AVX2+FMA,
-//! the same tile as 6 + 6 + 4 rows of 2 ymm each (12 accumulators, 2 B
-//! loads and 6 broadcasts per 12 FMAs); every other case a portable loop.
+//! Micro-kernels (chosen once per process, see [`crate::cpu`] for the table
+//! and the reasons): f32 with AVX-512F, 8 x 32 ([`AVX512_TILE`]: 10 loads
+//! per 16 FMAs); with AVX2+FMA, 16 x 16 in row blocks of 6 + 6 + 4
+//! ([`AVX2_TILE`]: 8 loads per 12 FMAs); every other case a portable
+//! 16 x 16 loop ([`PORTABLE_TILE`]).
+//! The SIMD kernels are one macro body with the instruction set passed in,
+//! and the tests run the AVX-512 body on AVX2 as well (16-lane vectors as
+//! ymm pairs), so its indexing and masking are checked on every machine.
 //! [`fast_kernel_available`] tells callers whether the packed path beats
-//! matrixmultiply's (the ops crate falls back to it otherwise). Every tile of C is computed by the same
-//! sequence of operations whatever the caller's threading, so results do not
-//! depend on the thread count.
+//! matrixmultiply's (callers fall back to it otherwise). Every tile of C is
+//! computed by the same sequence of operations whatever the caller's
+//! threading, so results do not depend on the thread count; they do depend
+//! on the ISA (the tiles and k blocks differ, so sums round differently).
 //!
 //! This is one of the three kernel files (crate `kernels`) with `unsafe`
 //! (`gemm.rs`, `packed.rs`, `fastmath.rs`; here the AVX-512 and AVX2
@@ -36,48 +42,94 @@
 use crate::gemm::MatRef;
 use crate::Element;
 
-/// Rows of A (and C) per micro-tile.
-pub const MR: usize = 16;
-/// Columns of B (and C) per micro-tile.
-pub const NR: usize = 16;
+/// A micro-kernel's register tile: C is computed in blocks of `mr` rows by
+/// `nr` columns, so A is packed in `mr`-row panels and B in `nr`-column
+/// panels. Each instruction set has its own ([`tile`]; reasons in
+/// [`crate::cpu`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tile {
+    /// Rows of A (and C) per micro-tile.
+    pub mr: usize,
+    /// Columns of B (and C) per micro-tile.
+    pub nr: usize,
+}
+
+/// The portable kernel's tile (f64 always; f32 without AVX2+FMA).
+pub const PORTABLE_TILE: Tile = Tile { mr: 16, nr: 16 };
+/// The AVX2+FMA kernel's tile: 16 x 16, computed as row blocks of 6 + 6 +
+/// 4 rows x 2 ymm (12 accumulators of 16 registers), 2 loads of B and 6
+/// broadcasts of A per 12 FMAs.
+pub const AVX2_TILE: Tile = Tile { mr: 16, nr: 16 };
+/// The AVX-512F kernel's tile: 8 rows x 2 zmm (16 accumulators of 32
+/// registers), 2 loads of B and 8 broadcasts of A per 16 FMAs.
+pub const AVX512_TILE: Tile = Tile { mr: 8, nr: 32 };
+
+/// The largest `mr` of any tile (16) and the largest `nr` (32).
+const MAX_MR: usize = 16;
+const MAX_NR: usize = 32;
+const _: () = {
+    let tiles = [PORTABLE_TILE, AVX2_TILE, AVX512_TILE];
+    let mut i = 0;
+    while i < tiles.len() {
+        assert!(tiles[i].mr >= 1 && tiles[i].mr <= MAX_MR);
+        assert!(tiles[i].nr >= 1 && tiles[i].nr <= MAX_NR);
+        i += 1;
+    }
+};
+
+/// The tile [`gemm_packed`] uses for `T` on this CPU (as
+/// [`crate::cpu::active`] says); [`PackedA`] and [`PackedB`] are laid out
+/// for it.
+///
+/// ```
+/// let t = kernels::packed::tile::<f64>();
+/// assert_eq!((t.mr, t.nr), (16, 16)); // f64 always takes the portable kernel
+/// ```
+pub fn tile<T: Element>() -> Tile {
+    T::tile()
+}
+
 /// The cache blocking of [`gemm_packed`]: k blocks of at most `kc`, m
-/// blocks of `mc` rows (a multiple of `MR`). See [`crate::cpu`] for the
+/// blocks of `mc` rows (whole `mr`-row panels). See [`crate::cpu`] for the
 /// rule and the table by CPU family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Blocking {
-    /// Depth of one k block: the `kc x NR` B micro-panel fills about half of L1d.
+    /// Depth of one k block: the `kc x nr` B micro-panel fills about half of L1d.
     pub kc: usize,
     /// Rows of one A block: `mc x kc` fills about half of L2.
     pub mc: usize,
 }
 
 impl Blocking {
-    /// The blocking for an L1d and an L2 of these sizes (bytes per core),
-    /// in f32: kc a multiple of 16 in 128..=512, mc a multiple of `MR` in
-    /// `4 MR..=1024`.
+    /// The blocking for an L1d and an L2 of these sizes (bytes per core)
+    /// and this tile, in f32: kc a multiple of 16 in 128..=512, mc a
+    /// multiple of `tile.mr` in `4 mr..=1024`.
     ///
     /// ```
-    /// use kernels::packed::Blocking;
-    /// assert_eq!(Blocking::for_caches(32 << 10, 512 << 10), Blocking { kc: 256, mc: 256 });
-    /// assert_eq!(Blocking::for_caches(48 << 10, 2 << 20), Blocking { kc: 384, mc: 672 });
+    /// use kernels::packed::{Blocking, AVX2_TILE, AVX512_TILE};
+    /// assert_eq!(Blocking::for_caches(32 << 10, 512 << 10, AVX2_TILE), Blocking { kc: 256, mc: 256 });
+    /// assert_eq!(Blocking::for_caches(32 << 10, 1 << 20, AVX512_TILE), Blocking { kc: 128, mc: 1024 });
+    /// assert_eq!(Blocking::for_caches(48 << 10, 2 << 20, AVX2_TILE), Blocking { kc: 384, mc: 672 });
     /// ```
-    pub fn for_caches(l1d: usize, l2: usize) -> Blocking {
+    pub fn for_caches(l1d: usize, l2: usize, tile: Tile) -> Blocking {
         let f = std::mem::size_of::<f32>();
-        let kc = (l1d / 2 / (NR * f)) / 16 * 16;
+        let kc = (l1d / 2 / (tile.nr.max(1) * f)) / 16 * 16;
         let kc = kc.clamp(128, 512);
-        let mc = (l2 / 2 / (kc * f)) / MR * MR;
+        let mr = tile.mr.max(1);
+        let mc = (l2 / 2 / (kc * f)) / mr * mr;
         Blocking {
             kc,
-            mc: mc.clamp(4 * MR, 1024),
+            mc: mc.clamp(4 * mr, 1024 / mr * mr),
         }
     }
 }
 
-/// This CPU's blocking ([`Blocking::for_caches`] of [`crate::cpu::info`]),
-/// decided once per process; the environment variable
+/// This CPU's blocking ([`Blocking::for_caches`] of [`crate::cpu::info`]
+/// and the f32 tile), decided once per process; the environment variable
 /// `LECTURE_GRAD_BLOCKING=KC,MC` overrides it (for tuning and A/B
-/// measurements: kc in 1..=4096, mc a multiple of 16 in 16..=8192; other
-/// values are reported on stderr and ignored).
+/// measurements: kc in 1..=4096, mc a multiple of 16 in 16..=8192, used as
+/// whole panels of `mr` rows; other values are reported on stderr and
+/// ignored).
 pub fn blocking() -> Blocking {
     static B: std::sync::OnceLock<Blocking> = std::sync::OnceLock::new();
     *B.get_or_init(|| {
@@ -85,12 +137,12 @@ pub fn blocking() -> Blocking {
             match parse_blocking(&v) {
                 Some(b) => return b,
                 None => eprintln!(
-                    "warning: LECTURE_GRAD_BLOCKING={v:?} is not KC,MC with kc in 1..=4096 and mc a multiple of {MR} in {MR}..=8192: ignored"
+                    "warning: LECTURE_GRAD_BLOCKING={v:?} is not KC,MC with kc in 1..=4096 and mc a multiple of 16 in 16..=8192: ignored"
                 ),
             }
         }
         let i = crate::cpu::info();
-        Blocking::for_caches(i.l1d, i.l2)
+        Blocking::for_caches(i.l1d, i.l2, f32::tile())
     })
 }
 
@@ -100,7 +152,7 @@ fn parse_blocking(v: &str) -> Option<Blocking> {
         k.trim().parse::<usize>().ok()?,
         m.trim().parse::<usize>().ok()?,
     );
-    ((1..=4096).contains(&kc) && (MR..=8192).contains(&mc) && mc % MR == 0)
+    ((1..=4096).contains(&kc) && (16..=8192).contains(&mc) && mc % 16 == 0)
         .then_some(Blocking { kc, mc })
 }
 
@@ -113,20 +165,44 @@ fn packed_len(rows: usize, panel: usize, k: usize, what: &str) -> usize {
         .unwrap_or_else(|| panic!("{what}: {rows} x {k} overflows usize"))
 }
 
-/// A packed as `MR`-row panels over the whole k (see the module docs).
-#[derive(Clone, Debug, Default)]
+/// A packed as `mr`-row panels over the whole k (see the module docs).
+#[derive(Clone, Debug)]
 pub struct PackedA<T> {
     data: Vec<T>,
     m: usize,
     k: usize,
+    mr: usize,
 }
 
-/// B packed as `NR`-column panels over the whole k (see the module docs).
-#[derive(Clone, Debug, Default)]
+/// B packed as `nr`-column panels over the whole k (see the module docs).
+#[derive(Clone, Debug)]
 pub struct PackedB<T> {
     data: Vec<T>,
     k: usize,
     n: usize,
+    nr: usize,
+}
+
+impl<T: Element> Default for PackedA<T> {
+    fn default() -> Self {
+        PackedA {
+            data: Vec::new(),
+            m: 0,
+            k: 0,
+            mr: T::tile().mr,
+        }
+    }
+}
+
+impl<T: Element> Default for PackedB<T> {
+    fn default() -> Self {
+        PackedB {
+            data: Vec::new(),
+            k: 0,
+            n: 0,
+            nr: T::tile().nr,
+        }
+    }
 }
 
 impl<T: Element> PackedA<T> {
@@ -156,18 +232,36 @@ impl<T: Element> PackedA<T> {
         p
     }
 
+    /// Packs all of `a`, its panels split across rayon threads (for large
+    /// operands; the same values as [`Self::pack`]).
+    pub fn par_pack(a: MatRef<'_, T>) -> Self {
+        use rayon::prelude::*;
+        let mut p = Self::zeros(a.rows, a.cols);
+        let mr = p.mr;
+        if a.rows > 0 && a.cols > 0 {
+            p.data
+                .par_chunks_exact_mut(a.cols * mr)
+                .enumerate()
+                .for_each(|(ip, panel)| fill_a_panel(panel, mr, ip, 0, a));
+        }
+        p
+    }
+
     /// Makes this an `m x k` zero matrix, reusing the allocation.
     pub fn reset(&mut self, m: usize, k: usize) {
         self.m = m;
         self.k = k;
+        self.mr = T::tile().mr;
         self.data.clear();
-        self.data.resize(packed_len(m, MR, k, "PackedA"), T::ZERO);
+        self.data
+            .resize(packed_len(m, self.mr, k, "PackedA"), T::ZERO);
     }
 
     /// Shapes this as `m x k` for refilling, keeping the buffer (and its
     /// zero padding) when the shape is unchanged; see [`PackedB::reuse`].
     pub fn reuse(&mut self, m: usize, k: usize) {
-        if (m, k) != (self.m, self.k) || self.data.len() != packed_len(m, MR, k, "PackedA") {
+        if (m, k) != (self.m, self.k) || self.data.len() != packed_len(m, self.mr, k, "PackedA")
+        {
             self.reset(m, k);
         }
     }
@@ -182,7 +276,7 @@ impl<T: Element> PackedA<T> {
     /// Panics if `src` has other than `m` rows or reaches past k (a bug in
     /// the caller, never user input).
     pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
-        let (m, k, kk) = (self.m, self.k, src.cols);
+        let (m, k, kk, mr) = (self.m, self.k, src.cols, self.mr);
         assert_eq!(src.rows, m, "PackedA::fill: row count differs");
         assert!(
             k0.checked_add(kk).is_some_and(|e| e <= k),
@@ -191,25 +285,32 @@ impl<T: Element> PackedA<T> {
         if m == 0 || kk == 0 {
             return;
         }
-        for (ip, panel) in self.data.chunks_exact_mut(k * MR).enumerate() {
-            let i0 = ip * MR;
-            let rows = MR.min(m - i0);
-            let dst = &mut panel[k0 * MR..(k0 + kk) * MR];
-            if src.cs == 1 {
-                // rows of src are contiguous: read each row once
-                for ii in 0..rows {
-                    let row = &src.data[(i0 + ii) * src.rs..][..kk];
-                    for (d, &v) in dst.chunks_exact_mut(MR).zip(row) {
-                        d[ii] = v;
-                    }
-                }
-            } else {
-                for (p, d) in dst.chunks_exact_mut(MR).enumerate() {
-                    let base = p * src.cs + i0 * src.rs;
-                    for (ii, v) in d[..rows].iter_mut().enumerate() {
-                        *v = src.data[base + ii * src.rs];
-                    }
-                }
+        for (ip, panel) in self.data.chunks_exact_mut(k * mr).enumerate() {
+            fill_a_panel(panel, mr, ip, k0, src);
+        }
+    }
+}
+
+/// Writes columns `k0 .. k0 + src.cols` of A panel `ip` (`k x mr`, `panel`)
+/// from `src`.
+fn fill_a_panel<T: Element>(panel: &mut [T], mr: usize, ip: usize, k0: usize, src: MatRef<'_, T>) {
+    let (m, kk) = (src.rows, src.cols);
+    let i0 = ip * mr;
+    let rows = mr.min(m - i0);
+    let dst = &mut panel[k0 * mr..(k0 + kk) * mr];
+    if src.cs == 1 {
+        // rows of src are contiguous: read each row once
+        for ii in 0..rows {
+            let row = &src.data[(i0 + ii) * src.rs..][..kk];
+            for (d, &v) in dst.chunks_exact_mut(mr).zip(row) {
+                d[ii] = v;
+            }
+        }
+    } else {
+        for (p, d) in dst.chunks_exact_mut(mr).enumerate() {
+            let base = p * src.cs + i0 * src.rs;
+            for (ii, v) in d[..rows].iter_mut().enumerate() {
+                *v = src.data[base + ii * src.rs];
             }
         }
     }
@@ -230,12 +331,29 @@ impl<T: Element> PackedB<T> {
         p
     }
 
+    /// Packs all of `b`, its panels split across rayon threads (for large
+    /// operands; the same values as [`Self::pack`]).
+    pub fn par_pack(b: MatRef<'_, T>) -> Self {
+        use rayon::prelude::*;
+        let mut p = Self::zeros(b.rows, b.cols);
+        let nr = p.nr;
+        if b.rows > 0 && b.cols > 0 {
+            p.data
+                .par_chunks_exact_mut(b.rows * nr)
+                .enumerate()
+                .for_each(|(jp, panel)| fill_b_panel(panel, nr, jp, 0, b));
+        }
+        p
+    }
+
     /// Makes this a `k x n` zero matrix, reusing the allocation.
     pub fn reset(&mut self, k: usize, n: usize) {
         self.k = k;
         self.n = n;
+        self.nr = T::tile().nr;
         self.data.clear();
-        self.data.resize(packed_len(n, NR, k, "PackedB"), T::ZERO);
+        self.data
+            .resize(packed_len(n, self.nr, k, "PackedB"), T::ZERO);
     }
 
     /// Shapes this as `k x n` for refilling: when the shape is unchanged the
@@ -243,7 +361,8 @@ impl<T: Element> PackedB<T> {
     /// of k) and the zero padding is kept; otherwise like [`Self::reset`].
     /// Saves zeroing the buffer each time it is refilled.
     pub fn reuse(&mut self, k: usize, n: usize) {
-        if (k, n) != (self.k, self.n) || self.data.len() != packed_len(n, NR, k, "PackedB") {
+        if (k, n) != (self.k, self.n) || self.data.len() != packed_len(n, self.nr, k, "PackedB")
+        {
             self.reset(k, n);
         }
     }
@@ -252,7 +371,7 @@ impl<T: Element> PackedB<T> {
     ///
     /// Panics if `src` has other than `n` columns or reaches past k.
     pub fn fill(&mut self, k0: usize, src: MatRef<'_, T>) {
-        let (n, k, kk) = (self.n, self.k, src.rows);
+        let (n, k, kk, nr) = (self.n, self.k, src.rows, self.nr);
         assert_eq!(src.cols, n, "PackedB::fill: column count differs");
         assert!(
             k0.checked_add(kk).is_some_and(|e| e <= k),
@@ -261,50 +380,51 @@ impl<T: Element> PackedB<T> {
         if n == 0 || kk == 0 {
             return;
         }
-        for (jp, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
-            let j0 = jp * NR;
-            let cols = NR.min(n - j0);
-            let dst = &mut panel[k0 * NR..(k0 + kk) * NR];
-            if src.cs == 1 && cols == NR {
-                // fixed length: an inlined vector copy, not a memcpy call
-                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-                    let s = p * src.rs + j0;
-                    let row: &[T; NR] = src.data[s..s + NR].try_into().expect("NR values");
-                    d.copy_from_slice(row);
-                }
-            } else if src.cs == 1 {
-                for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-                    let s = p * src.rs + j0;
-                    d[..cols].copy_from_slice(&src.data[s..s + cols]);
-                }
-            } else {
-                // columns of src are contiguous when rs == 1: read each once
-                for jj in 0..cols {
-                    let base = (j0 + jj) * src.cs;
-                    for (p, d) in dst.chunks_exact_mut(NR).enumerate() {
-                        d[jj] = src.data[base + p * src.rs];
-                    }
-                }
+        for (jp, panel) in self.data.chunks_exact_mut(k * nr).enumerate() {
+            fill_b_panel(panel, nr, jp, k0, src);
+        }
+    }
+}
+
+/// Writes rows `k0 .. k0 + src.rows` of B panel `jp` (`k x nr`, `panel`)
+/// from `src`.
+fn fill_b_panel<T: Element>(panel: &mut [T], nr: usize, jp: usize, k0: usize, src: MatRef<'_, T>) {
+    let (n, kk) = (src.cols, src.rows);
+    let j0 = jp * nr;
+    let cols = nr.min(n - j0);
+    let dst = &mut panel[k0 * nr..(k0 + kk) * nr];
+    if src.cs == 1 {
+        for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
+            let s = p * src.rs + j0;
+            d[..cols].copy_from_slice(&src.data[s..s + cols]);
+        }
+    } else {
+        // columns of src are contiguous when rs == 1: read each once
+        for jj in 0..cols {
+            let base = (j0 + jj) * src.cs;
+            for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
+                d[jj] = src.data[base + p * src.rs];
             }
         }
     }
 }
 
-/// Whether `T` has a fast micro-kernel on this CPU (f32 with AVX-512F).
+/// Whether `T` has a fast (SIMD) micro-kernel on this CPU: f32 with
+/// AVX2+FMA or AVX-512F.
 pub fn fast_kernel_available<T: Element>() -> bool {
     T::fast_micro_kernel()
 }
 
 /// The micro-kernel [`gemm_packed`] runs for `T` on this CPU (see
-/// [`crate::cpu`]): `"avx512 16x16"`, `"avx2 16x16 (6+6+4 rows)"` or
-/// `"portable 16x16"`, for benchmarks and for tests that assert which
-/// kernel ran.
+/// [`crate::cpu`]): `"avx512 8x32"`, `"avx2 16x16 (6+6+4 rows)"` or
+/// `"portable 16x16"`,
+/// for benchmarks and for tests that assert which kernel ran.
 pub fn micro_kernel_name<T: Element>() -> &'static str {
     if !T::fast_micro_kernel() {
         return "portable 16x16";
     }
     match crate::cpu::active() {
-        crate::cpu::Isa::Avx512 => "avx512 16x16",
+        crate::cpu::Isa::Avx512 => "avx512 8x32",
         _ => "avx2 16x16 (6+6+4 rows)",
     }
 }
@@ -320,10 +440,10 @@ pub fn gemm_packed<T: Element>(
     ldc: usize,
     accumulate: bool,
 ) {
-    gemm_panels(a, 0..a.m.div_ceil(MR), b, c, ldc, accumulate);
+    gemm_panels(a, 0..a.m.div_ceil(a.mr), b, c, ldc, accumulate);
 }
 
-/// [`gemm_packed`] split across rayon threads by blocks of `MR`-row panels.
+/// [`gemm_packed`] split across rayon threads by blocks of `mr`-row panels.
 /// Bit-identical to the serial call.
 pub fn par_gemm_packed<T: Element>(
     a: &PackedA<T>,
@@ -333,7 +453,8 @@ pub fn par_gemm_packed<T: Element>(
     accumulate: bool,
 ) {
     use rayon::prelude::*;
-    let panels = a.m.div_ceil(MR);
+    let mr = a.mr;
+    let panels = a.m.div_ceil(mr);
     let threads = rayon::current_num_threads();
     // saturating: only a size heuristic, the bounds are checked below
     let work = a.m.saturating_mul(a.k).saturating_mul(b.n);
@@ -344,9 +465,9 @@ pub fn par_gemm_packed<T: Element>(
     let end = c_extent(a.m, b.n, ldc).expect("gemm_packed: C too short");
     assert!(end <= c.len(), "gemm_packed: C too short");
     let per = panels.div_ceil(threads * 2).max(1);
-    // per * MR rows of ldc each: at most `end` (checked above) plus one
+    // per * mr rows of ldc each: at most `end` (checked above) plus one
     // chunk, so it cannot overflow once ldc * m fits; checked anyway
-    let chunk = (per * MR)
+    let chunk = (per * mr)
         .checked_mul(ldc)
         .expect("gemm_packed: C too short");
     c[..end]
@@ -355,6 +476,64 @@ pub fn par_gemm_packed<T: Element>(
         .for_each(|(t, cc)| {
             let p0 = t * per;
             gemm_panels(a, p0..(p0 + per).min(panels), b, cc, ldc, accumulate);
+        });
+}
+
+/// `C = A B` (`accumulate == false`) or `C += A B` for plain strided views
+/// (C row-major with leading dimension `ldc`), on rayon threads: B is packed
+/// once, its panels split across the threads; then each thread packs its own
+/// blocks of `mr`-row panels of A and runs them against all of B. Every tile
+/// of C sees the same operations as in [`gemm_packed`], so the result does
+/// not depend on the thread count.
+///
+/// Panics if the inner dimensions differ, `ldc < n`, or `c` is too short
+/// (bugs in the caller; the views' own bounds are checked as they are read).
+///
+/// ```
+/// use kernels::gemm::MatRef;
+/// let a = [1.0f32, 2.0, 3.0, 4.0];
+/// let b = [5.0f32, 6.0, 7.0, 8.0];
+/// let mut c = [1.0f32; 4];
+/// kernels::packed::par_gemm_views(MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), &mut c, 2, true);
+/// assert_eq!(c, [20.0, 23.0, 44.0, 51.0]);
+/// ```
+pub fn par_gemm_views<T: Element>(
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
+    use rayon::prelude::*;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "gemm_packed: inner dimensions differ");
+    assert!(ldc >= n, "gemm_packed: ldc smaller than n");
+    let end = c_extent(m, n, ldc).expect("gemm_packed: C too short");
+    assert!(end <= c.len(), "gemm_packed: C too short");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let pb = PackedB::par_pack(b);
+    let mr = T::tile().mr;
+    let panels = m.div_ceil(mr);
+    // about two row blocks per thread, for balance
+    let per = panels.div_ceil(rayon::current_num_threads() * 2).max(1);
+    let block = per * mr;
+    // block rows of ldc each: at most `end` plus one block, checked anyway
+    let chunk = block.checked_mul(ldc).expect("gemm_packed: C too short");
+    c[..end]
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(t, cc)| {
+            let r0 = t * block;
+            let rows = block.min(m - r0);
+            let start = r0.checked_mul(a.rs).expect("gemm_packed: A view too short");
+            let sub = MatRef {
+                data: a.data.get(start..).expect("gemm_packed: A view too short"),
+                rows,
+                ..a
+            };
+            gemm_packed(&PackedA::pack(sub), &pb, cc, ldc, accumulate);
         });
 }
 
@@ -382,15 +561,22 @@ fn gemm_panels<T: Element>(
 ) {
     let (m, k, n) = (a.m, a.k, b.n);
     assert_eq!(k, b.k, "gemm_packed: inner dimensions differ");
+    // the layouts are the process's tile (fixed once per process), so this
+    // holds for every pair built here; checked, as the kernels rely on it
+    let Tile { mr, nr } = T::tile();
+    assert!(
+        a.mr == mr && b.nr == nr,
+        "gemm_packed: operands packed for another tile"
+    );
     if panels.is_empty() || n == 0 {
         return;
     }
     assert!(
-        panels.end <= m.div_ceil(MR),
+        panels.end <= m.div_ceil(mr),
         "gemm_packed: panel range past A"
     );
-    let row0 = panels.start * MR;
-    let row_end = (panels.end * MR).min(m);
+    let row0 = panels.start * mr;
+    let row_end = (panels.end * mr).min(m);
     assert!(ldc >= n, "gemm_packed: ldc smaller than n");
     let end = c_extent(row_end - row0, n, ldc).expect("gemm_packed: C too short");
     assert!(end <= c.len(), "gemm_packed: C too short");
@@ -402,10 +588,10 @@ fn gemm_panels<T: Element>(
         }
         return;
     }
-    let a_panel = |ip: usize| &a.data[ip * k * MR..(ip + 1) * k * MR];
-    let b_panel = |jp: usize| &b.data[jp * k * NR..(jp + 1) * k * NR];
+    let a_panel = |ip: usize| &a.data[ip * k * mr..(ip + 1) * k * mr];
+    let b_panel = |jp: usize| &b.data[jp * k * nr..(jp + 1) * k * nr];
     let Blocking { kc: kc_max, mc } = blocking();
-    let mc_panels = mc / MR;
+    let mc_panels = (mc / mr).max(1);
     // equal k blocks of at most kc: no short tail block paying a full C pass
     let kc_even = k.div_ceil(k.div_ceil(kc_max));
     let mut pc = 0;
@@ -415,14 +601,14 @@ fn gemm_panels<T: Element>(
         let mut ic = panels.start;
         while ic < panels.end {
             let ic_end = (ic + mc_panels).min(panels.end);
-            for jp in 0..n.div_ceil(NR) {
-                let j0 = jp * NR;
-                let cols = NR.min(n - j0);
-                let bp = &b_panel(jp)[pc * NR..(pc + kc) * NR];
+            for jp in 0..n.div_ceil(nr) {
+                let j0 = jp * nr;
+                let cols = nr.min(n - j0);
+                let bp = &b_panel(jp)[pc * nr..(pc + kc) * nr];
                 for ip in ic..ic_end {
-                    let i0 = ip * MR;
-                    let rows = MR.min(m - i0);
-                    let ap = &a_panel(ip)[pc * MR..(pc + kc) * MR];
+                    let i0 = ip * mr;
+                    let rows = mr.min(m - i0);
+                    let ap = &a_panel(ip)[pc * mr..(pc + kc) * mr];
                     // inside `end` (checked above), so no overflow
                     let off = (i0 - row0) * ldc + j0;
                     let tile = &mut c[off..off + (rows - 1) * ldc + cols];
@@ -448,11 +634,15 @@ pub trait MicroKernel: Sized {
     /// Whether [`MicroKernel::micro_kernel`] is the fast (SIMD) one here.
     fn fast_micro_kernel() -> bool;
 
+    /// The tile of [`MicroKernel::micro_kernel`] on this CPU.
+    fn tile() -> Tile;
+
     /// `C[rows x cols] (+)= A_panel B_panel` over depth `kc`: `a` holds
-    /// `kc x MR`, `b` holds `kc x NR` (packed), `c` the tile with leading
-    /// dimension `ldc`; `load_c` adds to C instead of overwriting it.
+    /// `kc x mr`, `b` holds `kc x nr` (packed, for [`MicroKernel::tile`]),
+    /// `c` the tile with leading dimension `ldc`; `load_c` adds to C
+    /// instead of overwriting it.
     ///
-    /// Panics if a slice is too short, `rows > MR` / `cols > NR`, or a
+    /// Panics if a slice is too short, `rows > mr` / `cols > nr`, or a
     /// bound overflows.
     #[allow(clippy::too_many_arguments)]
     fn micro_kernel(
@@ -468,18 +658,27 @@ pub trait MicroKernel: Sized {
     );
 }
 
-/// Checks every bound a micro-kernel relies on, in checked arithmetic (a
-/// wrapped product would let a huge `kc` or `ldc` pass).
+/// Checks every bound a micro-kernel of tile `t` relies on, in checked
+/// arithmetic (a wrapped product would let a huge `kc` or `ldc` pass).
 #[allow(clippy::too_many_arguments)]
-fn check_tile<T>(kc: usize, a: &[T], b: &[T], c: &[T], ldc: usize, rows: usize, cols: usize) {
-    let a_need = kc.checked_mul(MR);
-    let b_need = kc.checked_mul(NR);
+fn check_tile<T>(
+    t: Tile,
+    kc: usize,
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    let a_need = kc.checked_mul(t.mr);
+    let b_need = kc.checked_mul(t.nr);
     assert!(
         a_need.is_some_and(|l| a.len() >= l) && b_need.is_some_and(|l| b.len() >= l),
         "micro_kernel: panel too short"
     );
     assert!(
-        (1..=MR).contains(&rows) && (1..=NR).contains(&cols),
+        (1..=t.mr).contains(&rows) && (1..=t.nr).contains(&cols),
         "micro_kernel: tile size"
     );
     assert!(
@@ -488,7 +687,8 @@ fn check_tile<T>(kc: usize, a: &[T], b: &[T], c: &[T], ldc: usize, rows: usize, 
     );
 }
 
-/// The portable micro-kernel: plain loops over a local accumulator tile.
+/// The portable micro-kernel ([`PORTABLE_TILE`]): plain loops over a local
+/// accumulator tile.
 #[allow(clippy::too_many_arguments)]
 fn portable_kernel<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
     kc: usize,
@@ -500,7 +700,9 @@ fn portable_kernel<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul
     cols: usize,
     load_c: bool,
 ) {
-    check_tile(kc, a, b, c, ldc, rows, cols);
+    const MR: usize = PORTABLE_TILE.mr;
+    const NR: usize = PORTABLE_TILE.nr;
+    check_tile(PORTABLE_TILE, kc, a, b, c, ldc, rows, cols);
     let mut acc = [[T::default(); NR]; MR];
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
         for (row, &av) in acc.iter_mut().zip(ap) {
@@ -520,6 +722,9 @@ fn portable_kernel<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul
 impl MicroKernel for f64 {
     fn fast_micro_kernel() -> bool {
         false
+    }
+    fn tile() -> Tile {
+        PORTABLE_TILE
     }
     #[inline]
     fn micro_kernel(
@@ -541,6 +746,13 @@ impl MicroKernel for f32 {
     fn fast_micro_kernel() -> bool {
         crate::cpu::active() >= crate::cpu::Isa::Avx2
     }
+    fn tile() -> Tile {
+        match crate::cpu::active() {
+            crate::cpu::Isa::Avx512 => AVX512_TILE,
+            crate::cpu::Isa::Avx2 => AVX2_TILE,
+            crate::cpu::Isa::Portable => PORTABLE_TILE,
+        }
+    }
     #[inline]
     fn micro_kernel(
         _: Token,
@@ -557,23 +769,24 @@ impl MicroKernel for f32 {
         {
             let isa = crate::cpu::active();
             if isa >= crate::cpu::Isa::Avx2 {
-                check_tile(kc, a, b, c, ldc, rows, cols);
                 let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
                 if isa == crate::cpu::Isa::Avx512 {
+                    check_tile(AVX512_TILE, kc, a, b, c, ldc, rows, cols);
                     // SAFETY: cpu::active() is at most cpu::detected(), so
-                    // AVX-512F is present; check_tile proved, without
-                    // overflow, that a holds kc*MR and b kc*NR values, and
-                    // that every C index the kernel touches, i*ldc + j for
-                    // i < rows, j < cols, is below (rows-1)*ldc + cols <=
-                    // c.len() (the kernel masks columns >= cols and skips
-                    // rows >= rows), so no pointer offset below overflows or
-                    // leaves its slice. `c` is a unique borrow, so it
-                    // aliases neither panel.
-                    unsafe { avx512::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c) };
+                    // AVX-512F (with AVX2 and FMA) is present; check_tile
+                    // proved, without overflow, that a holds kc*8 and b
+                    // kc*32 values, and that every C index the kernel
+                    // touches, i*ldc + j for i < rows <= 8, j < cols <= 32,
+                    // is below (rows-1)*ldc + cols <= c.len() (the kernel
+                    // masks columns >= cols and skips rows >= rows), so no
+                    // pointer offset below overflows or leaves its slice.
+                    // `c` is a unique borrow, so it aliases neither panel.
+                    unsafe { avx512::kernel_8x32(kc, ap, bp, cp, ldc, rows, cols, load_c) };
                 } else {
+                    check_tile(AVX2_TILE, kc, a, b, c, ldc, rows, cols);
                     // SAFETY: as above, with AVX2 and FMA present (active()
-                    // is Avx2 only when detected() found both); the same
-                    // bounds, proved by check_tile.
+                    // is Avx2 only when detected() found both), a holding
+                    // kc*16 and b kc*16 values, rows <= 16 and cols <= 16.
                     unsafe { avx2::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c) };
                 }
                 return;
@@ -583,20 +796,193 @@ impl MicroKernel for f32 {
     }
 }
 
+/// One f32 micro-kernel: `MR` rows x `NV` vectors of `LANES` floats of
+/// accumulators; per k, `NV` vector loads of B, `MR` broadcasts of A (the
+/// A panel holds `A_STEP >= MR` values per k: a kernel may cover part of a
+/// taller panel) and `MR * NV` FMAs; at the end each row of C is stored (added to, with
+/// `load_c`) a vector at a time, with a lane mask where fewer than `LANES`
+/// columns remain, and vectors wholly past `cols` are never touched. The
+/// instruction set comes in as paths: every kernel (and the AVX-512 one's
+/// stand-in that the tests run on AVX2 machines) is this one body.
+///
+/// Each generated function has this contract:
+///
+/// # Safety
+/// The CPU must have the named target features; `a` must hold
+/// `(kc-1)*A_STEP + MR` readable floats (for kc > 0) and `b` `kc*NR`
+/// (`NR = NV * LANES`); `c + i*ldc + j` must be
+/// writable for `i < rows`, `j < cols`, with `1 <= rows <= MR`,
+/// `1 <= cols <= NR`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! f32_micro_kernel {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident;
+        features = $feat:literal;
+        tile = $mr:literal x $nv:literal x $lanes:literal;
+        a_step = $a_step:literal;
+        vec = $v:ty;
+        zero = $zero:path;
+        load = $load:path;
+        splat = $splat:path;
+        fma = $fma:path;
+        add = $add:path;
+        store = $store:path;
+        mask = $mask:path;
+        load_masked = $load_masked:path;
+        store_masked = $store_masked:path;
+    ) => {
+        $(#[$meta])*
+        #[target_feature(enable = $feat)]
+        #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+        $vis unsafe fn $name(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            rows: usize,
+            cols: usize,
+            load_c: bool,
+        ) {
+            const MR: usize = $mr;
+            const A_STEP: usize = $a_step;
+            const NV: usize = $nv;
+            const LANES: usize = $lanes;
+            const NR: usize = NV * LANES;
+            let mut acc: [[$v; NV]; MR] = [[$zero(); NV]; MR];
+            for p in 0..kc {
+                // SAFETY: p < kc, so b[p*NR .. p*NR + NR] is inside the B
+                // panel and a[p*A_STEP .. p*A_STEP + MR] inside the A panel
+                // (caller's contract).
+                let (bp, ap) = unsafe { (b.add(p * NR), a.add(p * A_STEP)) };
+                let mut bv: [$v; NV] = [$zero(); NV];
+                for v in 0..NV {
+                    // SAFETY: v * LANES + LANES <= NR, inside the row above.
+                    bv[v] = unsafe { $load(bp.add(v * LANES)) };
+                }
+                for i in 0..MR {
+                    // SAFETY: i < MR, inside the A values above.
+                    let av = $splat(unsafe { *ap.add(i) });
+                    for v in 0..NV {
+                        acc[i][v] = $fma(av, bv[v], acc[i][v]);
+                    }
+                }
+            }
+            for i in 0..rows.min(MR) {
+                for v in 0..NV {
+                    let j0 = v * LANES;
+                    if cols <= j0 {
+                        break;
+                    }
+                    // SAFETY: i < rows and j0 < cols, so c + i*ldc + j0 is
+                    // inside the caller's tile; with cols >= j0 + LANES the
+                    // whole vector is (columns j0 .. j0 + LANES <= cols),
+                    // otherwise the mask enables exactly the lanes below
+                    // cols - j0, and masked-off lanes are neither read nor
+                    // written (no fault).
+                    unsafe {
+                        let p = c.add(i * ldc + j0);
+                        if cols >= j0 + LANES {
+                            let x = if load_c { $add($load(p), acc[i][v]) } else { acc[i][v] };
+                            $store(p, x);
+                        } else {
+                            let m = $mask(cols - j0);
+                            let x = if load_c {
+                                $add($load_masked(p, m), acc[i][v])
+                            } else {
+                                acc[i][v]
+                            };
+                            $store_masked(p, m, x);
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{MR, NR};
     use std::arch::x86_64::*;
 
-    const _: () = assert!(MR == 16 && NR == 16);
+    const _: () = assert!(super::AVX512_TILE.mr == 8 && super::AVX512_TILE.nr == 32);
 
-    /// 16 x 16 f32 tile: `acc[i] += a[p*16 + i] * b[p*16 .. p*16+16]`.
+    f32_micro_kernel! {
+        /// The AVX-512 kernel, 8 x 32 ([`super::AVX512_TILE`]): 16 zmm
+        /// accumulators; per k, 2 zmm loads of B and 8 broadcasts of A
+        /// (each a load-port micro-op on Intel) feed 16 FMAs: 10 loads per
+        /// 16 FMAs. Intel server cores (Skylake-X, Cascade Lake, Ice Lake,
+        /// Sapphire Rapids) retire 2 zmm FMAs and 2 loads per cycle, so the
+        /// loads use 5 of the 8 cycles the FMAs need (the old 16 x 16 tile
+        /// issued 17 loads per 16 FMAs, more than the FMAs' 8 cycles).
+        pub(super) fn kernel_8x32;
+        features = "avx512f,avx2,fma";
+        tile = 8 x 2 x 16;
+        a_step = 8;
+        vec = __m512;
+        zero = _mm512_setzero_ps;
+        load = _mm512_loadu_ps;
+        splat = _mm512_set1_ps;
+        fma = _mm512_fmadd_ps;
+        add = _mm512_add_ps;
+        store = _mm512_storeu_ps;
+        mask = super::mask16;
+        load_masked = load_masked;
+        store_masked = store_masked;
+    }
+
+    /// `_mm512_maskz_loadu_ps` with the pointer first.
     ///
     /// # Safety
-    /// AVX-512F must be available; `a` must hold `kc*16` and `b` `kc*16`
+    /// AVX-512F; the lanes enabled in `m` readable from `p`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load_masked(p: *const f32, m: __mmask16) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm512_maskz_loadu_ps(m, p) }
+    }
+
+    /// `_mm512_mask_storeu_ps`.
+    ///
+    /// # Safety
+    /// AVX-512F; the lanes enabled in `m` writable at `p`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store_masked(p: *mut f32, m: __mmask16, v: __m512) {
+        // SAFETY: the caller's contract.
+        unsafe { _mm512_mask_storeu_ps(p, m, v) }
+    }
+}
+
+/// A 16-lane mask with the lowest `n` lanes enabled (`n < 16`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask16(n: usize) -> u16 {
+    ((1u32 << n.min(16)) - 1) as u16
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    const _: () = assert!(super::AVX2_TILE.mr == 16 && super::AVX2_TILE.nr == 16);
+
+    /// The AVX2+FMA kernel, 16 x 16 ([`super::AVX2_TILE`]) in three row
+    /// blocks, 6 + 6 + 4: 16 ymm registers hold 12 accumulators (6 rows x 2
+    /// ymm, BLIS's Haswell shape), 2 of B and a broadcast, so a block is
+    /// at most 6 rows; per k, 2 loads of B and 6 broadcasts feed 12 FMAs (8
+    /// loads per 12 FMAs; 6 per 8 in the 4-row block). Haswell-Skylake
+    /// client cores have 2 FMA and 2 load ports, Zen 1-3 one ymm FMA per
+    /// cycle per pipe pair and 2 loads, so neither is load-bound. A true
+    /// 6 x 16 tile measured up to 10% slower on Zen 1 for m = 64 and 128:
+    /// 6-row panels split such m unevenly across threads.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; `a` must hold `kc*16` and `b` `kc*16`
     /// readable floats; `c + i*ldc + j` must be writable for `i < rows`,
     /// `j < cols`, with `1 <= rows <= 16`, `1 <= cols <= 16`.
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn kernel_16x16(
         kc: usize,
@@ -608,35 +994,182 @@ mod avx512 {
         cols: usize,
         load_c: bool,
     ) {
-        let mut acc = [_mm512_setzero_ps(); MR];
-        for p in 0..kc {
-            // SAFETY: p < kc, so b[p*16 .. p*16+16] and a[p*16 .. p*16+16]
-            // are inside the panels (caller's contract).
-            let bv = unsafe { _mm512_loadu_ps(b.add(p * NR)) };
-            let ap = unsafe { a.add(p * MR) };
-            for (i, x) in acc.iter_mut().enumerate() {
-                // SAFETY: i < 16 = MR, inside the panel row above.
-                let av = _mm512_set1_ps(unsafe { *ap.add(i) });
-                *x = _mm512_fmadd_ps(av, bv, *x);
+        // SAFETY (all three): the blocks start at rows 0, 6 and 12 of the
+        // 16-row panel and span at most 6, 6 and 4 rows, so their A reads
+        // (a + r0 + p*16 + i, i < their MR) stay inside each k's 16 values;
+        // each block gets the rows below `rows` that are its own (at least
+        // one, by the guards), so its C writes stay in the caller's tile.
+        unsafe {
+            rows6(kc, a, b, c, ldc, rows.min(6), cols, load_c);
+            if rows > 6 {
+                rows6(kc, a.add(6), b, c.add(6 * ldc), ldc, (rows - 6).min(6), cols, load_c);
+            }
+            if rows > 12 {
+                rows4(kc, a.add(12), b, c.add(12 * ldc), ldc, rows - 12, cols, load_c);
             }
         }
-        let mask: __mmask16 = if cols >= NR {
-            0xFFFF
-        } else {
-            ((1u32 << cols) - 1) as __mmask16
-        };
-        for (i, x) in acc.iter().enumerate().take(rows) {
-            // SAFETY: i < rows, and the mask limits lanes to j < cols, so
-            // only c[i*ldc + j] for valid (i, j) are read or written; masked
-            // lanes are neither loaded nor stored (no fault).
-            unsafe {
-                let p = c.add(i * ldc);
-                let v = if load_c {
-                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), *x)
-                } else {
-                    *x
-                };
-                _mm512_mask_storeu_ps(p, mask, v);
+    }
+
+    f32_micro_kernel! {
+        /// Rows 0-5 or 6-11 of [`kernel_16x16`]'s tile.
+        fn rows6;
+        features = "avx2,fma";
+        tile = 6 x 2 x 8;
+        a_step = 16;
+        vec = __m256;
+        zero = _mm256_setzero_ps;
+        load = _mm256_loadu_ps;
+        splat = _mm256_set1_ps;
+        fma = _mm256_fmadd_ps;
+        add = _mm256_add_ps;
+        store = _mm256_storeu_ps;
+        mask = mask8;
+        load_masked = load_masked;
+        store_masked = store_masked;
+    }
+
+    f32_micro_kernel! {
+        /// Rows 12-15 of [`kernel_16x16`]'s tile.
+        fn rows4;
+        features = "avx2,fma";
+        tile = 4 x 2 x 8;
+        a_step = 16;
+        vec = __m256;
+        zero = _mm256_setzero_ps;
+        load = _mm256_loadu_ps;
+        splat = _mm256_set1_ps;
+        fma = _mm256_fmadd_ps;
+        add = _mm256_add_ps;
+        store = _mm256_storeu_ps;
+        mask = mask8;
+        load_masked = load_masked;
+        store_masked = store_masked;
+    }
+
+    /// An 8-lane mask with the lowest `n` lanes enabled.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn mask8(n: usize) -> __m256i {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(n.min(8) as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+
+    /// `_mm256_maskload_ps`.
+    ///
+    /// # Safety
+    /// AVX2; the lanes enabled in `m` readable from `p`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn load_masked(p: *const f32, m: __m256i) -> __m256 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_maskload_ps(p, m) }
+    }
+
+    /// `_mm256_maskstore_ps`.
+    ///
+    /// # Safety
+    /// AVX2; the lanes enabled in `m` writable at `p`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn store_masked(p: *mut f32, m: __m256i, v: __m256) {
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_maskstore_ps(p, m, v) }
+    }
+}
+
+/// The AVX-512 kernel's body on AVX2, for machines without AVX-512: the
+/// same macro with the same tile (8 x 2 x 16 lanes) and the same 16-bit
+/// lane masks, each 16-lane vector a pair of ymm. The tests run it against
+/// plain loops, so the 8 x 32 kernel's indexing and masking are checked on
+/// every machine, and the AVX-512 kernel itself wherever the CPU has it.
+#[cfg(all(test, target_arch = "x86_64"))]
+mod avx512_on_avx2 {
+    use std::arch::x86_64::*;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct V16(__m256, __m256);
+
+    f32_micro_kernel! {
+        pub(super) fn kernel_8x32;
+        features = "avx2,fma";
+        tile = 8 x 2 x 16;
+        a_step = 8;
+        vec = V16;
+        zero = zero;
+        load = load;
+        splat = splat;
+        fma = fma;
+        add = add;
+        store = store;
+        mask = super::mask16;
+        load_masked = load_masked;
+        store_masked = store_masked;
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn zero() -> V16 {
+        V16(_mm256_setzero_ps(), _mm256_setzero_ps())
+    }
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load(p: *const f32) -> V16 {
+        // SAFETY: 16 floats readable at p (the caller's contract).
+        unsafe { V16(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) }
+    }
+    #[target_feature(enable = "avx2,fma")]
+    fn splat(x: f32) -> V16 {
+        V16(_mm256_set1_ps(x), _mm256_set1_ps(x))
+    }
+    #[target_feature(enable = "avx2,fma")]
+    fn fma(a: V16, b: V16, c: V16) -> V16 {
+        V16(_mm256_fmadd_ps(a.0, b.0, c.0), _mm256_fmadd_ps(a.1, b.1, c.1))
+    }
+    #[target_feature(enable = "avx2,fma")]
+    fn add(a: V16, b: V16) -> V16 {
+        V16(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1))
+    }
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store(p: *mut f32, v: V16) {
+        // SAFETY: 16 floats writable at p (the caller's contract).
+        unsafe {
+            _mm256_storeu_ps(p, v.0);
+            _mm256_storeu_ps(p.add(8), v.1);
+        }
+    }
+    /// The two ymm lane masks of a 16-bit mask.
+    #[target_feature(enable = "avx2,fma")]
+    fn halves(m: u16) -> (__m256i, __m256i) {
+        let bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        let lo = _mm256_set1_epi32((m & 0xFF) as i32);
+        let hi = _mm256_set1_epi32((m >> 8) as i32);
+        (
+            _mm256_cmpeq_epi32(_mm256_and_si256(lo, bits), bits),
+            _mm256_cmpeq_epi32(_mm256_and_si256(hi, bits), bits),
+        )
+    }
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load_masked(p: *const f32, m: u16) -> V16 {
+        let (lo, hi) = halves(m);
+        // SAFETY: the enabled lanes readable (the caller's contract); the
+        // upper half's pointer is formed only when one of its lanes is on.
+        unsafe {
+            let upper = if m >> 8 != 0 {
+                _mm256_maskload_ps(p.add(8), hi)
+            } else {
+                _mm256_setzero_ps()
+            };
+            V16(_mm256_maskload_ps(p, lo), upper)
+        }
+    }
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store_masked(p: *mut f32, m: u16, v: V16) {
+        let (lo, hi) = halves(m);
+        // SAFETY: as in load_masked.
+        unsafe {
+            _mm256_maskstore_ps(p, lo, v.0);
+            if m >> 8 != 0 {
+                _mm256_maskstore_ps(p.add(8), hi, v.1);
             }
         }
     }
@@ -739,129 +1272,6 @@ mod peak {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{MR, NR};
-    use std::arch::x86_64::*;
-
-    const _: () = assert!(MR == 16 && NR == 16);
-
-    /// 16 x 16 f32 tile with 16 ymm registers: rows 0-5, 6-11 and 12-15 in
-    /// turn, each as `M` rows x 2 ymm of accumulators (12 for M = 6), two
-    /// ymm loads of B and `M` broadcasts of A per k: 8 loads per 12 FMAs
-    /// (Haswell/Skylake client: 2 FMA + 2 load ports; Zen 1-3: one ymm FMA
-    /// per cycle per pipe pair). The B micro-panel (kc x 16) is read three
-    /// times, from L1.
-    ///
-    /// # Safety
-    /// AVX2 and FMA must be available; `a` must hold `kc*16` and `b` `kc*16`
-    /// readable floats; `c + i*ldc + j` must be writable for `i < rows`,
-    /// `j < cols`, with `1 <= rows <= 16`, `1 <= cols <= 16`.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn kernel_16x16(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        load_c: bool,
-    ) {
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let masks = [
-            _mm256_cmpgt_epi32(_mm256_set1_epi32(cols as i32), lanes),
-            _mm256_cmpgt_epi32(_mm256_set1_epi32(cols as i32 - 8), lanes),
-        ];
-        // SAFETY (all three): row blocks start at 0, 6 and 12 and span at
-        // most 6, 6 and 4 rows, so the A reads stay inside each k's 16
-        // values; each block stores only its rows below `rows` (caller's
-        // contract for C).
-        unsafe { rows_block::<6>(kc, a, b, c, ldc, 0, rows, cols, masks, load_c) };
-        if rows > 6 {
-            unsafe { rows_block::<6>(kc, a, b, c, ldc, 6, rows, cols, masks, load_c) };
-        }
-        if rows > 12 {
-            unsafe { rows_block::<4>(kc, a, b, c, ldc, 12, rows, cols, masks, load_c) };
-        }
-    }
-
-    /// Rows `r0 .. r0 + M` of the tile (those below `rows` stored).
-    ///
-    /// # Safety
-    /// As [`kernel_16x16`], and `r0 + M <= 16`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn rows_block<const M: usize>(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        r0: usize,
-        rows: usize,
-        cols: usize,
-        masks: [__m256i; 2],
-        load_c: bool,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; M];
-        for p in 0..kc {
-            // SAFETY: p < kc, so b[p*16 .. p*16+16] is inside the B panel
-            // and a[p*16 + r0 .. p*16 + r0 + M] inside the A panel, as
-            // r0 + M <= 16 (caller's contract).
-            let (b0, b1, ap) = unsafe {
-                let bp = b.add(p * NR);
-                (
-                    _mm256_loadu_ps(bp),
-                    _mm256_loadu_ps(bp.add(8)),
-                    a.add(p * MR + r0),
-                )
-            };
-            for (i, x) in acc.iter_mut().enumerate() {
-                // SAFETY: i < M, inside the A values above.
-                let av = _mm256_set1_ps(unsafe { *ap.add(i) });
-                x[0] = _mm256_fmadd_ps(av, b0, x[0]);
-                x[1] = _mm256_fmadd_ps(av, b1, x[1]);
-            }
-        }
-        for (i, x) in acc.iter().enumerate().take(rows.saturating_sub(r0)) {
-            // SAFETY: r0 + i < rows; with cols == 16 both halves are inside
-            // row r0 + i of C; otherwise the masks enable exactly lanes
-            // j < cols, and masked lanes are neither read nor written (no
-            // fault). The upper half's pointer (row + 8) is formed only when
-            // cols > 8, so it points inside the row.
-            unsafe {
-                let row = c.add((r0 + i) * ldc);
-                if cols == NR {
-                    let (v0, v1) = if load_c {
-                        (
-                            _mm256_add_ps(_mm256_loadu_ps(row), x[0]),
-                            _mm256_add_ps(_mm256_loadu_ps(row.add(8)), x[1]),
-                        )
-                    } else {
-                        (x[0], x[1])
-                    };
-                    _mm256_storeu_ps(row, v0);
-                    _mm256_storeu_ps(row.add(8), v1);
-                } else {
-                    let halves = if cols > 8 { 2 } else { 1 };
-                    for (h, &m) in masks.iter().enumerate().take(halves) {
-                        let p = row.add(8 * h);
-                        let v = if load_c {
-                            _mm256_add_ps(_mm256_maskload_ps(p, m), x[h])
-                        } else {
-                            x[h]
-                        };
-                        _mm256_maskstore_ps(p, m, v);
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -906,7 +1316,7 @@ mod tests {
             assert_eq!(parse_blocking(bad), None, "{bad}");
         }
         let b = blocking();
-        assert!(b.kc >= 1 && b.mc % MR == 0);
+        assert!(b.kc >= 1 && b.mc >= 16);
     }
 
     #[test]
@@ -1018,7 +1428,7 @@ mod tests {
 
     #[test]
     fn micro_kernel_rejects_ldc_that_wraps() {
-        let (a, b) = (vec![1.0f32; MR], vec![1.0f32; NR]);
+        let (a, b) = (vec![1.0f32; MAX_MR], vec![1.0f32; MAX_NR]);
         let msg = panic_message(|| {
             let mut c = vec![0.0f32; 64];
             f32::micro_kernel(Token(()), 1, &a, &b, &mut c, usize::MAX, 2, 16, true);
@@ -1028,8 +1438,8 @@ mod tests {
 
     #[test]
     fn micro_kernel_rejects_kc_that_wraps() {
-        // kc * 16 wraps to 16 for kc = 2^60 + 1
-        let (a, b) = (vec![1.0f32; MR], vec![1.0f32; NR]);
+        // kc * 16 wraps to 16 for kc = 2^60 + 1 (and kc * 6, kc * 32 wrap)
+        let (a, b) = (vec![1.0f32; MAX_MR], vec![1.0f32; MAX_NR]);
         let msg = panic_message(|| {
             let mut c = vec![0.0f32; 16];
             f32::micro_kernel(Token(()), (1 << 60) + 1, &a, &b, &mut c, 16, 1, 16, false);
@@ -1037,7 +1447,7 @@ mod tests {
         assert!(msg.contains("panel too short"), "{msg}");
         let msg = panic_message(|| {
             let mut c = vec![0.0f64; 16];
-            let (a, b) = (vec![1.0f64; MR], vec![1.0f64; NR]);
+            let (a, b) = (vec![1.0f64; MAX_MR], vec![1.0f64; MAX_NR]);
             f64::micro_kernel(Token(()), (1 << 60) + 1, &a, &b, &mut c, 16, 1, 16, false);
         });
         assert!(msg.contains("panel too short"), "{msg}");
@@ -1088,54 +1498,54 @@ mod tests {
 
     /// Every micro-kernel this CPU can run, called directly (whatever
     /// LECTURE_GRAD_MAX_ISA says), on every tile size, against plain loops:
-    /// exact on small integers, C outside the tile never touched.
+    /// exact on small integers, C outside the tile never touched. On an
+    /// AVX2 machine the AVX-512 kernel's body runs too, on ymm pairs.
     #[test]
     fn every_available_micro_kernel_matches_plain_loops_on_every_tile_size() {
+        type Kernel = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, usize, bool);
         use crate::cpu::{detected, Isa};
-        let mut kernels: Vec<Isa> = vec![Isa::Portable];
-        if detected() >= Isa::Avx2 {
-            kernels.push(Isa::Avx2);
+        let mut kernels: Vec<(&str, Tile, Option<Kernel>)> =
+            vec![("portable", PORTABLE_TILE, None)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if detected() >= Isa::Avx2 {
+                kernels.push(("avx2", AVX2_TILE, Some(avx2::kernel_16x16)));
+                kernels.push((
+                    "avx512 body on avx2",
+                    AVX512_TILE,
+                    Some(avx512_on_avx2::kernel_8x32),
+                ));
+            }
+            if detected() >= Isa::Avx512 {
+                kernels.push(("avx512", AVX512_TILE, Some(avx512::kernel_8x32)));
+            }
         }
-        if detected() >= Isa::Avx512 {
-            kernels.push(Isa::Avx512);
-        }
-        for &isa in &kernels {
+        for &(name, t, kernel) in &kernels {
+            let (mr, nr) = (t.mr, t.nr);
             for kc in [0usize, 1, 7, 33] {
-                let a: Vec<f32> = (0..kc * MR).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
-                let b: Vec<f32> = (0..kc * NR).map(|i| ((i * 5) % 13) as f32 - 6.0).collect();
-                for rows in 1..=MR {
-                    for cols in 1..=NR {
+                let a: Vec<f32> = (0..kc * mr).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+                let b: Vec<f32> = (0..kc * nr).map(|i| ((i * 5) % 13) as f32 - 6.0).collect();
+                for rows in 1..=mr {
+                    for cols in 1..=nr {
                         for load_c in [false, true] {
                             let ldc = cols + 3;
                             // C exactly as long as the tile needs, plus a
                             // guard region past it
                             let need = (rows - 1) * ldc + cols;
                             let mut c = vec![2.0f32; need + 5];
-                            let run = |c: &mut [f32]| {
+                            {
                                 let c = &mut c[..need];
-                                check_tile(kc, &a, &b, c, ldc, rows, cols);
-                                let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-                                match isa {
-                                    Isa::Portable => {
-                                        portable_kernel(kc, &a, &b, c, ldc, rows, cols, load_c)
-                                    }
-                                    // SAFETY: the ISA was detected above, and
-                                    // check_tile proved the kernels' bounds.
-                                    #[cfg(target_arch = "x86_64")]
-                                    Isa::Avx2 => unsafe {
-                                        avx2::kernel_16x16(kc, ap, bp, cp, ldc, rows, cols, load_c)
+                                check_tile(t, kc, &a, &b, c, ldc, rows, cols);
+                                match kernel {
+                                    None => portable_kernel(kc, &a, &b, c, ldc, rows, cols, load_c),
+                                    // SAFETY: the kernel's ISA was detected
+                                    // above, and check_tile proved its bounds
+                                    // for its tile.
+                                    Some(f) => unsafe {
+                                        f(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, rows, cols, load_c)
                                     },
-                                    #[cfg(target_arch = "x86_64")]
-                                    Isa::Avx512 => unsafe {
-                                        avx512::kernel_16x16(
-                                            kc, ap, bp, cp, ldc, rows, cols, load_c,
-                                        )
-                                    },
-                                    #[cfg(not(target_arch = "x86_64"))]
-                                    _ => unreachable!(),
                                 }
-                            };
-                            run(&mut c);
+                            }
                             for i in 0..rows {
                                 for j in 0..ldc {
                                     let at = i * ldc + j;
@@ -1145,23 +1555,62 @@ mod tests {
                                     let got = c[at];
                                     if j < cols {
                                         let dot: f32 =
-                                            (0..kc).map(|p| a[p * MR + i] * b[p * NR + j]).sum();
+                                            (0..kc).map(|p| a[p * mr + i] * b[p * nr + j]).sum();
                                         let want = if load_c { 2.0 + dot } else { dot };
-                                        assert_eq!(got, want, "{isa:?} kc {kc} {rows}x{cols} ({i},{j}) load_c {load_c}");
+                                        assert_eq!(got, want, "{name} kc {kc} {rows}x{cols} ({i},{j}) load_c {load_c}");
                                     } else {
-                                        assert_eq!(
-                                            got, 2.0,
-                                            "{isa:?}: wrote past cols at ({i},{j})"
-                                        );
+                                        assert_eq!(got, 2.0, "{name}: wrote past cols at ({i},{j})");
                                     }
                                 }
                             }
-                            assert!(c[need..].iter().all(|&v| v == 2.0), "{isa:?}: wrote past C");
+                            assert!(c[need..].iter().all(|&v| v == 2.0), "{name}: wrote past C");
                         }
                     }
                 }
             }
         }
-        eprintln!("micro-kernels tested: {kernels:?}");
+        let names: Vec<&str> = kernels.iter().map(|k| k.0).collect();
+        eprintln!("micro-kernels tested: {names:?}");
+    }
+
+    #[test]
+    fn tiles_fit_the_largest_tile_and_packing_follows_the_active_one() {
+        let pa = PackedA::<f32>::zeros(7, 3);
+        let pb = PackedB::<f32>::zeros(3, 5);
+        assert_eq!((pa.mr, pb.nr), (tile::<f32>().mr, tile::<f32>().nr));
+        assert_eq!(pa.data.len(), 7usize.div_ceil(pa.mr) * pa.mr * 3);
+        assert_eq!(pb.data.len(), 5usize.div_ceil(pb.nr) * pb.nr * 3);
+        let b = blocking();
+        assert!(b.kc >= 1 && b.mc >= 16);
+    }
+
+    #[test]
+    fn par_gemm_views_matches_plain_loops_and_is_the_same_on_any_thread_count() {
+        for &(m, k, n) in SHAPES {
+            let a64 = ints(m * k, 7, 11);
+            let b64 = ints(k * n, 5, 13);
+            let want = naive(MatRef::row_major(&a64, m, k), MatRef::row_major(&b64, k, n));
+            let a: Vec<f32> = a64.iter().map(|&v| v as f32).collect();
+            // B given transposed (a weight matrix read as W^T, as linear does)
+            let bt: Vec<f32> = (0..n * k).map(|i| b64[(i % k) * n + i / k] as f32).collect();
+            let bm = MatRef::row_major(&bt, n, k).t();
+            let mut c1 = vec![1.0f32; m * n];
+            par_gemm_views(MatRef::row_major(&a, m, k), bm, &mut c1, n, true);
+            for (g, w) in c1.iter().zip(&want) {
+                assert_eq!(*g as f64, w + 1.0, "{m}x{k}x{n}");
+            }
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let mut c3 = vec![f32::NAN; m * n];
+            pool.install(|| par_gemm_views(MatRef::row_major(&a, m, k), bm, &mut c3, n, false));
+            let mut c0 = vec![f32::NAN; m * n];
+            gemm_packed(
+                &PackedA::pack(MatRef::row_major(&a, m, k)),
+                &PackedB::pack(bm),
+                &mut c0,
+                n,
+                false,
+            );
+            assert_eq!(c3, c0, "{m}x{k}x{n}: 3 threads vs one call");
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! results are bit-identical for any thread count.
 
 use autograd::gemm::MatRef;
-use autograd::packed::{gemm_packed, par_gemm_packed, PackedA, PackedB, NR};
+use autograd::packed::{gemm_packed, par_gemm_packed, tile, PackedA, PackedB};
 use autograd::Element;
 use rayon::prelude::*;
 
@@ -31,11 +31,12 @@ pub const GROUP: usize = 8;
 const BLOCK_FLOATS: usize = 96 * 1024;
 
 /// Pixel blocks for `p` output pixels and `ckk` im2col rows: equal blocks,
-/// each a multiple of the micro-tile width.
-fn pixel_blocks(p: usize, ckk: usize) -> Vec<std::ops::Range<usize>> {
-    let most = (BLOCK_FLOATS / ckk.max(1)).max(NR);
+/// each a multiple of the micro-tile width `nr`.
+fn pixel_blocks(p: usize, ckk: usize, nr: usize) -> Vec<std::ops::Range<usize>> {
+    let nr = nr.max(1);
+    let most = (BLOCK_FLOATS / ckk.max(1)).max(nr);
     let nb = p.div_ceil(most).max(1);
-    let jb = p.div_ceil(nb).next_multiple_of(NR);
+    let jb = p.div_ceil(nb).next_multiple_of(nr);
     (0..p)
         .step_by(jb.max(1))
         .map(|j| j..(j + jb).min(p))
@@ -92,7 +93,7 @@ fn pixel_view<'a, T>(
 
 /// Per-thread scratch: one im2col block and its packed copy.
 #[derive(Default)]
-struct Scratch<T> {
+struct Scratch<T: Element> {
     col: Vec<T>,
     pb: PackedB<T>,
 }
@@ -140,7 +141,7 @@ pub fn forward<T: Element>(
     let ckk = c * g.kh * g.kw;
     let in_sz = c * g.h * g.w;
     let pa = PackedA::pack(MatRef::row_major(w, f, ckk));
-    let blocks = pixel_blocks(p, ckk);
+    let blocks = pixel_blocks(p, ckk, tile::<T>().nr);
     let one_sample = |xn: &[T], yn: &mut [T], s: &mut Scratch<T>, parallel: bool| {
         if let Some(b) = b {
             for (row, &bf) in yn.chunks_mut(p).zip(b) {
@@ -201,7 +202,7 @@ pub fn backward<T: Element>(
     let p = g.ho * g.wo;
     let ckk = c * g.kh * g.kw;
     let in_sz = c * g.h * g.w;
-    let blocks = pixel_blocks(p, ckk);
+    let blocks = pixel_blocks(p, ckk, tile::<T>().nr);
     // dcol = W^T G_n: W^T (ckk x f) packed once
     let pwt = need_x.then(|| PackedA::pack(MatRef::row_major(w, f, ckk).t()));
     // weight gradient: the pixels of `per_gemm` samples form one GEMM's k
@@ -258,7 +259,7 @@ pub fn backward<T: Element>(
 
 /// Per-thread scratch of the backward pass.
 #[derive(Default)]
-struct WorkScratch<T> {
+struct WorkScratch<T: Element> {
     /// im2col block
     col: Vec<T>,
     /// G of a sub-batch, packed as A (f x pixels)
@@ -351,12 +352,14 @@ mod tests {
             (1600, 72),
             (17, 100_000),
         ] {
-            let bl = pixel_blocks(p, ckk);
+            for nr in [16, 32] {
+            let bl = pixel_blocks(p, ckk, nr);
             assert_eq!(bl.first().unwrap().start, 0);
             assert_eq!(bl.last().unwrap().end, p);
             for w in bl.windows(2) {
                 assert_eq!(w[0].end, w[1].start);
-                assert_eq!(w[0].len() % NR, 0);
+                assert_eq!(w[0].len() % nr, 0);
+            }
             }
         }
     }

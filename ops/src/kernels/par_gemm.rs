@@ -1,4 +1,15 @@
-//! GEMM split across rayon threads by blocks of output rows.
+//! GEMM split across rayon threads by blocks of output rows: `matmul`'s and
+//! `linear`'s forward and backward.
+//!
+//! f32 on a CPU with a SIMD micro-kernel (AVX2+FMA or AVX-512F) takes our
+//! packed GEMM (`kernels::packed::par_gemm_views`: B packed once across the
+//! threads, each thread packing its own rows of A) whenever `alpha = 1` and
+//! `beta` is 0 or 1, which is every call in this crate; f64 and the rest
+//! take matrixmultiply. matrixmultiply has AVX2 kernels but none for
+//! AVX-512, so on an AVX-512 CPU it reaches about half of the peak (issue
+//! 10 measured half of MKL's sgemm on Cascade Lake); on Zen 1 (AVX2) both
+//! measured 66 GFLOP/s on `linear`'s 1000 x 500 x 500 at 2 threads, and
+//! the packed one 84% vs 81% of peak on 1024^3.
 //!
 //! Every output element is computed by exactly the same sequence of
 //! multiply-adds whatever the thread count, so results are bit-identical with
@@ -6,6 +17,7 @@
 //! 64-row blocks, which leaves small-M GEMMs on one thread).
 
 use autograd::gemm::{gemm, MatRef};
+use autograd::packed::{fast_kernel_available, par_gemm_views};
 use autograd::Element;
 use rayon::prelude::*;
 
@@ -16,8 +28,18 @@ const PAR_MIN_WORK: usize = 1 << 18;
 /// rows split across threads.
 pub fn par_gemm<T: Element>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
+    // saturating: only a size heuristic
+    let work = m.saturating_mul(k).saturating_mul(n);
+    if fast_kernel_available::<T>()
+        && work >= PAR_MIN_WORK
+        && alpha == T::ONE
+        && (beta == T::ZERO || beta == T::ONE)
+    {
+        par_gemm_views(a, b, c, n, beta == T::ONE);
+        return;
+    }
     let threads = rayon::current_num_threads();
-    if threads <= 1 || m * k * n < PAR_MIN_WORK || m < 16 {
+    if threads <= 1 || work < PAR_MIN_WORK || m < 16 {
         gemm(alpha, a, b, beta, c, n);
         return;
     }

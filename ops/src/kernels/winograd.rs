@@ -105,7 +105,7 @@ pub fn transform_weights<T: Element>(w: &[T], f: usize, c: usize, flip: bool) ->
 
 /// Per-thread scratch.
 #[derive(Default)]
-struct Scratch<T> {
+struct Scratch<T: Element> {
     rows: RowScratch<T>,
     /// `V_xi [c x tiles]`, row-major, one after another
     vr: Vec<T>,
@@ -245,7 +245,7 @@ pub fn weight_grad<T: Element>(
 
 /// Per-thread scratch of [`weight_grad`].
 #[derive(Default)]
-struct GradScratch<T> {
+struct GradScratch<T: Element> {
     rows: RowScratch<T>,
     v: Vec<T>,
     z: Vec<T>,
