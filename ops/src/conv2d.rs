@@ -313,11 +313,13 @@ fn forward<T: Element>(
         return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
     }
     if n == 1 {
-        one_sample(x.data(), &mut out, &mut Vec::new(), true);
+        crate::kernels::with_scratch(|col| one_sample(x.data(), &mut out, col, true));
     } else {
         out.par_chunks_mut(f * p)
             .zip(x.data().par_chunks(in_sz.max(1)))
-            .for_each_init(Vec::new, |col, (yn, xn)| one_sample(xn, yn, col, false));
+            .for_each(|(yn, xn)| {
+                crate::kernels::with_scratch(|col| one_sample(xn, yn, col, false))
+            });
     }
     Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out)
 }

@@ -49,7 +49,7 @@ fn pixel_blocks(p: usize, ckk: usize, nr: usize) -> Vec<std::ops::Range<usize>> 
 /// gradients (`w_len` values each) in group order, so the result does not
 /// depend on the thread count. Shared by this file and the fallback path
 /// in `conv2d.rs`.
-pub fn for_sample_groups<T: Element, S: Default>(
+pub fn for_sample_groups<T: Element, S: Default + 'static>(
     n: usize,
     in_sz: usize,
     gx: &mut [T],
@@ -64,13 +64,13 @@ pub fn for_sample_groups<T: Element, S: Default>(
         parts
             .par_iter_mut()
             .enumerate()
-            .for_each_init(S::default, |s, (gi, part)| work(s, gi, part, &mut []));
+            .for_each(|(gi, part)| super::with_scratch(|s| work(s, gi, part, &mut [])));
     } else {
         parts
             .par_iter_mut()
             .zip(gx.par_chunks_mut((GROUP * in_sz).max(1)))
             .enumerate()
-            .for_each_init(S::default, |s, (gi, (part, gxc))| work(s, gi, part, gxc));
+            .for_each(|(gi, (part, gxc))| super::with_scratch(|s| work(s, gi, part, gxc)));
     }
     w_len.map(|_| super::sum_in_order(parts))
 }
@@ -159,11 +159,11 @@ pub fn forward<T: Element>(
         }
     };
     if n == 1 {
-        one_sample(x, out, &mut Scratch::default(), true);
+        super::with_scratch(|s| one_sample(x, out, s, true));
     } else {
         out.par_chunks_mut(f * p)
             .zip(x.par_chunks(in_sz.max(1)))
-            .for_each_init(Scratch::default, |s, (yn, xn)| one_sample(xn, yn, s, false));
+            .for_each(|(yn, xn)| super::with_scratch(|s| one_sample(xn, yn, s, false)));
     }
 }
 

@@ -157,7 +157,7 @@ pub fn forward<T: Element>(
     out[..n * f * ho * wo]
         .par_chunks_mut(per * f * ho * wo)
         .zip(x.par_chunks(per * c * h * w))
-        .for_each_init(Scratch::default, |s, (yc, xc)| chunk(s, xc, yc));
+        .for_each(|(yc, xc)| super::with_scratch(|s| chunk(s, xc, yc)));
 }
 
 /// Tiles per weight-gradient chunk (the k of its GEMMs); the chunks are
@@ -213,7 +213,7 @@ pub fn weight_grad<T: Element>(
     };
     let parts: Vec<Vec<T>> = (0..groups)
         .into_par_iter()
-        .map_init(GradScratch::default, chunk)
+        .map(|gi| super::with_scratch(|s| chunk(s, gi)))
         .collect();
     let du = super::sum_in_order(parts);
     // dw = G^T dU G for every (f, c)
@@ -288,11 +288,15 @@ impl Geometry {
     /// chunk `xc` (`c` channels): `v` becomes `[16][c][tiles]`, row-major,
     /// tile `t = sample * tiles + ty * txn + tx`.
     ///
-    /// Vectorised over all tiles of a plane at once: the padded plane is
-    /// first split into `D_k[y][tx] = pad[y][2 tx + k]` (k = 0..3, the four
-    /// columns of each tile), stored as even and odd padded rows, so that
-    /// `B` along the rows and then `B^T` down the four rows `2ty .. 2ty+3`
-    /// of every tile are element-wise operations on contiguous arrays.
+    /// Vectorised over all tiles of a plane at once: every padded row is
+    /// first split into its even and odd columns, `P_e[t] = pad[2t]` and
+    /// `P_o[t] = pad[2t + 1]` (`t = 0..=txn`), stored by row parity; the
+    /// four columns `2tx .. 2tx+3` of every tile are then `P_e[tx]`,
+    /// `P_o[tx]`, `P_e[tx+1]`, `P_o[tx+1]`, so `B` along the rows and then
+    /// `B^T` down the four rows `2ty .. 2ty+3` of every tile are
+    /// element-wise operations on contiguous arrays. The split writes only
+    /// the image's own positions, the same for every plane, so the zero
+    /// padding is written once per call.
     fn input_transform<T: Element>(
         &self,
         xc: &[T],
@@ -304,48 +308,66 @@ impl Geometry {
         let ns = xc.len() / (c * h * w);
         let tc = ns * self.tiles;
         let tiles = self.tiles;
-        // one parity of padded rows: tyn + 1 rows of txn
+        // one column parity of one row parity: tyn + 1 rows of txn + 1
+        let pl = txn + 1;
+        let half_p = (tyn + 1) * pl;
+        // one row parity of H: tyn + 1 rows of txn
         let half = (tyn + 1) * txn;
         v.resize(16 * c * tc, T::ZERO);
-        rs.d.resize(8 * half, T::ZERO); // [k][parity][y'][tx]
-        rs.h.resize(8 * half, T::ZERO); // [q][parity][y'][tx]
+        rs.d.clear();
+        rs.d.resize(4 * half_p, T::ZERO); // [column parity][row parity][y'][t]
+        rs.h.resize(8 * half, T::ZERO); // [q][row parity][y'][tx]
+        // columns of the image in the padded row: x = col + pw; the first
+        // column's parity, and the pairs (even x, odd x) after it
+        let (pw, first_odd) = (self.pw, self.pw % 2 == 1);
+        let pairs_from = usize::from(first_odd); // first column of a pair
+        let pairs = (w - pairs_from) / 2;
+        let t_pairs = (pw + pairs_from) / 2; // t of the first pair
+        let last = pairs_from + 2 * pairs; // a lone even-x column, if < w
         for si in 0..ns {
             for ci in 0..c {
                 let plane = &xc[(si * c + ci) * h * w..(si * c + ci + 1) * h * w];
-                rs.d.fill(T::ZERO);
                 for y in 0..2 * tyn + 2 {
                     let Some(r) = y.checked_sub(self.ph).filter(|&r| r < h) else {
                         continue;
                     };
                     let row = &plane[r * w..(r + 1) * w];
-                    let at = (y % 2) * half + (y / 2) * txn;
-                    for k in 0..4 {
-                        // D_k[tx] = row[2 tx + k - pw] where that is inside the row
-                        let tx0 = (self.pw.saturating_sub(k)).div_ceil(2);
-                        let col0 = 2 * tx0 + k - self.pw;
-                        if col0 >= w || tx0 >= txn {
-                            continue;
-                        }
-                        let dk = &mut rs.d[k * 2 * half + at..k * 2 * half + at + txn];
-                        for (d, &val) in dk[tx0..].iter_mut().zip(row[col0..].iter().step_by(2)) {
-                            *d = val;
-                        }
+                    let at = (y % 2) * half_p + (y / 2) * pl;
+                    let (pe, po) = rs.d.split_at_mut(2 * half_p);
+                    let (pe, po) = (&mut pe[at..at + pl], &mut po[at..at + pl]);
+                    if first_odd {
+                        po[pw / 2] = row[0];
+                    }
+                    let src = row[pairs_from..last].chunks_exact(2);
+                    let dst = pe[t_pairs..t_pairs + pairs]
+                        .iter_mut()
+                        .zip(po[t_pairs..t_pairs + pairs].iter_mut());
+                    for ((e, o), pair) in dst.zip(src) {
+                        *e = pair[0];
+                        *o = pair[1];
+                    }
+                    if last < w {
+                        pe[(last + pw) / 2] = row[last];
                     }
                 }
-                // B along rows: H_q over both parities at once
+                // B along rows, both row parities: with E = P_e, O = P_o,
+                // H_0 = E[t] - E[t+1], H_1 = O[t] + E[t+1],
+                // H_2 = E[t+1] - O[t], H_3 = O[t] - O[t+1]
                 {
-                    let n2 = 2 * half;
-                    let (d0, rest) = rs.d.split_at(n2);
-                    let (d1, rest) = rest.split_at(n2);
-                    let (d2, d3) = rest.split_at(n2);
-                    let (h0, rest) = rs.h.split_at_mut(n2);
-                    let (h1, rest) = rest.split_at_mut(n2);
-                    let (h2, h3) = rest.split_at_mut(n2);
-                    for i in 0..n2 {
-                        h0[i] = d0[i] - d2[i];
-                        h1[i] = d1[i] + d2[i];
-                        h2[i] = d2[i] - d1[i];
-                        h3[i] = d1[i] - d3[i];
+                    let (pe, po) = rs.d.split_at(2 * half_p);
+                    let (h0, rest) = rs.h.split_at_mut(2 * half);
+                    let (h1, rest) = rest.split_at_mut(2 * half);
+                    let (h2, h3) = rest.split_at_mut(2 * half);
+                    for yr in 0..2 * (tyn + 1) {
+                        let (e, o) = (&pe[yr * pl..(yr + 1) * pl], &po[yr * pl..(yr + 1) * pl]);
+                        let out = yr * txn..(yr + 1) * txn;
+                        bt_rows(
+                            [&e[..txn], &o[..txn], &e[1..], &o[1..]],
+                            &mut h0[out.clone()],
+                            &mut h1[out.clone()],
+                            &mut h2[out.clone()],
+                            &mut h3[out],
+                        );
                     }
                 }
                 // B^T down rows 2ty .. 2ty+3 = even[ty], odd[ty], even[ty+1], odd[ty+1]
@@ -356,12 +378,7 @@ impl Geometry {
                     let (a2, a3) = (&hq[txn..txn + n], &hq[half + txn..half + txn + n]);
                     let at = |rr: usize| ((rr * 4 + q) * c + ci) * tc + si * tiles;
                     let [v0, v1, v2, v3] = four_mut(v, [at(0), at(1), at(2), at(3)], n);
-                    for j in 0..n {
-                        v0[j] = a0[j] - a2[j];
-                        v1[j] = a1[j] + a2[j];
-                        v2[j] = a2[j] - a1[j];
-                        v3[j] = a1[j] - a3[j];
-                    }
+                    bt_rows([a0, a1, a2, a3], v0, v1, v2, v3);
                 }
             }
         }
@@ -491,6 +508,24 @@ struct RowScratch<T> {
 }
 
 /// Four disjoint `len`-long slices of `v` at increasing offsets `at`.
+/// `B^T x` for four rows `x` at once, element by element over the rows:
+/// `y0 = x0 - x2, y1 = x1 + x2, y2 = x2 - x1, y3 = x1 - x3` (the length is
+/// `y0`'s). A function of its own so that the outputs arrive as separate
+/// `&mut` arguments, which LLVM knows do not alias: inline, the loop
+/// needed runtime overlap checks for 8 streams and stayed scalar.
+#[inline(never)]
+fn bt_rows<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y3: &mut [T]) {
+    let n = y0.len();
+    let (x0, x1, x2, x3) = (&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
+    let (y1, y2, y3) = (&mut y1[..n], &mut y2[..n], &mut y3[..n]);
+    for j in 0..n {
+        y0[j] = x0[j] - x2[j];
+        y1[j] = x1[j] + x2[j];
+        y2[j] = x2[j] - x1[j];
+        y3[j] = x1[j] - x3[j];
+    }
+}
+
 fn four_mut<T>(v: &mut [T], at: [usize; 4], len: usize) -> [&mut [T]; 4] {
     let (s0, rest) = v[at[0]..].split_at_mut(at[1] - at[0]);
     let (s1, rest) = rest.split_at_mut(at[2] - at[1]);
