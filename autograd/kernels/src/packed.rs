@@ -394,9 +394,16 @@ fn fill_b_panel<T: Element>(panel: &mut [T], nr: usize, jp: usize, k0: usize, sr
     let cols = nr.min(n - j0);
     let dst = &mut panel[k0 * nr..(k0 + kk) * nr];
     if src.cs == 1 {
-        for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
-            let s = p * src.rs + j0;
-            d[..cols].copy_from_slice(&src.data[s..s + cols]);
+        // fixed lengths: inlined vector copies, not a memcpy call per row
+        match (cols, nr) {
+            (16, 16) => copy_rows::<T, 16>(dst, src, j0),
+            (32, 32) => copy_rows::<T, 32>(dst, src, j0),
+            _ => {
+                for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
+                    let s = p * src.rs + j0;
+                    d[..cols].copy_from_slice(&src.data[s..s + cols]);
+                }
+            }
         }
     } else {
         // columns of src are contiguous when rs == 1: read each once
@@ -406,6 +413,16 @@ fn fill_b_panel<T: Element>(panel: &mut [T], nr: usize, jp: usize, k0: usize, sr
                 d[jj] = src.data[base + p * src.rs];
             }
         }
+    }
+}
+
+/// Rows `p` of `src` (`N` columns from `j0`) into `N`-wide rows of `dst`.
+fn copy_rows<T: Element, const N: usize>(dst: &mut [T], src: MatRef<'_, T>, j0: usize) {
+    for (p, d) in dst.chunks_exact_mut(N).enumerate() {
+        let s = p * src.rs + j0;
+        let row: &[T; N] = src.data[s..s + N].try_into().expect("N values");
+        let d: &mut [T; N] = d.try_into().expect("N values");
+        *d = *row;
     }
 }
 
