@@ -5,7 +5,6 @@
 
 use data::Dataset;
 use optim::{Adagrad, Adam, AdamW, Optimizer, ParamGroup, RmsProp, Sgd, StepLr};
-use rand::SeedableRng;
 use train::checkpoint::Position;
 use train::models::TwoLayer;
 use train::{fit, Callbacks, EpochEnd, FitConfig, StepInfo};
