@@ -288,14 +288,15 @@ impl Geometry {
     /// chunk `xc` (`c` channels): `v` becomes `[16][c][tiles]`, row-major,
     /// tile `t = sample * tiles + ty * txn + tx`.
     ///
-    /// Vectorised over all tiles of a plane at once: every padded row is
-    /// first split into its even and odd columns, `P_e[t] = pad[2t]` and
-    /// `P_o[t] = pad[2t + 1]` (`t = 0..=txn`), stored by row parity; the
-    /// four columns `2tx .. 2tx+3` of every tile are then `P_e[tx]`,
-    /// `P_o[tx]`, `P_e[tx+1]`, `P_o[tx+1]`, so `B` along the rows and then
-    /// `B^T` down the four rows `2ty .. 2ty+3` of every tile are
-    /// element-wise operations on contiguous arrays. The split writes only
-    /// the image's own positions, the same for every plane, so the zero
+    /// Vectorised over all tiles of a plane at once: the padded plane is
+    /// first split into `D_k[y][tx] = pad[y][2 tx + k]` (k = 0..3, the four
+    /// columns of each tile), stored as even and odd padded rows, so that
+    /// `B` along the rows and then `B^T` down the four rows `2ty .. 2ty+3`
+    /// of every tile are element-wise operations on contiguous arrays (one
+    /// [`bt_rows`] pass for the rows, four for the columns). The split
+    /// reads each row once, in (even, odd) column pairs: the pair at `t`
+    /// is `D_0, D_1` at `t` and `D_2, D_3` at `t - 1`. It writes only the
+    /// image's own positions, the same for every plane, so the zero
     /// padding is written once per call.
     fn input_transform<T: Element>(
         &self,
@@ -308,22 +309,27 @@ impl Geometry {
         let ns = xc.len() / (c * h * w);
         let tc = ns * self.tiles;
         let tiles = self.tiles;
-        // one column parity of one row parity: tyn + 1 rows of txn + 1
-        let pl = txn + 1;
-        let half_p = (tyn + 1) * pl;
-        // one row parity of H: tyn + 1 rows of txn
+        // one row parity of D_k or H_q: tyn + 1 rows of txn
         let half = (tyn + 1) * txn;
         v.resize(16 * c * tc, T::ZERO);
         rs.d.clear();
-        rs.d.resize(4 * half_p, T::ZERO); // [column parity][row parity][y'][t]
+        rs.d.resize(8 * half, T::ZERO); // [k][row parity][y'][tx]
         rs.h.resize(8 * half, T::ZERO); // [q][row parity][y'][tx]
-        // columns of the image in the padded row: x = col + pw; the first
-        // column's parity, and the pairs (even x, odd x) after it
+                                        // columns of the image in the padded row: x = col + pw. P_e[t] =
+                                        // pad[2t] is D_0[t] and D_2[t - 1], P_o[t] = pad[2t + 1] is D_1[t]
+                                        // and D_3[t - 1]. The first column may be a lone odd x, then come
+                                        // pairs (even x, odd x) from t_pairs on, then maybe a lone even x.
         let (pw, first_odd) = (self.pw, self.pw % 2 == 1);
         let pairs_from = usize::from(first_odd); // first column of a pair
         let pairs = (w - pairs_from) / 2;
         let t_pairs = (pw + pairs_from) / 2; // t of the first pair
         let last = pairs_from + 2 * pairs; // a lone even-x column, if < w
+                                           // pairs j landing in D_0/D_1 (t < txn) and in D_2/D_3 (1 <= t <= txn)
+        let j01 = pairs.min(txn.saturating_sub(t_pairs));
+        let j23 = (
+            usize::from(t_pairs == 0),
+            pairs.min((txn + 1).saturating_sub(t_pairs)),
+        );
         for si in 0..ns {
             for ci in 0..c {
                 let plane = &xc[(si * c + ci) * h * w..(si * c + ci + 1) * h * w];
@@ -332,43 +338,57 @@ impl Geometry {
                         continue;
                     };
                     let row = &plane[r * w..(r + 1) * w];
-                    let at = (y % 2) * half_p + (y / 2) * pl;
-                    let (pe, po) = rs.d.split_at_mut(2 * half_p);
-                    let (pe, po) = (&mut pe[at..at + pl], &mut po[at..at + pl]);
+                    let at = (y % 2) * half + (y / 2) * txn;
+                    let [d0, d1, d2, d3] = four_mut(
+                        &mut rs.d,
+                        [at, at + 2 * half, at + 4 * half, at + 6 * half],
+                        txn,
+                    );
+                    // P value at t into D_a[t] and D_b[t - 1]
+                    let put = |da: &mut [T], db: &mut [T], t: usize, val: T| {
+                        if t < txn {
+                            da[t] = val;
+                        }
+                        if (1..=txn).contains(&t) {
+                            db[t - 1] = val;
+                        }
+                    };
                     if first_odd {
-                        po[pw / 2] = row[0];
+                        put(&mut *d1, &mut *d3, pw / 2, row[0]);
                     }
-                    let src = row[pairs_from..last].chunks_exact(2);
-                    let dst = pe[t_pairs..t_pairs + pairs]
-                        .iter_mut()
-                        .zip(po[t_pairs..t_pairs + pairs].iter_mut());
-                    for ((e, o), pair) in dst.zip(src) {
+                    if last < w {
+                        put(&mut *d0, &mut *d2, (last + pw) / 2, row[last]);
+                    }
+                    let pairs_of = |j: std::ops::Range<usize>| {
+                        row[pairs_from + 2 * j.start..pairs_from + 2 * j.end].chunks_exact(2)
+                    };
+                    let (t0, t1) = (t_pairs, t_pairs + j01);
+                    let dst = d0[t0..t1].iter_mut().zip(d1[t0..t1].iter_mut());
+                    for ((e, o), pair) in dst.zip(pairs_of(0..j01)) {
                         *e = pair[0];
                         *o = pair[1];
                     }
-                    if last < w {
-                        pe[(last + pw) / 2] = row[last];
+                    if j23.0 < j23.1 {
+                        let (t0, t1) = (t_pairs + j23.0 - 1, t_pairs + j23.1 - 1);
+                        let dst = d2[t0..t1].iter_mut().zip(d3[t0..t1].iter_mut());
+                        for ((e, o), pair) in dst.zip(pairs_of(j23.0..j23.1)) {
+                            *e = pair[0];
+                            *o = pair[1];
+                        }
                     }
                 }
-                // B along rows, both row parities: with E = P_e, O = P_o,
-                // H_0 = E[t] - E[t+1], H_1 = O[t] + E[t+1],
-                // H_2 = E[t+1] - O[t], H_3 = O[t] - O[t+1]
+                // B along rows, every row of both parities in one pass:
+                // H_0 = D_0 - D_2, H_1 = D_1 + D_2, H_2 = D_2 - D_1,
+                // H_3 = D_1 - D_3
                 {
-                    let (pe, po) = rs.d.split_at(2 * half_p);
-                    let (h0, rest) = rs.h.split_at_mut(2 * half);
-                    let (h1, rest) = rest.split_at_mut(2 * half);
-                    let (h2, h3) = rest.split_at_mut(2 * half);
-                    for yr in 0..2 * (tyn + 1) {
-                        let (e, o) = (&pe[yr * pl..(yr + 1) * pl], &po[yr * pl..(yr + 1) * pl]);
-                        let out = yr * txn..(yr + 1) * txn;
-                        bt_rows(
-                            [&e[..txn], &o[..txn], &e[1..], &o[1..]],
-                            &mut h0[out.clone()],
-                            &mut h1[out.clone()],
-                            &mut h2[out.clone()],
-                            &mut h3[out],
-                        );
-                    }
+                    let n2 = 2 * half;
+                    let (d0, rest) = rs.d.split_at(n2);
+                    let (d1, rest) = rest.split_at(n2);
+                    let (d2, d3) = rest.split_at(n2);
+                    let (h0, rest) = rs.h.split_at_mut(n2);
+                    let (h1, rest) = rest.split_at_mut(n2);
+                    let (h2, h3) = rest.split_at_mut(n2);
+                    bt_rows([d0, d1, d2, d3], h0, h1, h2, h3);
                 }
                 // B^T down rows 2ty .. 2ty+3 = even[ty], odd[ty], even[ty+1], odd[ty+1]
                 let n = tyn * txn;
