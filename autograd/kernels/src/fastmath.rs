@@ -179,7 +179,10 @@ mod tests {
         tanh_slice_portable(&x, &mut y);
         for (a, &v) in y.iter().zip(&x) {
             let want = tanh_core::<false>(v);
-            assert!(a.to_bits() == want.to_bits() || a.is_nan() && want.is_nan(), "portable tanh({v})");
+            assert!(
+                a.to_bits() == want.to_bits() || a.is_nan() && want.is_nan(),
+                "portable tanh({v})"
+            );
         }
         // the SIMD loops: fused, so the scalar reference is the fused core
         // (f32::mul_add rounds once on every target, in software if need be)

@@ -260,8 +260,7 @@ impl<T: Element> PackedA<T> {
     /// Shapes this as `m x k` for refilling, keeping the buffer (and its
     /// zero padding) when the shape is unchanged; see [`PackedB::reuse`].
     pub fn reuse(&mut self, m: usize, k: usize) {
-        if (m, k) != (self.m, self.k) || self.data.len() != packed_len(m, self.mr, k, "PackedA")
-        {
+        if (m, k) != (self.m, self.k) || self.data.len() != packed_len(m, self.mr, k, "PackedA") {
             self.reset(m, k);
         }
     }
@@ -361,8 +360,7 @@ impl<T: Element> PackedB<T> {
     /// of k) and the zero padding is kept; otherwise like [`Self::reset`].
     /// Saves zeroing the buffer each time it is refilled.
     pub fn reuse(&mut self, k: usize, n: usize) {
-        if (k, n) != (self.k, self.n) || self.data.len() != packed_len(n, self.nr, k, "PackedB")
-        {
+        if (k, n) != (self.k, self.n) || self.data.len() != packed_len(n, self.nr, k, "PackedB") {
             self.reset(k, n);
         }
     }
@@ -1019,10 +1017,28 @@ mod avx2 {
         unsafe {
             rows6(kc, a, b, c, ldc, rows.min(6), cols, load_c);
             if rows > 6 {
-                rows6(kc, a.add(6), b, c.add(6 * ldc), ldc, (rows - 6).min(6), cols, load_c);
+                rows6(
+                    kc,
+                    a.add(6),
+                    b,
+                    c.add(6 * ldc),
+                    ldc,
+                    (rows - 6).min(6),
+                    cols,
+                    load_c,
+                );
             }
             if rows > 12 {
-                rows4(kc, a.add(12), b, c.add(12 * ldc), ldc, rows - 12, cols, load_c);
+                rows4(
+                    kc,
+                    a.add(12),
+                    b,
+                    c.add(12 * ldc),
+                    ldc,
+                    rows - 12,
+                    cols,
+                    load_c,
+                );
             }
         }
     }
@@ -1140,7 +1156,10 @@ mod avx512_on_avx2 {
     }
     #[target_feature(enable = "avx2,fma")]
     fn fma(a: V16, b: V16, c: V16) -> V16 {
-        V16(_mm256_fmadd_ps(a.0, b.0, c.0), _mm256_fmadd_ps(a.1, b.1, c.1))
+        V16(
+            _mm256_fmadd_ps(a.0, b.0, c.0),
+            _mm256_fmadd_ps(a.1, b.1, c.1),
+        )
     }
     #[target_feature(enable = "avx2,fma")]
     fn add(a: V16, b: V16) -> V16 {
@@ -1559,7 +1578,16 @@ mod tests {
                                     // above, and check_tile proved its bounds
                                     // for its tile.
                                     Some(f) => unsafe {
-                                        f(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc, rows, cols, load_c)
+                                        f(
+                                            kc,
+                                            a.as_ptr(),
+                                            b.as_ptr(),
+                                            c.as_mut_ptr(),
+                                            ldc,
+                                            rows,
+                                            cols,
+                                            load_c,
+                                        )
                                     },
                                 }
                             }
@@ -1576,7 +1604,10 @@ mod tests {
                                         let want = if load_c { 2.0 + dot } else { dot };
                                         assert_eq!(got, want, "{name} kc {kc} {rows}x{cols} ({i},{j}) load_c {load_c}");
                                     } else {
-                                        assert_eq!(got, 2.0, "{name}: wrote past cols at ({i},{j})");
+                                        assert_eq!(
+                                            got, 2.0,
+                                            "{name}: wrote past cols at ({i},{j})"
+                                        );
                                     }
                                 }
                             }
@@ -1609,14 +1640,19 @@ mod tests {
             let want = naive(MatRef::row_major(&a64, m, k), MatRef::row_major(&b64, k, n));
             let a: Vec<f32> = a64.iter().map(|&v| v as f32).collect();
             // B given transposed (a weight matrix read as W^T, as linear does)
-            let bt: Vec<f32> = (0..n * k).map(|i| b64[(i % k) * n + i / k] as f32).collect();
+            let bt: Vec<f32> = (0..n * k)
+                .map(|i| b64[(i % k) * n + i / k] as f32)
+                .collect();
             let bm = MatRef::row_major(&bt, n, k).t();
             let mut c1 = vec![1.0f32; m * n];
             par_gemm_views(MatRef::row_major(&a, m, k), bm, &mut c1, n, true);
             for (g, w) in c1.iter().zip(&want) {
                 assert_eq!(*g as f64, w + 1.0, "{m}x{k}x{n}");
             }
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap();
             let mut c3 = vec![f32::NAN; m * n];
             pool.install(|| par_gemm_views(MatRef::row_major(&a, m, k), bm, &mut c3, n, false));
             let mut c0 = vec![f32::NAN; m * n];

@@ -353,13 +353,13 @@ mod tests {
             (17, 100_000),
         ] {
             for nr in [16, 32] {
-            let bl = pixel_blocks(p, ckk, nr);
-            assert_eq!(bl.first().unwrap().start, 0);
-            assert_eq!(bl.last().unwrap().end, p);
-            for w in bl.windows(2) {
-                assert_eq!(w[0].end, w[1].start);
-                assert_eq!(w[0].len() % nr, 0);
-            }
+                let bl = pixel_blocks(p, ckk, nr);
+                assert_eq!(bl.first().unwrap().start, 0);
+                assert_eq!(bl.last().unwrap().end, p);
+                for w in bl.windows(2) {
+                    assert_eq!(w[0].end, w[1].start);
+                    assert_eq!(w[0].len() % nr, 0);
+                }
             }
         }
     }
