@@ -448,11 +448,13 @@ impl Geometry {
                     let (ty, i) = (oy / 2, oy % 2);
                     let base = 2 * i * tiles + ty * txn;
                     let (ev, od) = (&y[base..base + txn], &y[base + tiles..base + tiles + txn]);
-                    for (tx, pair) in orow.chunks_mut(2).enumerate() {
-                        pair[0] = ev[tx];
-                        if let Some(p1) = pair.get_mut(1) {
-                            *p1 = od[tx];
-                        }
+                    // whole pairs branch-free, then a lone last column
+                    for ((pair, &e), &o) in orow.chunks_exact_mut(2).zip(ev).zip(od) {
+                        pair[0] = e;
+                        pair[1] = o;
+                    }
+                    if wo % 2 == 1 {
+                        orow[wo - 1] = ev[wo / 2];
                     }
                 }
             }
@@ -474,21 +476,26 @@ impl Geometry {
         let tiles = self.tiles;
         let tc = ns * tiles;
         z.resize(16 * f * tc, T::ZERO);
+        // zeroed once: the positions written below are the same for every
+        // plane, so those past the image stay zero
+        rs.d.clear();
         rs.d.resize(4 * tiles, T::ZERO);
         for si in 0..ns {
             for fi in 0..f {
                 let gplane = &gyc[(si * f + fi) * ho * wo..(si * f + fi + 1) * ho * wo];
                 // y00, y01, y10, y11 of every tile: [i * 2 + column][tile]
-                rs.d.fill(T::ZERO);
                 for (oy, grow) in gplane.chunks_exact(wo).enumerate() {
                     let (ty, i) = (oy / 2, oy % 2);
                     let base = 2 * i * tiles + ty * txn;
                     let (ev, od) = rs.d[base..].split_at_mut(tiles);
-                    for (tx, pair) in grow.chunks(2).enumerate() {
-                        ev[tx] = pair[0];
-                        if let Some(&p1) = pair.get(1) {
-                            od[tx] = p1;
-                        }
+                    // whole pairs branch-free, then a lone last column
+                    let dst = ev.iter_mut().zip(od.iter_mut());
+                    for ((e, o), pair) in dst.zip(grow.chunks_exact(2)) {
+                        *e = pair[0];
+                        *o = pair[1];
+                    }
+                    if wo % 2 == 1 {
+                        ev[wo / 2] = grow[wo - 1];
                     }
                 }
                 let (y00, rest) = rs.d.split_at(tiles);
