@@ -232,21 +232,6 @@ impl<T: Element> PackedA<T> {
         p
     }
 
-    /// Packs all of `a`, its panels split across rayon threads (for large
-    /// operands; the same values as [`Self::pack`]).
-    pub fn par_pack(a: MatRef<'_, T>) -> Self {
-        use rayon::prelude::*;
-        let mut p = Self::zeros(a.rows, a.cols);
-        let mr = p.mr;
-        if a.rows > 0 && a.cols > 0 {
-            p.data
-                .par_chunks_exact_mut(a.cols * mr)
-                .enumerate()
-                .for_each(|(ip, panel)| fill_a_panel(panel, mr, ip, 0, a));
-        }
-        p
-    }
-
     /// Makes this an `m x k` zero matrix, reusing the allocation.
     pub fn reset(&mut self, m: usize, k: usize) {
         self.m = m;
@@ -479,12 +464,7 @@ pub fn par_gemm_packed<T: Element>(
     assert_eq!(a.k, b.k, "gemm_packed: inner dimensions differ");
     let end = c_extent(a.m, b.n, ldc).expect("gemm_packed: C too short");
     assert!(end <= c.len(), "gemm_packed: C too short");
-    let per = panels.div_ceil(threads * 2).max(1);
-    // per * mr rows of ldc each: at most `end` (checked above) plus one
-    // chunk, so it cannot overflow once ldc * m fits; checked anyway
-    let chunk = (per * mr)
-        .checked_mul(ldc)
-        .expect("gemm_packed: C too short");
+    let (per, chunk) = row_blocks(panels, mr, ldc);
     c[..end]
         .par_chunks_mut(chunk)
         .enumerate()
@@ -531,11 +511,8 @@ pub fn par_gemm_views<T: Element>(
     let pb = PackedB::par_pack(b);
     let mr = T::tile().mr;
     let panels = m.div_ceil(mr);
-    // about two row blocks per thread, for balance
-    let per = panels.div_ceil(rayon::current_num_threads() * 2).max(1);
+    let (per, chunk) = row_blocks(panels, mr, ldc);
     let block = per * mr;
-    // block rows of ldc each: at most `end` plus one block, checked anyway
-    let chunk = block.checked_mul(ldc).expect("gemm_packed: C too short");
     c[..end]
         .par_chunks_mut(chunk)
         .enumerate()
@@ -550,6 +527,19 @@ pub fn par_gemm_views<T: Element>(
             };
             gemm_packed(&PackedA::pack(sub), &pb, cc, ldc, accumulate);
         });
+}
+
+/// How the parallel drivers split `panels` row panels of `mr` rows across
+/// rayon threads: `per` panels a block, about two blocks per thread for
+/// balance, and the block's length in C (`per * mr` rows of `ldc`: at most
+/// C's checked extent plus one block, so it cannot overflow once that
+/// fits; checked anyway).
+fn row_blocks(panels: usize, mr: usize, ldc: usize) -> (usize, usize) {
+    let per = panels.div_ceil(rayon::current_num_threads() * 2).max(1);
+    let chunk = (per * mr)
+        .checked_mul(ldc)
+        .expect("gemm_packed: C too short");
+    (per, chunk)
 }
 
 /// `(rows - 1) * ldc + cols`: the length of C that a `rows x cols` block with
@@ -1043,41 +1033,36 @@ mod avx2 {
         }
     }
 
-    f32_micro_kernel! {
+    /// One row block of [`kernel_16x16`]: `MR` rows of its 16-row panel.
+    macro_rules! avx2_rows {
+        ($(#[$meta:meta])* $name:ident, $mr:literal) => {
+            f32_micro_kernel! {
+                $(#[$meta])*
+                fn $name;
+                features = "avx2,fma";
+                tile = $mr x 2 x 8;
+                a_step = 16;
+                vec = __m256;
+                zero = _mm256_setzero_ps;
+                load = _mm256_loadu_ps;
+                splat = _mm256_set1_ps;
+                fma = _mm256_fmadd_ps;
+                add = _mm256_add_ps;
+                store = _mm256_storeu_ps;
+                mask = mask8;
+                load_masked = load_masked;
+                store_masked = store_masked;
+            }
+        };
+    }
+    avx2_rows!(
         /// Rows 0-5 or 6-11 of [`kernel_16x16`]'s tile.
-        fn rows6;
-        features = "avx2,fma";
-        tile = 6 x 2 x 8;
-        a_step = 16;
-        vec = __m256;
-        zero = _mm256_setzero_ps;
-        load = _mm256_loadu_ps;
-        splat = _mm256_set1_ps;
-        fma = _mm256_fmadd_ps;
-        add = _mm256_add_ps;
-        store = _mm256_storeu_ps;
-        mask = mask8;
-        load_masked = load_masked;
-        store_masked = store_masked;
-    }
-
-    f32_micro_kernel! {
+        rows6, 6
+    );
+    avx2_rows!(
         /// Rows 12-15 of [`kernel_16x16`]'s tile.
-        fn rows4;
-        features = "avx2,fma";
-        tile = 4 x 2 x 8;
-        a_step = 16;
-        vec = __m256;
-        zero = _mm256_setzero_ps;
-        load = _mm256_loadu_ps;
-        splat = _mm256_set1_ps;
-        fma = _mm256_fmadd_ps;
-        add = _mm256_add_ps;
-        store = _mm256_storeu_ps;
-        mask = mask8;
-        load_masked = load_masked;
-        store_masked = store_masked;
-    }
+        rows4, 4
+    );
 
     /// An 8-lane mask with the lowest `n` lanes enabled.
     #[target_feature(enable = "avx2")]

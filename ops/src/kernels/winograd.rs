@@ -360,21 +360,13 @@ impl Geometry {
                         put(&mut *d0, &mut *d2, (last + pw) / 2, row[last]);
                     }
                     let pairs_of = |j: std::ops::Range<usize>| {
-                        row[pairs_from + 2 * j.start..pairs_from + 2 * j.end].chunks_exact(2)
+                        &row[pairs_from + 2 * j.start..pairs_from + 2 * j.end]
                     };
                     let (t0, t1) = (t_pairs, t_pairs + j01);
-                    let dst = d0[t0..t1].iter_mut().zip(d1[t0..t1].iter_mut());
-                    for ((e, o), pair) in dst.zip(pairs_of(0..j01)) {
-                        *e = pair[0];
-                        *o = pair[1];
-                    }
+                    deinterleave(&mut d0[t0..t1], &mut d1[t0..t1], pairs_of(0..j01));
                     if j23.0 < j23.1 {
                         let (t0, t1) = (t_pairs + j23.0 - 1, t_pairs + j23.1 - 1);
-                        let dst = d2[t0..t1].iter_mut().zip(d3[t0..t1].iter_mut());
-                        for ((e, o), pair) in dst.zip(pairs_of(j23.0..j23.1)) {
-                            *e = pair[0];
-                            *o = pair[1];
-                        }
+                        deinterleave(&mut d2[t0..t1], &mut d3[t0..t1], pairs_of(j23.0..j23.1));
                     }
                 }
                 // B along rows, every row of both parities in one pass:
@@ -489,11 +481,7 @@ impl Geometry {
                     let base = 2 * i * tiles + ty * txn;
                     let (ev, od) = rs.d[base..].split_at_mut(tiles);
                     // whole pairs branch-free, then a lone last column
-                    let dst = ev.iter_mut().zip(od.iter_mut());
-                    for ((e, o), pair) in dst.zip(grow.chunks_exact(2)) {
-                        *e = pair[0];
-                        *o = pair[1];
-                    }
+                    deinterleave(ev, od, grow);
                     if wo % 2 == 1 {
                         ev[wo / 2] = grow[wo - 1];
                     }
@@ -534,7 +522,6 @@ struct RowScratch<T> {
     h: Vec<T>,
 }
 
-/// Four disjoint `len`-long slices of `v` at increasing offsets `at`.
 /// `B^T x` for four rows `x` at once, element by element over the rows:
 /// `y0 = x0 - x2, y1 = x1 + x2, y2 = x2 - x1, y3 = x1 - x3` (the length is
 /// `y0`'s). A function of its own so that the outputs arrive as separate
@@ -553,6 +540,16 @@ fn bt_rows<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y
     }
 }
 
+/// `e[i] = src[2i]`, `o[i] = src[2i + 1]` for the whole pairs of `src`
+/// that fit (a lone last value is the caller's), branch-free.
+fn deinterleave<T: Copy>(e: &mut [T], o: &mut [T], src: &[T]) {
+    for ((e, o), pair) in e.iter_mut().zip(o.iter_mut()).zip(src.chunks_exact(2)) {
+        *e = pair[0];
+        *o = pair[1];
+    }
+}
+
+/// Four disjoint `len`-long slices of `v` at increasing offsets `at`.
 fn four_mut<T>(v: &mut [T], at: [usize; 4], len: usize) -> [&mut [T]; 4] {
     let (s0, rest) = v[at[0]..].split_at_mut(at[1] - at[0]);
     let (s1, rest) = rest.split_at_mut(at[2] - at[1]);
