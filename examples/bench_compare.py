@@ -2,7 +2,7 @@
 """Run our bench and the PyTorch peer on the same machine, in the same run,
 and print the ratio table (ours / PyTorch, median time; < 1 means faster).
 
-usage: python3 examples/bench_compare.py [--threads 2] [--filter NAME] [--peer PATH] [--rounds N] [--isa avx2|portable]
+usage: python3 examples/bench_compare.py [--threads 2] [--filter NAME] [--peer PATH] [--rounds N] [--isa avx2|portable] [--ours PATH]
 
 The clock of shared machines drifts within minutes, so with --rounds N the
 two programs run N times each, alternating which goes first, and the table
@@ -10,7 +10,8 @@ gives every round's ratio and their median.
 With --isa avx2 both programs are held to AVX2 (ours through
 LECTURE_GRAD_MAX_ISA, PyTorch through the peer's own --isa); --isa portable
 caps ours only (PyTorch has no such level).
-Needs `pip install torch`; builds the bench with cargo first.
+Needs `pip install torch`; builds the bench with cargo first, unless --ours
+names an already built bench binary (for a machine without a Rust toolchain).
 """
 import argparse, os, statistics, subprocess, sys
 
@@ -19,6 +20,7 @@ ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--filter", default="")
 ap.add_argument("--rounds", type=int, default=1)
 ap.add_argument("--isa", default="", choices=["", "avx512", "avx2", "portable"])
+ap.add_argument("--ours", default="", help="a built bench binary to run instead of building one with cargo")
 ap.add_argument("--peer", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench", "pytorch_peer.py"))
 args = ap.parse_args()
 
@@ -34,8 +36,12 @@ def parse(text):
 
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-subprocess.run(["cargo", "build", "--release", "--example", "bench"], cwd=root, check=True)
-cmd_ours = [os.path.join(root, "target", "release", "examples", "bench"), "--threads", str(args.threads), "--filter", args.filter]
+if args.ours:
+    bench = args.ours
+else:
+    subprocess.run(["cargo", "build", "--release", "--example", "bench"], cwd=root, check=True)
+    bench = os.path.join(root, "target", "release", "examples", "bench")
+cmd_ours = [bench, "--threads", str(args.threads), "--filter", args.filter]
 cmd_peer = [sys.executable, args.peer, "--threads", str(args.threads), "--filter", args.filter]
 env_ours = dict(os.environ)
 if args.isa:
