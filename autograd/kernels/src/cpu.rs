@@ -34,21 +34,31 @@
 //! **Cache blocking** comes from the cache sizes ([`info`]: sysfs on Linux,
 //! read once), by the analytical rule of BLIS (Low et al., "Analytical
 //! modeling is enough for high-performance BLIS", 2016) as
-//! `kernels::packed::blocking` applies it: the `KC x NR` B micro-panel
-//! fills about half of L1d (it is reused from L1 by every A micro-panel of
-//! a block), and the `MC x KC` A block about half of L2 (reused from L2
-//! for every B micro-panel). By family, with the tile of its widest ISA:
+//! `kernels::packed::blocking` applies it, with one change for AVX-512:
+//! `KC x 16` floats fill about half of L1d, so the `KC x NR` B
+//! micro-panel (reused from L1 by every A micro-panel of a block) fills
+//! half of L1d for the 16-wide AVX2 tile and all of it for the 32-wide
+//! AVX-512 tile; the `MC x KC` A block fills about half of L2 (reused from
+//! L2 for every B micro-panel). Why the longer k blocks with AVX-512: each
+//! k block ends with a load and store of the whole C tile, mostly misses,
+//! and an AVX-512 core gets through a k block in half the cycles, so BLIS's
+//! KC leaves it waiting on C twice as often. Measured on an Intel Xeon
+//! (family 6 model 207, 48 KiB L1d, 2 MiB L2, one core, 1024^3): 56% of
+//! the FMA peak at KC = 192, 81-88% at KC = 384 (that machine is a shared
+//! VM whose timings vary by 15%; these are its repeatable differences).
+//! By family, with the tile of its widest ISA:
 //!
 //! | CPU family (per-core L1d / L2), tile | KC | MC |
 //! |---|---|---|
 //! | AMD Zen 1-3 (32 KiB / 512 KiB), AVX2 16 x 16 | 256 | 256 |
-//! | AMD Zen 4 (32 KiB / 1 MiB), AVX-512 8 x 32 | 128 | 1024 |
-//! | Intel Skylake-X / Cascade Lake (32 KiB / 1 MiB), AVX-512 8 x 32 | 128 | 1024 |
-//! | Intel Ice Lake / Sapphire Rapids server (48 KiB / 1.25-2 MiB), AVX-512 8 x 32 | 192 | 848-1024 |
+//! | AMD Zen 4 (32 KiB / 1 MiB), AVX-512 8 x 32 | 256 | 512 |
+//! | Intel Skylake-X / Cascade Lake (32 KiB / 1 MiB), AVX-512 8 x 32 | 256 | 512 |
+//! | Intel Ice Lake / Sapphire Rapids / Emerald Rapids server (48 KiB / 1.25-2 MiB), AVX-512 8 x 32 | 384 | 424-680 |
 //! | Intel client cores, Haswell-Coffee Lake (32 KiB / 256 KiB), AVX2 16 x 16 | 256 | 128 |
 //! | unknown (no sysfs), AVX2 16 x 16 | 256 | 256 |
 //!
-//! Measured here on Zen 1 only; the other rows are the rule's, and
+//! Measured on Zen 1 (AVX2) and on the Intel Xeon above (AVX-512 and
+//! AVX2); the other rows are the rule's, and
 //! `LECTURE_GRAD_BLOCKING=KC,MC` overrides them for tuning.
 
 use std::sync::OnceLock;

