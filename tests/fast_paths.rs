@@ -15,7 +15,7 @@
 //! the CPU has AVX-512), so every micro-kernel the CPU has is exercised.
 
 use autograd::{Element, Tape, Tensor};
-use ops::kernels::conv_path::{force_conv_path, last_conv_path, ConvPath};
+use autograd::conv2d::{force_conv_path, last_conv_path, ConvPath};
 use ops::Conv2dCfg;
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -136,9 +136,9 @@ fn compare(
     };
     let (reference, rf, rb) = run::<f64>(&x, &wt, &b, seed ^ 1, cfg, None);
     prop_assert_eq!((rf, rb), (Some(ConvPath::Im2col), Some(ConvPath::Im2col)));
-    // Winograd's shapes (ops::kernels::winograd::applicable)
+    // Winograd's shapes (autograd::conv2d::winograd::applicable)
     let wino = k == 3 && s == 1 && d == 1 && dw == 1 && p <= 2 && cin >= 8 && cout >= 8;
-    // the dilated Winograd path's (ops::kernels::dilated::phases): phases
+    // the dilated Winograd path's (autograd::conv2d::dilated::phases): phases
     // of at least 3 x 3 padded-input pixels
     let dilated = k == 3
         && s == 1

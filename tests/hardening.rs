@@ -226,7 +226,7 @@ fn a_search_trial_on_an_empty_training_set_is_an_error_not_a_hang() {
 /// CPU chooses automatically for f32).
 #[test]
 fn conv2d_of_an_empty_batch_has_empty_gradients_on_every_path() {
-    use ops::kernels::conv_path::{force_conv_path, ConvPath};
+    use autograd::conv2d::{force_conv_path, ConvPath};
     for path in [ConvPath::Im2col, ConvPath::Packed, ConvPath::Winograd] {
         for (c, f, k) in [(8, 8, 3), (3, 5, 1), (2, 4, 3)] {
             let _g = force_conv_path(path);

@@ -1,7 +1,7 @@
 //! The public GEMM and convolution kernel entry points with arbitrary shapes,
 //! strides, leading dimensions and slice lengths: `autograd::gemm::gemm`,
 //! `autograd::packed::{PackedA, PackedB, gemm_packed, par_gemm_packed}`,
-//! `ops::kernels::conv_packed::{forward, backward}` (packed and Winograd)
+//! `autograd::conv2d::conv_packed::{forward, backward}` (packed and Winograd)
 //! and `ops::conv2d` on every path.
 //!
 //! These functions document that they panic on arguments that do not fit

@@ -6,8 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use autograd::gemm::{gemm, MatRef};
 use autograd::packed::{gemm_packed, par_gemm_packed, PackedA, PackedB};
-use ops::kernels::conv_path::{force_conv_path, ConvPath};
-use ops::kernels::im2col::Window;
+use autograd::conv2d::{force_conv_path, ConvPath};
+use autograd::conv2d::Window;
 
 struct Bytes<'a>(&'a [u8]);
 
@@ -160,10 +160,10 @@ pub fn run(bytes: &[u8]) {
             let wt = vals(b.len_near(f * c * k * k));
             let bias = vals(b.len_near(f));
             let gy = vals(b.len_near(n * f * ho * wo));
-            let wino = ops::kernels::winograd::applicable(&g, c, f) && b.byte() % 2 == 0;
+            let wino = autograd::conv2d::winograd::applicable(&g, c, f) && b.byte() % 2 == 0;
             let mut out = vals(b.len_near(n * f * ho * wo));
             quietly(|| {
-                ops::kernels::conv_packed::forward(
+                autograd::conv2d::conv_packed::forward(
                     &x,
                     &wt,
                     Some(&bias),
@@ -178,7 +178,7 @@ pub fn run(bytes: &[u8]) {
             let mut gx = vals(b.len_near(n * c * h * w));
             let need_w = b.byte() % 2 == 0;
             quietly(|| {
-                let _ = ops::kernels::conv_packed::backward(
+                let _ = autograd::conv2d::conv_packed::backward(
                     &x, &wt, &gy, &g, n, c, f, &mut gx, need_w, wino,
                 );
             });

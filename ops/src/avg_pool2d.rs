@@ -10,7 +10,7 @@
 use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Shape, Tensor, Var};
 use rayon::prelude::*;
 
-use crate::kernels::im2col::Window;
+use autograd::conv2d::Window;
 use crate::max_pool2d::{pool_window, span};
 use crate::Pool2dCfg;
 

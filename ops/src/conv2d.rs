@@ -8,17 +8,13 @@
 //! (zero outside the image), with output size
 //! `Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1` (same for W), as in PyTorch.
 //!
-//! Computed as im2col + GEMM per sample: `Y_n = W [F, C kh kw] @ col(x_n)`.
-//! Which kernels run:
-//! - f32 on a CPU with AVX-512F: our packed GEMM (`kernels::conv_packed`,
-//!   weights packed once per call, pixels in L2-sized blocks), and for 3x3
-//!   stride-1 dilation-1 kernels with at least 8 channels in and out,
-//!   Winograd F(2x2, 3x3) (`kernels::winograd`: 2.25x fewer multiplies; its
-//!   rounding differs from im2col by a few ulp);
-//! - otherwise (f64, as in gradient checks, or another CPU): im2col +
-//!   matrixmultiply.
-//!
-//! `tests/fast_paths.rs` checks the f32 paths against the f64 one.
+//! The kernels, and the choice among them, are `autograd::conv2d`
+//! (crate `kernels`): Winograd F(2x2, 3x3) for 3x3 stride-1 layers, its
+//! polyphase form for dilated 3x3 ones, im2col blocks packed for our GEMM
+//! for other shapes (all three where the packed GEMM has a SIMD kernel:
+//! f32 with AVX2+FMA or AVX-512F), and im2col + matrixmultiply otherwise
+//! (f64, as in gradient checks). Winograd's rounding differs from im2col's
+//! by a few ulp; `tests/fast_paths.rs` checks every f32 path against f64.
 //!
 //! Backward, with `G = dL/dy`:
 //! - `dL/db[f] = sum_{n,i,j} G[n, f, i, j]`
@@ -31,17 +27,11 @@
 //! The weight gradient is summed over fixed groups of samples in a fixed
 //! order, so it is bit-identical whatever the thread count.
 
-use autograd::gemm::{gemm, MatRef};
+use autograd::conv2d::{self as kernel, Window};
 use autograd::{
     fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
 };
 use rayon::prelude::*;
-
-use crate::kernels::conv_packed;
-use crate::kernels::conv_path::{self, ConvPath};
-use crate::kernels::dilated;
-use crate::kernels::im2col::{col2im, im2col, Window};
-use crate::kernels::par_gemm::par_gemm;
 
 /// Stride, zero padding and dilation of a convolution, each (height, width).
 ///
@@ -271,56 +261,7 @@ fn forward<T: Element>(
     c: usize,
     f: usize,
 ) -> Tensor<T> {
-    let p = g.ho * g.wo;
-    let ckk = c * g.kh * g.kw;
-    let in_sz = c * g.h * g.w;
-    let mut out = vec![T::ZERO; n * f * p];
-    let path = conv_path::choose::<T>(g, n, c, f);
-    if n * f * p > 0 && path == ConvPath::DilatedWinograd {
-        let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
-        let out = dilated::forward(x.data(), w.data(), b.map(|b| b.data()), g, &ph, n, c, f);
-        return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
-    }
-    if n * f * p > 0 && path != ConvPath::Im2col {
-        let bd = b.map(|b| b.data());
-        let wino = path == ConvPath::Winograd;
-        conv_packed::forward(x.data(), w.data(), bd, g, n, c, f, &mut out, wino);
-        return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
-    }
-    let wm = MatRef::row_major(w.data(), f, ckk);
-    let one_sample = |xn: &[T], yn: &mut [T], col: &mut Vec<T>, parallel: bool| {
-        if let Some(b) = b {
-            for (fi, row) in yn.chunks_mut(p).enumerate() {
-                row.fill(b.data()[fi]);
-            }
-        }
-        let beta = if b.is_some() { T::ONE } else { T::ZERO };
-        let is_1x1 = g.is_plain_1x1();
-        let colm = if is_1x1 {
-            MatRef::row_major(xn, ckk, p)
-        } else {
-            col.resize(ckk * p, T::ZERO);
-            im2col(xn, c, g, col);
-            MatRef::row_major(col.as_slice(), ckk, p)
-        };
-        if parallel {
-            par_gemm(T::ONE, wm, colm, beta, yn);
-        } else {
-            gemm(T::ONE, wm, colm, beta, yn, p);
-        }
-    };
-    if n * f * p == 0 {
-        return Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out);
-    }
-    if n == 1 {
-        crate::kernels::with_scratch(|col| one_sample(x.data(), &mut out, col, true));
-    } else {
-        out.par_chunks_mut(f * p)
-            .zip(x.data().par_chunks(in_sz.max(1)))
-            .for_each(|(yn, xn)| {
-                crate::kernels::with_scratch(|col| one_sample(xn, yn, col, false))
-            });
-    }
+    let out = kernel::forward(x.data(), w.data(), b.map(|b| b.data()), g, n, c, f);
     Tensor::from_shape_vec(Shape::from_slice(&[n, f, g.ho, g.wo]), out)
 }
 
@@ -331,92 +272,21 @@ struct Conv2dBackward<T> {
     has_bias: bool,
 }
 
-/// Samples per group in the weight-gradient reduction: partial sums are
-/// formed per group and added in group order, independent of thread count.
-use crate::kernels::conv_packed::GROUP;
-
 impl<T: Element> Backward<T> for Conv2dBackward<T> {
     fn backward(&self, gy: &Tensor<T>, needs: &[bool]) -> Result<InputGrads<T>> {
-        let g = &self.g;
         let xs = self.x.shape();
         let (n, c, f) = (xs[0], xs[1], self.w.shape()[0]);
-        let p = g.ho * g.wo;
-        let ckk = c * g.kh * g.kw;
-        let in_sz = c * g.h * g.w;
-        let (need_x, need_w) = (needs[0], needs[1]);
-        let wm = MatRef::row_major(self.w.data(), f, ckk);
-        let mut gx = if need_x {
-            vec![T::ZERO; self.x.numel()]
-        } else {
-            Vec::new()
-        };
-        let path = conv_path::choose::<T>(g, n, c, f);
-        if path == ConvPath::DilatedWinograd {
-            let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
-            let gw = dilated::backward(
-                self.x.data(),
-                self.w.data(),
-                gy.data(),
-                g,
-                &ph,
-                n,
-                c,
-                f,
-                &mut gx,
-                need_w,
-            );
-            return Ok(self.grads(gx, gw, gy, needs));
-        }
-        if path != ConvPath::Im2col {
-            let gw = conv_packed::backward(
-                self.x.data(),
-                self.w.data(),
-                gy.data(),
-                g,
-                n,
-                c,
-                f,
-                &mut gx,
-                need_w,
-                path == ConvPath::Winograd,
-            );
-            return Ok(self.grads(gx, gw, gy, needs));
-        }
-        let is_1x1 = g.is_plain_1x1();
-        let xd = self.x.data();
-        let gyd = gy.data();
-        let work = |(col, gcol): &mut (Vec<T>, Vec<T>),
-                    gi: usize,
-                    gw_part: &mut Vec<T>,
-                    gx_chunk: &mut [T]| {
-            gcol.resize(if need_x { ckk * p } else { 0 }, T::ZERO);
-            for ni in gi * GROUP..((gi + 1) * GROUP).min(n) {
-                let gyn = MatRef::row_major(&gyd[ni * f * p..(ni + 1) * f * p], f, p);
-                if need_w {
-                    let xn = &xd[ni * in_sz..(ni + 1) * in_sz];
-                    let colm = if is_1x1 {
-                        MatRef::row_major(xn, ckk, p)
-                    } else {
-                        col.resize(ckk * p, T::ZERO);
-                        im2col(xn, c, g, col);
-                        MatRef::row_major(col.as_slice(), ckk, p)
-                    };
-                    // gW += G_n @ col^T
-                    gemm(T::ONE, gyn, colm.t(), T::ONE, gw_part, ckk);
-                }
-                if need_x {
-                    let local = ni - gi * GROUP;
-                    let gxn = &mut gx_chunk[local * in_sz..(local + 1) * in_sz];
-                    if is_1x1 {
-                        gemm(T::ONE, wm.t(), gyn, T::ZERO, gxn, p);
-                    } else {
-                        gemm(T::ONE, wm.t(), gyn, T::ZERO, gcol, p);
-                        col2im(gcol, c, g, gxn);
-                    }
-                }
-            }
-        };
-        let gw = conv_packed::for_sample_groups(n, in_sz, &mut gx, need_w.then_some(f * ckk), work);
+        let (gx, gw) = kernel::backward(
+            self.x.data(),
+            self.w.data(),
+            gy.data(),
+            &self.g,
+            n,
+            c,
+            f,
+            needs[0],
+            needs[1],
+        );
         Ok(self.grads(gx, gw, gy, needs))
     }
 }

@@ -27,8 +27,6 @@
 use autograd::{fmt_shape, Element, Error, Result, Var};
 use rayon::prelude::*;
 
-pub mod kernels;
-
 pub mod adaptive_avg_pool2d;
 pub mod add;
 pub mod add_scalar;

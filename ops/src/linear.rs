@@ -20,7 +20,7 @@ use autograd::{
     fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
 };
 
-use crate::kernels::par_gemm::par_gemm;
+use autograd::par_gemm::par_gemm;
 
 /// `x W^T + b` over the last dimension of `x`.
 ///

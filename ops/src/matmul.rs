@@ -16,7 +16,7 @@ use autograd::{
 };
 use rayon::prelude::*;
 
-use crate::kernels::par_gemm::par_gemm;
+use autograd::par_gemm::par_gemm;
 
 /// Matrix product of the last two dims, batch dims broadcast.
 ///

@@ -16,7 +16,7 @@ use autograd::{
 use rayon::prelude::*;
 
 use crate::conv2d::out_len;
-use crate::kernels::im2col::Window;
+use autograd::conv2d::Window;
 
 /// Kernel, stride and padding of a pooling window, each (height, width).
 ///

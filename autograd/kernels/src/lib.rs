@@ -8,6 +8,11 @@
 //! - [`packed`]: our packed GEMM with its AVX-512 and AVX2 micro-kernels, and
 //!   the FMA-peak probe.
 //! - [`fastmath`]: the SIMD `tanh` slice kernels.
+//! - [`par_gemm`]: the GEMM that `matmul` and `linear` call (our packed one
+//!   for f32 with a SIMD kernel, matrixmultiply otherwise), split across
+//!   threads.
+//! - [`conv2d`]: the convolution kernels (im2col/col2im, packed, Winograd,
+//!   dilated Winograd) and the one place that chooses among them.
 //!
 //! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
 //! forbid `unsafe` code; here it is confined to `gemm`, `packed` and
@@ -19,6 +24,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod conv2d;
 pub mod cpu;
 pub mod element;
 #[allow(unsafe_code)] // kernel file: one unsafe call with a SAFETY comment
@@ -27,5 +33,6 @@ pub mod fastmath;
 pub mod gemm;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod packed;
+pub mod par_gemm;
 
 pub use element::Element;

@@ -3,7 +3,7 @@
 //!
 //! | path | when (automatic choice) |
 //! |---|---|
-//! | [`ConvPath::Winograd`] | the packed GEMM has a SIMD micro-kernel for `T` (f32 with AVX2+FMA or AVX-512F, see `autograd::cpu`), and the layer is 3x3, stride 1, dilation 1, padding <= 2, with >= 8 channels each side |
+//! | [`ConvPath::Winograd`] | the packed GEMM has a SIMD micro-kernel for `T` (f32 with AVX2+FMA or AVX-512F, see [`crate::cpu`]), and the layer is 3x3, stride 1, dilation 1, padding <= 2, with >= 8 channels each side |
 //! | [`ConvPath::DilatedWinograd`] | the SIMD micro-kernel exists, and the layer is 3x3, stride 1, dilated (either axis), with >= 8 channels each side: Winograd on the polyphase sub-images stacked into the batch (see [`super::dilated`]) |
 //! | [`ConvPath::Packed`] | the SIMD micro-kernel exists, other shapes: im2col blocks packed for our GEMM, weights packed once per call |
 //! | [`ConvPath::Im2col`] | no SIMD micro-kernel (f64, `LECTURE_GRAD_MAX_ISA=portable`, CPUs without AVX2): im2col per sample and matrixmultiply |
@@ -15,8 +15,8 @@
 
 use std::cell::Cell;
 
-use autograd::packed::fast_kernel_available;
-use autograd::Element;
+use crate::packed::fast_kernel_available;
+use crate::Element;
 
 use super::im2col::Window;
 use super::{dilated, winograd};
@@ -75,17 +75,14 @@ impl Drop for ForcedPath {
 /// where they apply, the packed GEMM elsewhere) until the guard is dropped.
 ///
 /// ```
-/// use ops::kernels::conv_path::{force_conv_path, last_conv_path, ConvPath};
-/// use autograd::{Tape, Tensor};
-/// let tape = Tape::<f32>::new();
-/// let x = tape.constant(Tensor::ones(&[1, 8, 6, 6]));
-/// let w = tape.constant(Tensor::ones(&[8, 8, 3, 3]));
+/// use kernels::conv2d::{forward, force_conv_path, last_conv_path, ConvPath, Window};
+/// let g = Window::square(6, 6, 3, 1, 1, 1).unwrap();
+/// let (x, w) = (vec![1.0f32; 8 * 36], vec![1.0f32; 8 * 8 * 9]);
 /// {
 ///     let _g = force_conv_path(ConvPath::Winograd);
-///     ops::conv2d(x, w, None, ops::Conv2dCfg::default().padding(1))?;
+///     forward(&x, &w, None, &g, 1, 8, 8);
 ///     assert_eq!(last_conv_path(), Some(ConvPath::Winograd));
 /// }
-/// # Ok::<(), autograd::Error>(())
 /// ```
 pub fn force_conv_path(path: ConvPath) -> ForcedPath {
     let prev = FORCED.replace(Some(path));

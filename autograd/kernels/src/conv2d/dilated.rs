@@ -18,12 +18,16 @@
 //! The rearrangements copy each tensor once (O(N·C·H·W)), against the
 //! convolution's O(N·C·F·H·W·9). All safe code.
 
-use autograd::Element;
+use crate::Element;
 use rayon::prelude::*;
 
 use super::conv_packed;
 use super::im2col::Window;
 use super::winograd;
+
+/// Most elements the stacked phases may hold: the tensor-size limit of the
+/// ops (`ops::MAX_ELEMENTS`, 2^31); larger layers take the packed path.
+const MAX_STACKED: usize = 1 << 31;
 
 /// The phase layout of a dilated window: `dh x dw` phases of `hq x wq`
 /// padded-input pixels; `sub` is one phase's undilated, unpadded window.
@@ -38,7 +42,7 @@ pub struct Phases {
 
 /// The phase layout, when this path applies: 3x3 kernel, stride 1, some
 /// dilation above 1, Winograd's channel counts, phases at least 3 x 3, and
-/// the stacked input within the op crate's size bound.
+/// the stacked input within the ops' tensor-size bound (2^31 elements).
 pub fn phases(g: &Window, n: usize, c: usize, f: usize) -> Option<Phases> {
     if g.kh != 3 || g.kw != 3 || g.sh != 1 || g.sw != 1 || (g.dh <= 1 && g.dw <= 1) {
         return None;
@@ -57,7 +61,7 @@ pub fn phases(g: &Window, n: usize, c: usize, f: usize) -> Option<Phases> {
         .checked_mul(c.max(f))?
         .checked_mul(hq)?
         .checked_mul(wq)?;
-    if stacked > crate::MAX_ELEMENTS {
+    if stacked > MAX_STACKED {
         return None;
     }
     let sub = Window {

@@ -24,9 +24,9 @@
 //! the result is the same correlation PyTorch computes. Samples are cut into
 //! chunks by shape alone, so results do not depend on the thread count.
 
-use autograd::gemm::MatRef;
-use autograd::packed::{gemm_packed, PackedA, PackedB};
-use autograd::Element;
+use crate::gemm::MatRef;
+use crate::packed::{gemm_packed, PackedA, PackedB};
+use crate::Element;
 use rayon::prelude::*;
 
 use super::im2col::Window;

@@ -1,4 +1,4 @@
-//! conv2d forward and backward on the packed GEMM (`autograd::packed`), used
+//! conv2d forward and backward on the packed GEMM ([`crate::packed`]), used
 //! when the element type has a fast micro-kernel on this CPU (f32 with
 //! AVX-512F); `conv2d.rs` falls back to im2col + matrixmultiply otherwise.
 //!
@@ -15,9 +15,9 @@
 //! by one thread in a fixed order, and the groups are summed in order, so
 //! results are bit-identical for any thread count.
 
-use autograd::gemm::MatRef;
-use autograd::packed::{gemm_packed, par_gemm_packed, tile, PackedA, PackedB};
-use autograd::Element;
+use crate::gemm::MatRef;
+use crate::packed::{gemm_packed, par_gemm_packed, tile, PackedA, PackedB};
+use crate::Element;
 use rayon::prelude::*;
 
 use super::im2col::{col2im_range, im2col_range, Window};
@@ -115,7 +115,7 @@ impl<T: Element> Scratch<T> {
 
 /// `y = conv(x, w) + b` for `n` samples into `out` (`n * f * p`, zeroed);
 /// by Winograd when `wino` (the caller checked it applies: see
-/// [`super::conv_path`]).
+/// [`super::path`]).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Element>(
     x: &[T],

@@ -42,7 +42,7 @@ impl Window {
     /// overflows.
     ///
     /// ```
-    /// use ops::kernels::im2col::Window;
+    /// use kernels::conv2d::Window;
     /// let g = Window::square(32, 32, 3, 1, 1, 1).unwrap();
     /// assert_eq!((g.ho, g.wo), (32, 32));
     /// assert!(Window::square(2, 2, 5, 1, 0, 1).is_none());

@@ -4,7 +4,7 @@
 //! f32 on a CPU with a SIMD micro-kernel (AVX2+FMA or AVX-512F) takes our
 //! packed GEMM (`kernels::packed::par_gemm_views`: B packed once across the
 //! threads, each thread packing its own rows of A) whenever `alpha = 1` and
-//! `beta` is 0 or 1, which is every call in this crate; f64 and the rest
+//! `beta` is 0 or 1, which is every call the ops make; f64 and the rest
 //! take matrixmultiply. matrixmultiply has AVX2 kernels but none for
 //! AVX-512, so on an AVX-512 CPU it reaches about half of the peak (issue
 //! 10 measured half of MKL's sgemm on Cascade Lake); on Zen 1 (AVX2) both
@@ -16,9 +16,9 @@
 //! 1 or N threads. matrixmultiply's own threading is not used (it splits in
 //! 64-row blocks, which leaves small-M GEMMs on one thread).
 
-use autograd::gemm::{gemm, MatRef};
-use autograd::packed::{fast_kernel_available, par_gemm_views};
-use autograd::Element;
+use crate::gemm::{gemm, MatRef};
+use crate::packed::{fast_kernel_available, par_gemm_views};
+use crate::Element;
 use rayon::prelude::*;
 
 /// Below this many multiply-adds a GEMM runs on the calling thread.
