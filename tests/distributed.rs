@@ -269,7 +269,8 @@ fn a_hung_rank_stops_the_job_after_the_watchdog_timeout() {
 }
 
 /// An example binary built with the `distributed` feature
-/// (`cargo build --features distributed --examples`, as `.ci/run` does).
+/// (`cargo build --features distributed --example cifar10 --example babysit`,
+/// as `.ci/run` does).
 fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let p = exe
@@ -281,7 +282,7 @@ fn example(name: &str) -> std::path::PathBuf {
         .join(name);
     assert!(
         p.exists(),
-        "{} not built: `cargo build --features distributed --examples` first",
+        "{} not built: `cargo build --features distributed --example {name}` first",
         p.display()
     );
     p
