@@ -51,6 +51,7 @@ fn every_example_has_help_and_refuses_unknown_flags() {
         "weight_init",
         "memory",
         "custom_op",
+        "gemm_anatomy",
     ] {
         let o = run(ex, &["--help"]);
         assert!(o.status.success(), "{ex} --help: {}", text(&o));
@@ -103,6 +104,8 @@ fn bad_values_are_refused_naming_their_flag() {
         ("fashion_mnist", &["--batch", "0"][..], "--batch"),
         ("bench", &["--threads", "0"][..], "--threads"),
         ("bench", &["--threads", "100000000"][..], "--threads"),
+        ("gemm_anatomy", &["--m", "0"][..], "--m"),
+        ("gemm_anatomy", &["--threads", "0"][..], "--threads"),
         ("babysit", &["--limit=-3"][..], "--limit"),
         ("babysit", &["--save-every", "0"][..], "--save-every"),
         ("weight_init", &["--init", "magic"][..], "--init"),

@@ -12,7 +12,8 @@
 //! The primitive ops live in the `ops` crate; this crate is the machinery.
 //! The numeric kernels it runs on (and all of the project's `unsafe`
 //! code) are the `kernels` crate below it, re-exported here under the same
-//! paths: [`Element`], [`cpu`], [`gemm`], [`packed`], [`par_gemm`], [`conv2d`], [`fastmath`].
+//! paths: [`Element`], [`cpu`], [`gemm`], [`packed`], [`par_gemm`], [`conv2d`], [`pool`], [`norm`],
+//! [`fastmath`].
 
 #![forbid(unsafe_code)]
 
@@ -25,7 +26,7 @@ pub mod tensor;
 
 pub use error::{fmt_shape, Error, ErrorKind, Result};
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckFailure, GradcheckReport};
-pub use kernels::{conv2d, cpu, element, fastmath, gemm, packed, par_gemm, Element};
+pub use kernels::{conv2d, cpu, element, fastmath, gemm, norm, packed, par_gemm, pool, Element};
 pub use smallvec;
 pub use tape::{Backward, Grads, InputGrads, NoGradGuard, ParamSource, Tape, Var};
 pub use tensor::{IntoShape, Shape, Tensor, TensorId};

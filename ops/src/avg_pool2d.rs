@@ -8,10 +8,10 @@
 //! overlapping windows add up.
 
 use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Shape, Tensor, Var};
-use rayon::prelude::*;
-
 use autograd::conv2d::Window;
-use crate::max_pool2d::{pool_window, span};
+use autograd::pool;
+
+use crate::max_pool2d::pool_window;
 use crate::Pool2dCfg;
 
 /// Average pooling of `x: [N, C, H, W]`.
@@ -29,29 +29,7 @@ pub fn avg_pool2d<T: Element>(x: Var<'_, T>, cfg: Pool2dCfg) -> Result<Var<'_, T
     let xv = x.value();
     let xs = xv.shape();
     let g = pool_window("avg_pool2d", xs, &cfg)?;
-    let (hw, p) = (g.h * g.w, g.ho * g.wo);
-    let planes = xs[0] * xs[1];
-    let inv = T::ONE / T::from_usize(g.kh * g.kw);
-    let mut out = vec![T::ZERO; planes * p];
-    if planes * p > 0 {
-        out.par_chunks_mut(p)
-            .zip(xv.data().par_chunks(hw))
-            .for_each(|(yo, xp)| {
-                for oh in 0..g.ho {
-                    let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                    for ow in 0..g.wo {
-                        let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                        let mut s = T::ZERO;
-                        for ih in h0..h1 {
-                            for iw in w0..w1 {
-                                s += xp[ih * g.w + iw];
-                            }
-                        }
-                        yo[oh * g.wo + ow] = s * inv;
-                    }
-                }
-            });
-    }
+    let out = pool::avg_forward(xv.data(), xs[0] * xs[1], &g);
     let y = Tensor::from_shape_vec(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]), out);
     let in_shape = Shape::from_slice(xs);
     x.tape()
@@ -65,29 +43,8 @@ struct AvgPoolBackward {
 
 impl<T: Element> Backward<T> for AvgPoolBackward {
     fn backward(&self, gy: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        let g = &self.g;
-        let (hw, p) = (g.h * g.w, g.ho * g.wo);
-        let n: usize = self.in_shape.iter().product();
-        let inv = T::ONE / T::from_usize(g.kh * g.kw);
-        let mut gx = vec![T::ZERO; n];
-        if n > 0 && p > 0 {
-            gx.par_chunks_mut(hw)
-                .zip(gy.data().par_chunks(p))
-                .for_each(|(gxp, gp)| {
-                    for oh in 0..g.ho {
-                        let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                        for ow in 0..g.wo {
-                            let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                            let v = gp[oh * g.wo + ow] * inv;
-                            for ih in h0..h1 {
-                                for iw in w0..w1 {
-                                    gxp[ih * g.w + iw] += v;
-                                }
-                            }
-                        }
-                    }
-                });
-        }
+        let planes = self.in_shape[0] * self.in_shape[1];
+        let gx = pool::avg_backward(gy.data(), planes, &self.g);
         Ok(smallvec![Some(Tensor::from_shape_vec(
             self.in_shape.clone(),
             gx

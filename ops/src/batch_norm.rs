@@ -20,11 +20,13 @@
 //! Statistics are accumulated in f64, channel by channel, so they do not
 //! depend on the thread count. PyTorch's `momentum=None` (cumulative average)
 //! is not supported.
+//!
+//! The loops are `autograd::norm` (crate `kernels`).
 
 use autograd::{
     fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
 };
-use rayon::prelude::*;
+use autograd::norm;
 
 /// Running mean and variance of a batch-norm layer, with its momentum and eps
 /// (PyTorch defaults 0.1 and 1e-5).
@@ -136,28 +138,7 @@ pub fn batch_norm<'t, T: Element>(
     let xd = xv.data();
     // per-channel mean and inverse std used to normalise
     let (mean, invstd): (Vec<f64>, Vec<f64>) = if training {
-        let ms: Vec<(f64, f64)> = (0..c)
-            .into_par_iter()
-            .map(|ci| {
-                // sums of each row (<= H W values) in T, rows accumulated in f64
-                let row = |ni: usize| &xd[(ni * c + ci) * sp..(ni * c + ci + 1) * sp];
-                let s: f64 = (0..n)
-                    .map(|ni| row(ni).iter().copied().sum::<T>().to_f64())
-                    .sum();
-                let mu = s / m as f64;
-                let mu_t = T::from_f64(mu);
-                let ss: f64 = (0..n)
-                    .map(|ni| {
-                        row(ni)
-                            .iter()
-                            .map(|&v| (v - mu_t) * (v - mu_t))
-                            .sum::<T>()
-                            .to_f64()
-                    })
-                    .sum();
-                (mu, ss / m as f64)
-            })
-            .collect();
+        let ms = norm::channel_stats(xd, n, c, sp);
         let mom = stats.momentum;
         let rm = stats.running_mean.data_mut();
         for (ci, &(mu, _)) in ms.iter().enumerate() {
@@ -196,19 +177,7 @@ pub fn batch_norm<'t, T: Element>(
             T::from_f64(bv.data()[ci].to_f64() - gv.data()[ci].to_f64() * invstd[ci] * mean[ci])
         })
         .collect();
-    let mut out = vec![T::ZERO; xv.numel()];
-    if sp > 0 && !out.is_empty() {
-        out.par_chunks_mut(sp)
-            .zip(xd.par_chunks(sp))
-            .enumerate()
-            .for_each(|(pi, (yo, xp))| {
-                let ci = pi % c;
-                let (a, b) = (a[ci], b[ci]);
-                for (y, &xv) in yo.iter_mut().zip(xp) {
-                    *y = xv * a + b;
-                }
-            });
-    }
+    let out = norm::affine(xd, &a, &b, c, sp);
     let y = Tensor::from_shape_vec(Shape::from_slice(xs), out);
     x.tape()
         .record("batch_norm", &[x, gamma, beta], y, || BatchNormBackward {
@@ -233,63 +202,22 @@ impl<T: Element> Backward<T> for BatchNormBackward<T> {
         let xs = self.x.shape();
         let (n, c) = (xs[0], xs[1]);
         let sp: usize = xs[2..].iter().product();
-        let m = (n * sp) as f64;
         let (xd, gd) = (self.x.data(), g.data());
         // per channel: sum g, sum g * xhat
-        let sums: Vec<(f64, f64)> = (0..c)
-            .into_par_iter()
-            .map(|ci| {
-                let (mu, s) = (self.mean[ci], self.invstd[ci]);
-                let mu_t = T::from_f64(mu);
-                let (mut sg, mut sgxm) = (0.0, 0.0);
-                for ni in 0..n {
-                    let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
-                    let (a, b) = gd[r.clone()]
-                        .iter()
-                        .zip(&xd[r])
-                        .fold((T::ZERO, T::ZERO), |(a, b), (&gv, &xv)| {
-                            (a + gv, b + gv * (xv - mu_t))
-                        });
-                    sg += a.to_f64();
-                    sgxm += b.to_f64();
-                }
-                // (sum g, sum g xhat)
-                (sg, sgxm * s)
-            })
-            .collect();
+        let sums = norm::backward_sums(xd, gd, &self.mean, &self.invstd, n, c, sp);
         let gx = needs[0].then(|| {
-            let mut gx = vec![T::ZERO; self.x.numel()];
-            if sp > 0 && !gx.is_empty() {
-                gx.par_chunks_mut(sp)
-                    .zip(gd.par_chunks(sp))
-                    .zip(xd.par_chunks(sp))
-                    .enumerate()
-                    .for_each(|(pi, ((go, gp), xp))| {
-                        let ci = pi % c;
-                        let (mu, s, gam) = (
-                            self.mean[ci],
-                            self.invstd[ci],
-                            self.gamma.data()[ci].to_f64(),
-                        );
-                        if self.training {
-                            // dx = gamma s / M (M g - sum g - xhat sum g xhat)
-                            //    = a g + b (x - mu) + c, constants per channel
-                            let (sg, sgx) = sums[ci];
-                            let a = T::from_f64(gam * s);
-                            let b = T::from_f64(-gam * s * s * sgx / m);
-                            let cc = T::from_f64(-gam * s * sg / m);
-                            let mu_t = T::from_f64(mu);
-                            for ((o, &gv), &xv) in go.iter_mut().zip(gp).zip(xp) {
-                                *o = a * gv + b * (xv - mu_t) + cc;
-                            }
-                        } else {
-                            let k = T::from_f64(gam * s);
-                            for (o, &gv) in go.iter_mut().zip(gp) {
-                                *o = gv * k;
-                            }
-                        }
-                    });
-            }
+            let gx = norm::input_grad(
+                xd,
+                gd,
+                self.gamma.data(),
+                &self.mean,
+                &self.invstd,
+                &sums,
+                n * sp,
+                self.training,
+                c,
+                sp,
+            );
             Tensor::from_shape_vec(Shape::from_slice(xs), gx)
         });
         let ggamma = needs[1].then(|| {

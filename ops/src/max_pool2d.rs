@@ -9,14 +9,16 @@
 //! Backward: `dL/dx[n, c, a] = sum over windows whose argmax is a of g`:
 //! the gradient goes only to each window's winner, and adds up where
 //! overlapping windows (kernel > stride) share a winner.
+//!
+//! The loops are `autograd::pool` (crate `kernels`).
 
 use autograd::{
     fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
 };
-use rayon::prelude::*;
+use autograd::conv2d::Window;
+use autograd::pool;
 
 use crate::conv2d::out_len;
-use autograd::conv2d::Window;
 
 /// Kernel, stride and padding of a pooling window, each (height, width).
 ///
@@ -134,15 +136,6 @@ pub fn output_shape(xs: &[usize], cfg: &Pool2dCfg) -> Result<Shape> {
     Ok(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]))
 }
 
-/// In-image index range `[lo, hi)` of the window starting at `o * s - p`.
-#[inline]
-pub(crate) fn span(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usize) {
-    let start = o * s;
-    let lo = start.saturating_sub(p);
-    let hi = (start + k).saturating_sub(p).min(len);
-    (lo, hi)
-}
-
 /// Max pooling of `x: [N, C, H, W]`.
 ///
 /// ```
@@ -160,38 +153,7 @@ pub fn max_pool2d<T: Element>(x: Var<'_, T>, cfg: Pool2dCfg) -> Result<Var<'_, T
     let xs = xv.shape();
     let g = pool_window("max_pool2d", xs, &cfg)?;
     let (hw, p) = (g.h * g.w, g.ho * g.wo);
-    let planes = xs[0] * xs[1];
-    let mut out = vec![T::ZERO; planes * p];
-    let mut arg = vec![0u32; planes * p];
-    if planes * p > 0 {
-        out.par_chunks_mut(p)
-            .zip(arg.par_chunks_mut(p))
-            .zip(xv.data().par_chunks(hw))
-            .for_each(|((yo, ao), xp)| {
-                for oh in 0..g.ho {
-                    let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                    for ow in 0..g.wo {
-                        let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                        let mut best = T::NEG_INFINITY;
-                        let mut bi = h0 * g.w + w0;
-                        for ih in h0..h1 {
-                            for iw in w0..w1 {
-                                let v = xp[ih * g.w + iw];
-                                if v > best || v.is_nan() {
-                                    best = v;
-                                    bi = ih * g.w + iw;
-                                    if v.is_nan() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        yo[oh * g.wo + ow] = best;
-                        ao[oh * g.wo + ow] = bi as u32;
-                    }
-                }
-            });
-    }
+    let (out, arg) = pool::max_forward(xv.data(), xs[0] * xs[1], &g);
     let y = Tensor::from_shape_vec(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]), out);
     let in_shape = Shape::from_slice(xs);
     x.tape().record("max_pool2d", &[x], y, || MaxPoolBackward {
@@ -211,18 +173,8 @@ struct MaxPoolBackward {
 
 impl<T: Element> Backward<T> for MaxPoolBackward {
     fn backward(&self, g: &Tensor<T>, _: &[bool]) -> Result<InputGrads<T>> {
-        let n: usize = self.in_shape.iter().product();
-        let mut gx = vec![T::ZERO; n];
-        if n > 0 && self.p > 0 {
-            gx.par_chunks_mut(self.hw)
-                .zip(g.data().par_chunks(self.p))
-                .zip(self.arg.par_chunks(self.p))
-                .for_each(|((gxp, gp), ap)| {
-                    for (&a, &gv) in ap.iter().zip(gp) {
-                        gxp[a as usize] += gv;
-                    }
-                });
-        }
+        let planes = self.in_shape[0] * self.in_shape[1];
+        let gx = pool::max_backward(g.data(), &self.arg, planes, self.hw, self.p);
         Ok(smallvec![Some(Tensor::from_shape_vec(
             self.in_shape.clone(),
             gx

@@ -11,6 +11,8 @@
 //! - [`par_gemm`]: the GEMM that `matmul` and `linear` call (our packed one
 //!   for f32 with a SIMD kernel, matrixmultiply otherwise), split across
 //!   threads.
+//! - [`pool`]: max and average pooling, forward and backward.
+//! - [`norm`]: batch normalisation's statistics, affine map and gradients.
 //! - [`conv2d`]: the convolution kernels (im2col/col2im, packed, Winograd,
 //!   dilated Winograd) and the one place that chooses among them.
 //!
@@ -31,8 +33,10 @@ pub mod element;
 pub mod fastmath;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod gemm;
+pub mod norm;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod packed;
 pub mod par_gemm;
+pub mod pool;
 
 pub use element::Element;

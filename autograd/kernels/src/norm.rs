@@ -1,0 +1,186 @@
+//! Batch normalisation's loops on plain slices: the per-channel statistics,
+//! the per-channel affine map, and the backward sums and input gradient,
+//! for `x` laid out `[n, c, sp]` (`sp` the product of the spatial sizes).
+//! `ops::batch_norm` checks shapes, keeps the running statistics and
+//! records the op; the formulas are in its docs.
+//!
+//! Each channel's sums are accumulated in `T` along a row of `sp` values
+//! and in f64 across rows, in a fixed order, so they do not depend on the
+//! thread count (one rayon task per channel or per plane).
+
+use crate::Element;
+use rayon::prelude::*;
+
+/// Per channel, the mean and the biased variance over its `n sp` values:
+/// `mu = mean(x)`, `var = mean((x - mu)^2)` (two passes).
+///
+/// Panics if `x` is not `n c sp` long.
+///
+/// ```
+/// // two samples, one channel of two values: 1 2 | 3 4
+/// let s = kernels::norm::channel_stats(&[1.0f32, 2.0, 3.0, 4.0], 2, 1, 2);
+/// assert_eq!(s, [(2.5, 1.25)]);
+/// ```
+pub fn channel_stats<T: Element>(x: &[T], n: usize, c: usize, sp: usize) -> Vec<(f64, f64)> {
+    assert_eq!(x.len(), n * c * sp, "batch_norm: input length");
+    let m = (n * sp) as f64;
+    (0..c)
+        .into_par_iter()
+        .map(|ci| {
+            let row = |ni: usize| &x[(ni * c + ci) * sp..(ni * c + ci + 1) * sp];
+            let s: f64 = (0..n)
+                .map(|ni| row(ni).iter().copied().sum::<T>().to_f64())
+                .sum();
+            let mu = s / m;
+            let mu_t = T::from_f64(mu);
+            let ss: f64 = (0..n)
+                .map(|ni| {
+                    row(ni)
+                        .iter()
+                        .map(|&v| (v - mu_t) * (v - mu_t))
+                        .sum::<T>()
+                        .to_f64()
+                })
+                .sum();
+            (mu, ss / m)
+        })
+        .collect()
+}
+
+/// `y = x a[ci] + b[ci]` for every value of channel `ci`.
+///
+/// Panics if `x` is not a whole number of `c` planes of `sp`, or `a` / `b`
+/// are not `c` long.
+///
+/// ```
+/// let y = kernels::norm::affine(&[1.0f32, 2.0, 3.0, 4.0], &[2.0, 10.0], &[0.0, 1.0], 2, 1);
+/// assert_eq!(y, [2.0, 21.0, 6.0, 41.0]);
+/// ```
+pub fn affine<T: Element>(x: &[T], a: &[T], b: &[T], c: usize, sp: usize) -> Vec<T> {
+    assert!(
+        a.len() == c && b.len() == c && (sp == 0 || x.len() % (c.max(1) * sp) == 0),
+        "batch_norm: affine lengths"
+    );
+    let mut out = vec![T::ZERO; x.len()];
+    if sp > 0 && !out.is_empty() {
+        out.par_chunks_mut(sp)
+            .zip(x.par_chunks(sp))
+            .enumerate()
+            .for_each(|(pi, (yo, xp))| {
+                let ci = pi % c;
+                let (a, b) = (a[ci], b[ci]);
+                for (y, &xv) in yo.iter_mut().zip(xp) {
+                    *y = xv * a + b;
+                }
+            });
+    }
+    out
+}
+
+/// Per channel, `(sum g, sum g xhat)` with `xhat = (x - mean) invstd`:
+/// the gradients of beta and gamma, and the two sums the input gradient
+/// needs.
+///
+/// Panics if `x` or `g` is not `n c sp` long, or `mean` / `invstd` not `c`.
+///
+/// ```
+/// let s = kernels::norm::backward_sums(&[1.0f32, 3.0], &[1.0, 1.0], &[2.0], &[1.0], 1, 1, 2);
+/// assert_eq!(s, [(2.0, 0.0)]);
+/// ```
+pub fn backward_sums<T: Element>(
+    x: &[T],
+    g: &[T],
+    mean: &[f64],
+    invstd: &[f64],
+    n: usize,
+    c: usize,
+    sp: usize,
+) -> Vec<(f64, f64)> {
+    assert!(
+        x.len() == n * c * sp && g.len() == x.len() && mean.len() == c && invstd.len() == c,
+        "batch_norm backward: lengths"
+    );
+    (0..c)
+        .into_par_iter()
+        .map(|ci| {
+            let mu_t = T::from_f64(mean[ci]);
+            let (mut sg, mut sgxm) = (0.0, 0.0);
+            for ni in 0..n {
+                let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
+                let (a, b) = g[r.clone()]
+                    .iter()
+                    .zip(&x[r])
+                    .fold((T::ZERO, T::ZERO), |(a, b), (&gv, &xv)| {
+                        (a + gv, b + gv * (xv - mu_t))
+                    });
+                sg += a.to_f64();
+                sgxm += b.to_f64();
+            }
+            (sg, sgxm * invstd[ci])
+        })
+        .collect()
+}
+
+/// The input gradient. Training (`sums` from [`backward_sums`], `m = n sp`):
+/// `dx = gamma s / m (m g - sum g - xhat sum g xhat)`; eval (`sums`
+/// unused): `dx = g gamma s`, with `s` the channel's `invstd`.
+///
+/// Panics if the lengths disagree.
+///
+/// ```
+/// // eval: dx = g * gamma * invstd
+/// let gx = kernels::norm::input_grad(&[5.0f32], &[1.0], &[2.0], &[0.0], &[0.5], &[], 1, false, 1, 1);
+/// assert_eq!(gx, [1.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn input_grad<T: Element>(
+    x: &[T],
+    g: &[T],
+    gamma: &[T],
+    mean: &[f64],
+    invstd: &[f64],
+    sums: &[(f64, f64)],
+    m: usize,
+    training: bool,
+    c: usize,
+    sp: usize,
+) -> Vec<T> {
+    assert!(
+        g.len() == x.len()
+            && gamma.len() == c
+            && mean.len() == c
+            && invstd.len() == c
+            && (!training || sums.len() == c),
+        "batch_norm backward: lengths"
+    );
+    let m = m as f64;
+    let mut gx = vec![T::ZERO; x.len()];
+    if sp == 0 || gx.is_empty() {
+        return gx;
+    }
+    gx.par_chunks_mut(sp)
+        .zip(g.par_chunks(sp))
+        .zip(x.par_chunks(sp))
+        .enumerate()
+        .for_each(|(pi, ((go, gp), xp))| {
+            let ci = pi % c;
+            let (mu, s, gam) = (mean[ci], invstd[ci], gamma[ci].to_f64());
+            if training {
+                // dx = a g + b (x - mu) + cc, constants per channel
+                let (sg, sgx) = sums[ci];
+                let a = T::from_f64(gam * s);
+                let b = T::from_f64(-gam * s * s * sgx / m);
+                let cc = T::from_f64(-gam * s * sg / m);
+                let mu_t = T::from_f64(mu);
+                for ((o, &gv), &xv) in go.iter_mut().zip(gp).zip(xp) {
+                    *o = a * gv + b * (xv - mu_t) + cc;
+                }
+            } else {
+                let k = T::from_f64(gam * s);
+                for (o, &gv) in go.iter_mut().zip(gp) {
+                    *o = gv * k;
+                }
+            }
+        });
+    gx
+}

@@ -1,0 +1,190 @@
+//! 2-D max and average pooling on plain slices (NCHW), forward and
+//! backward, one rayon task per `(sample, channel)` plane: the loops
+//! under `ops::max_pool2d` and `ops::avg_pool2d`, which check shapes and
+//! record the op on the tape.
+//!
+//! The window `g` ([`Window`]) has no dilation here; padding only moves
+//! the window (positions outside the image never take part: max pooling
+//! pads with -inf as PyTorch does, average pooling divides by `kh kw`
+//! always, PyTorch's `count_include_pad=True`).
+
+use crate::conv2d::Window;
+use crate::Element;
+use rayon::prelude::*;
+
+/// In-image index range `[lo, hi)` along one axis of the window of output
+/// position `o` (stride `s`, padding `p`, size `k`, image length `len`).
+///
+/// ```
+/// // a 3-wide window with padding 1 at output 0 covers input 0..2
+/// assert_eq!(kernels::pool::span(0, 1, 1, 3, 5), (0, 2));
+/// assert_eq!(kernels::pool::span(4, 1, 1, 3, 5), (3, 5));
+/// ```
+#[inline]
+pub fn span(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usize) {
+    let start = o * s;
+    let lo = start.saturating_sub(p);
+    let hi = (start + k).saturating_sub(p).min(len);
+    (lo, hi)
+}
+
+/// Max pooling of `planes` planes of `g.h x g.w`: the outputs
+/// (`planes x g.ho x g.wo`) and, for each, the in-plane index of its
+/// window's maximum (the first in row-major window order; a NaN wins, as
+/// in PyTorch, and where a window holds several, the one in its last row
+/// that has one).
+///
+/// `y[i, j] = max_{p < kh, q < kw} x[i sh + p - ph, j sw + q - pw]` over
+/// positions inside the image.
+///
+/// Panics if `x` is not `planes` planes long.
+///
+/// ```
+/// use kernels::conv2d::Window;
+/// let g = Window { h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, ho: 1, wo: 1 };
+/// let (y, arg) = kernels::pool::max_forward(&[1.0f32, 4.0, 3.0, 2.0], 1, &g);
+/// assert_eq!((y, arg), (vec![4.0], vec![1]));
+/// ```
+pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, Vec<u32>) {
+    let (hw, p) = (g.h * g.w, g.ho * g.wo);
+    assert_eq!(x.len(), planes * hw, "max_pool2d: input length");
+    let mut out = vec![T::ZERO; planes * p];
+    let mut arg = vec![0u32; planes * p];
+    if planes * p == 0 {
+        return (out, arg);
+    }
+    out.par_chunks_mut(p)
+        .zip(arg.par_chunks_mut(p))
+        .zip(x.par_chunks(hw.max(1)))
+        .for_each(|((yo, ao), xp)| {
+            for oh in 0..g.ho {
+                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                for ow in 0..g.wo {
+                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                    let mut best = T::NEG_INFINITY;
+                    let mut bi = h0 * g.w + w0;
+                    for ih in h0..h1 {
+                        for iw in w0..w1 {
+                            let v = xp[ih * g.w + iw];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                bi = ih * g.w + iw;
+                                if v.is_nan() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    yo[oh * g.wo + ow] = best;
+                    ao[oh * g.wo + ow] = bi as u32;
+                }
+            }
+        });
+    (out, arg)
+}
+
+/// The input gradient of [`max_forward`]: each output's gradient goes to
+/// its window's maximum (`arg`), summed where windows share one;
+/// `planes x hw` long.
+///
+/// Panics if `gy` and `arg` are not `planes x p` long or an index in
+/// `arg` is outside its plane.
+///
+/// ```
+/// let gx = kernels::pool::max_backward(&[1.0f32], &[1], 1, 4, 1);
+/// assert_eq!(gx, [0.0, 1.0, 0.0, 0.0]);
+/// ```
+pub fn max_backward<T: Element>(gy: &[T], arg: &[u32], planes: usize, hw: usize, p: usize) -> Vec<T> {
+    assert!(
+        gy.len() == planes * p && arg.len() == planes * p,
+        "max_pool2d backward: gradient length"
+    );
+    let mut gx = vec![T::ZERO; planes * hw];
+    if gx.is_empty() || p == 0 {
+        return gx;
+    }
+    gx.par_chunks_mut(hw)
+        .zip(gy.par_chunks(p))
+        .zip(arg.par_chunks(p))
+        .for_each(|((gxp, gp), ap)| {
+            for (&a, &gv) in ap.iter().zip(gp) {
+                gxp[a as usize] += gv;
+            }
+        });
+    gx
+}
+
+/// Average pooling of `planes` planes: `y[i, j] = (1 / (kh kw)) sum` of
+/// the window's in-image positions.
+///
+/// Panics if `x` is not `planes` planes long.
+///
+/// ```
+/// use kernels::conv2d::Window;
+/// let g = Window { h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, ho: 1, wo: 1 };
+/// assert_eq!(kernels::pool::avg_forward(&[1.0f32, 4.0, 3.0, 2.0], 1, &g), [2.5]);
+/// ```
+pub fn avg_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> Vec<T> {
+    let (hw, p) = (g.h * g.w, g.ho * g.wo);
+    assert_eq!(x.len(), planes * hw, "avg_pool2d: input length");
+    let inv = T::ONE / T::from_usize(g.kh * g.kw);
+    let mut out = vec![T::ZERO; planes * p];
+    if planes * p == 0 {
+        return out;
+    }
+    out.par_chunks_mut(p)
+        .zip(x.par_chunks(hw.max(1)))
+        .for_each(|(yo, xp)| {
+            for oh in 0..g.ho {
+                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                for ow in 0..g.wo {
+                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                    let mut s = T::ZERO;
+                    for ih in h0..h1 {
+                        for iw in w0..w1 {
+                            s += xp[ih * g.w + iw];
+                        }
+                    }
+                    yo[oh * g.wo + ow] = s * inv;
+                }
+            }
+        });
+    out
+}
+
+/// The input gradient of [`avg_forward`]: each output's gradient, times
+/// `1 / (kh kw)`, added to every in-image position of its window.
+///
+/// Panics if `gy` is not `planes x g.ho x g.wo` long.
+///
+/// ```
+/// use kernels::conv2d::Window;
+/// let g = Window { h: 2, w: 2, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, dh: 1, dw: 1, ho: 1, wo: 1 };
+/// assert_eq!(kernels::pool::avg_backward(&[4.0f32], 1, &g), [1.0; 4]);
+/// ```
+pub fn avg_backward<T: Element>(gy: &[T], planes: usize, g: &Window) -> Vec<T> {
+    let (hw, p) = (g.h * g.w, g.ho * g.wo);
+    assert_eq!(gy.len(), planes * p, "avg_pool2d backward: gradient length");
+    let inv = T::ONE / T::from_usize(g.kh * g.kw);
+    let mut gx = vec![T::ZERO; planes * hw];
+    if gx.is_empty() || p == 0 {
+        return gx;
+    }
+    gx.par_chunks_mut(hw)
+        .zip(gy.par_chunks(p))
+        .for_each(|(gxp, gp)| {
+            for oh in 0..g.ho {
+                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                for ow in 0..g.wo {
+                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                    let v = gp[oh * g.wo + ow] * inv;
+                    for ih in h0..h1 {
+                        for iw in w0..w1 {
+                            gxp[ih * g.w + iw] += v;
+                        }
+                    }
+                }
+            }
+        });
+    gx
+}
