@@ -7,7 +7,7 @@
 //!
 //! Call ops as free functions (`ops::relu(x)`) or as methods through the
 //! [`VarOps`] trait (`x.relu()`); every op returns
-//! [`Result`](autograd::Result) and checks shapes before any kernel runs.
+//! [`Result`] and checks shapes before any kernel runs.
 //! Errors name the op and the shapes and point at the caller's line.
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! The element trait: the scalar types a [`Tensor`](crate::Tensor) can hold.
+//! The element trait: the scalar types a tensor (`autograd::Tensor`) can hold.
 //!
 //! Every op is written once, generic over [`Element`]; it runs in `f32` for
 //! training and in `f64` for gradient checks.

@@ -6,7 +6,7 @@
 //! will touch lies inside the slices and that every stride fits in `isize`;
 //! it, `packed.rs` and `fastmath.rs` are the only places in the project (crate `kernels`) with
 //! `unsafe`. The raw-kernel trait [`Gemm`] is sealed: its method needs a
-//! [`Token`](crate::packed::Token) that only this crate can make.
+//! [`Token`] that only this crate can make.
 
 use crate::Element;
 

@@ -3,7 +3,7 @@
 //! `ops::conv2d` checks shapes and records the op on the tape, then calls
 //! [`forward`] and [`backward`] here.
 //!
-//! - [`im2col`]: the window geometry ([`Window`]) and (dilated)
+//! - [`im2col`](mod@im2col): the window geometry ([`Window`]) and (dilated)
 //!   im2col/col2im, for the matrixmultiply path (f64, or no SIMD kernel);
 //! - [`conv_packed`]: im2col blocks packed straight into our GEMM's B
 //!   panels, weights packed once per call;
