@@ -62,23 +62,21 @@ pub fn forward<T: Element>(
         x.len() == n * in_sz && w.len() == f * ckk && b.is_none_or(|b| b.len() == f),
         "conv2d: slice lengths disagree with the shapes"
     );
-    let mut out = vec![T::ZERO; n * f * p];
     let path = choose::<T>(g, n, c, f);
-    if out.is_empty() {
+    if n * f * p == 0 {
+        return Vec::new();
+    }
+    if path == ConvPath::DilatedWinograd {
+        let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
+        return dilated::forward(x, w, b, g, &ph, n, c, f);
+    }
+    let mut out = vec![T::ZERO; n * f * p];
+    if matches!(path, ConvPath::Winograd | ConvPath::Packed) {
+        let wino = path == ConvPath::Winograd;
+        conv_packed::forward(x, w, b, g, n, c, f, &mut out, wino);
         return out;
     }
-    match path {
-        ConvPath::DilatedWinograd => {
-            let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
-            return dilated::forward(x, w, b, g, &ph, n, c, f);
-        }
-        ConvPath::Winograd | ConvPath::Packed => {
-            let wino = path == ConvPath::Winograd;
-            conv_packed::forward(x, w, b, g, n, c, f, &mut out, wino);
-            return out;
-        }
-        ConvPath::Im2col => {}
-    }
+    // ConvPath::Im2col
     let wm = MatRef::row_major(w, f, ckk);
     let one_sample = |xn: &[T], yn: &mut [T], col: &mut Vec<T>, parallel: bool| {
         if let Some(b) = b {
