@@ -59,6 +59,11 @@ pub trait Element:
     }
     /// e^x
     fn exp(self) -> Self;
+    /// `dst[i] = e^src[i]` with the widest SIMD this CPU has: for f32 the
+    /// polynomial of [`crate::fastmath::exp_f32`] (within 3 ulp, so not
+    /// always the value of the scalar [`Element::exp`], which is libm's);
+    /// for f64 libm's, value by value.
+    fn exp_slice(src: &[Self], dst: &mut [Self]);
     /// Natural logarithm.
     fn ln(self) -> Self;
     /// Square root.
@@ -95,7 +100,7 @@ mod sealed {
 }
 
 macro_rules! impl_element {
-    ($t:ty, $name:literal, $erf:expr, $tanh:expr, $tanh_slice:expr) => {
+    ($t:ty, $name:literal, $erf:expr, $tanh:expr, $tanh_slice:expr, $exp_slice:expr) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -112,6 +117,10 @@ macro_rules! impl_element {
             #[inline]
             fn exp(self) -> Self {
                 <$t>::exp(self)
+            }
+            #[inline]
+            fn exp_slice(src: &[Self], dst: &mut [Self]) {
+                $exp_slice(src, dst)
             }
             #[inline]
             fn ln(self) -> Self {
@@ -173,14 +182,15 @@ macro_rules! impl_element {
     };
 }
 
-// f32 uses a fast polynomial tanh (a few ulp; see `fastmath`); f64, used
-// for gradient checks, keeps libm's.
+// f32 uses a fast polynomial tanh and slice exp (a few ulp; see
+// `fastmath`); f64, used for gradient checks, keeps libm's.
 impl_element!(
     f32,
     "f32",
     libm::erff,
     crate::fastmath::tanh_f32,
-    crate::fastmath::tanh_f32_slice
+    crate::fastmath::tanh_f32_slice,
+    crate::fastmath::exp_f32_slice
 );
 impl_element!(
     f64,
@@ -191,6 +201,12 @@ impl_element!(
         assert_eq!(src.len(), dst.len(), "tanh_slice: lengths differ");
         for (o, &v) in dst.iter_mut().zip(src) {
             *o = v.tanh();
+        }
+    },
+    |src: &[f64], dst: &mut [f64]| {
+        assert_eq!(src.len(), dst.len(), "exp_slice: lengths differ");
+        for (o, &v) in dst.iter_mut().zip(src) {
+            *o = v.exp();
         }
     }
 );

@@ -119,49 +119,142 @@ pub fn tanh_f32(x: f32) -> f32 {
 /// ```
 pub fn tanh_f32_slice(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "tanh_f32_slice: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    match crate::cpu::active() {
-        // SAFETY: the only requirement of a `target_feature` function is
-        // that the CPU has the feature: active() is at most detected(); the
-        // body is safe slice code.
-        crate::cpu::Isa::Avx512 => return unsafe { tanh_slice_avx512(src, dst) },
-        // SAFETY: as above, AVX2 and FMA detected.
-        crate::cpu::Isa::Avx2 => return unsafe { tanh_slice_avx2(src, dst) },
-        crate::cpu::Isa::Portable => {}
-    }
-    tanh_slice_portable(src, dst)
+    tanh_slices::run(src, dst)
 }
 
+/// e^x in f32 over the whole range (0 below about -103.97, +inf above
+/// about 88.72, subnormal results rounded once, NaN propagates), within
+/// 3 ulp of the exact value: `k = round(x log2 e)`, `r = x - k ln2` in two
+/// steps (Cody-Waite: `ln2` as a short high part, exact times k, plus a
+/// low part), `e^r` by a degree-7 polynomial (`|r| <= ln2 / 2`), times
+/// `2^k` as two powers of two (each a normal number, so a subnormal or
+/// overflowing result rounds once, in the last multiply). The value
+/// [`exp_f32_slice`] gives for `x` on this CPU.
+///
+/// ```
+/// use kernels::fastmath::exp_f32;
+/// assert_eq!(exp_f32(0.0), 1.0);
+/// assert!((exp_f32(1.0) - std::f32::consts::E).abs() <= 2.0 * f32::EPSILON * 3.0);
+/// assert_eq!(exp_f32(-200.0), 0.0);
+/// assert_eq!(exp_f32(100.0), f32::INFINITY);
+/// ```
+pub fn exp_f32(x: f32) -> f32 {
+    let mut y = [0.0];
+    exp_f32_slice(&[x], &mut y);
+    y[0]
+}
+
+/// `dst[i] = exp_f32(src[i])`, 16 lanes at a time with AVX-512F, 8 with
+/// AVX2 (libm's `expf` is a call per value and does not vectorise).
+///
+/// Panics if the lengths differ.
+///
+/// ```
+/// let x = [0.0f32, 1.0, -1.0];
+/// let mut y = [0.0f32; 3];
+/// kernels::fastmath::exp_f32_slice(&x, &mut y);
+/// assert_eq!(y[2], kernels::fastmath::exp_f32(-1.0));
+/// ```
+pub fn exp_f32_slice(src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "exp_f32_slice: lengths differ");
+    exp_slices::run(src, dst)
+}
+
+/// e^x with fused (`F`) or separate multiply-adds (see [`exp_f32`]).
 #[inline(always)]
-fn tanh_slice_portable(src: &[f32], dst: &mut [f32]) {
-    for (o, &v) in dst.iter_mut().zip(src) {
-        *o = tanh_core::<false>(v);
+fn exp_core<const F: bool>(x: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0; // 1.5 * 2^23, as in exp_mid
+    // ln2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so k LN2_HI
+    // is exact for |k| < 2^15
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // past these the result is 0 or inf anyway; NaN stays NaN here and is
+    // restored below
+    let xc = x.clamp(-104.0, 89.0);
+    let y = madd::<F>(xc, std::f32::consts::LOG2_E, SHIFT);
+    let k = y - SHIFT; // an integer in -150..=129
+    let r = madd::<F>(-k, LN2_HI, xc);
+    let r = madd::<F>(-k, LN2_LO, r);
+    let p = 1.0 / 5040.0;
+    let p = madd::<F>(p, r, 1.0 / 720.0);
+    let p = madd::<F>(p, r, 1.0 / 120.0);
+    let p = madd::<F>(p, r, 1.0 / 24.0);
+    let p = madd::<F>(p, r, 1.0 / 6.0);
+    let p = madd::<F>(p, r, 0.5);
+    let p = madd::<F>(p, r, 1.0);
+    let p = madd::<F>(p, r, 1.0);
+    // 2^k = 2^k1 2^k2 with both in -75..=65: normal numbers, built from
+    // their exponent bits (k is y's low mantissa bits; integer lane ops)
+    let ki = (y.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
+    let k1 = ki >> 1;
+    let k2 = ki.wrapping_sub(k1);
+    let s1 = f32::from_bits((k1.wrapping_add(127) as u32) << 23);
+    let s2 = f32::from_bits((k2.wrapping_add(127) as u32) << 23);
+    let e = p * s1 * s2;
+    if x.is_nan() {
+        x
+    } else {
+        e
     }
 }
 
-/// The loop with fused multiply-adds, for the SIMD versions.
-#[inline(always)]
-fn tanh_slice_fused(src: &[f32], dst: &mut [f32]) {
-    for (o, &v) in dst.iter_mut().zip(src) {
-        *o = tanh_core::<true>(v);
-    }
+/// The slice kernels of a scalar core `$core::<F>`: a portable loop
+/// (separate multiplies and adds) and AVX2 and AVX-512 loops (fused),
+/// chosen by [`crate::cpu::active`] in `run`.
+macro_rules! slice_kernels {
+    ($module:ident, $core:ident) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::$core;
+
+            pub(super) fn run(src: &[f32], dst: &mut [f32]) {
+                #[cfg(target_arch = "x86_64")]
+                match crate::cpu::active() {
+                    // SAFETY: the only requirement of a `target_feature`
+                    // function is that the CPU has the feature: active()
+                    // is at most detected(); the body is safe slice code.
+                    crate::cpu::Isa::Avx512 => return unsafe { avx512(src, dst) },
+                    // SAFETY: as above, AVX2 and FMA detected.
+                    crate::cpu::Isa::Avx2 => return unsafe { avx2(src, dst) },
+                    crate::cpu::Isa::Portable => {}
+                }
+                portable(src, dst)
+            }
+
+            #[inline(always)]
+            pub(super) fn portable(src: &[f32], dst: &mut [f32]) {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    *o = $core::<false>(v);
+                }
+            }
+
+            /// The loop with fused multiply-adds, for the SIMD versions.
+            #[inline(always)]
+            fn fused(src: &[f32], dst: &mut [f32]) {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    *o = $core::<true>(v);
+                }
+            }
+
+            /// [`fused`] compiled with AVX-512F: 16 lanes with FMA.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            pub(super) fn avx512(src: &[f32], dst: &mut [f32]) {
+                fused(src, dst)
+            }
+
+            /// [`fused`] compiled with AVX2 and FMA: 8 lanes with FMA.
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            pub(super) fn avx2(src: &[f32], dst: &mut [f32]) {
+                fused(src, dst)
+            }
+        }
+    };
 }
 
-/// [`tanh_slice_fused`] compiled with AVX-512F, so the loop vectorises
-/// 16 wide with FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn tanh_slice_avx512(src: &[f32], dst: &mut [f32]) {
-    tanh_slice_fused(src, dst)
-}
-
-/// [`tanh_slice_fused`] compiled with AVX2 and FMA, so the loop vectorises
-/// 8 wide with FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn tanh_slice_avx2(src: &[f32], dst: &mut [f32]) {
-    tanh_slice_fused(src, dst)
-}
+slice_kernels!(tanh_slices, tanh_core);
+slice_kernels!(exp_slices, exp_core);
 
 #[cfg(test)]
 mod tests {
@@ -176,7 +269,7 @@ mod tests {
             .collect();
         let mut y = vec![0.0f32; x.len()];
         // the portable loop: separate multiplies and adds
-        tanh_slice_portable(&x, &mut y);
+        tanh_slices::portable(&x, &mut y);
         for (a, &v) in y.iter().zip(&x) {
             let want = tanh_core::<false>(v);
             assert!(
@@ -191,14 +284,14 @@ mod tests {
         {
             if detected() >= Isa::Avx2 {
                 // SAFETY: AVX2 and FMA detected just above.
-                unsafe { tanh_slice_avx2(&x, &mut y) };
+                unsafe { tanh_slices::avx2(&x, &mut y) };
                 for (a, &v) in y.iter().zip(&x) {
                     assert_eq!(a.to_bits(), tanh_f32(v).to_bits(), "avx2 tanh({v})");
                 }
             }
             if detected() >= Isa::Avx512 {
                 // SAFETY: AVX-512F detected just above.
-                unsafe { tanh_slice_avx512(&x, &mut y) };
+                unsafe { tanh_slices::avx512(&x, &mut y) };
                 for (a, &v) in y.iter().zip(&x) {
                     assert_eq!(a.to_bits(), tanh_f32(v).to_bits(), "avx512 tanh({v})");
                 }
@@ -252,5 +345,72 @@ mod tests {
         assert_eq!(tanh_f32(f32::INFINITY), 1.0);
         assert_eq!(tanh_f32(f32::NEG_INFINITY), -1.0);
         assert!(tanh_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn exp_every_available_slice_version_is_bit_identical_to_its_scalar_core() {
+        use crate::cpu::{detected, Isa};
+        let x: Vec<f32> = (0..20_011)
+            .map(|i| (i as f32 - 10_400.0) * 0.0099)
+            .chain([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 1e-30, 88.72, 88.73, -87.4, -103.9, -104.1])
+            .collect();
+        let mut y = vec![0.0f32; x.len()];
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+        exp_slices::portable(&x, &mut y);
+        for (a, &v) in y.iter().zip(&x) {
+            assert!(same(*a, exp_core::<false>(v)), "portable exp({v})");
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if detected() >= Isa::Avx2 {
+                // SAFETY: AVX2 and FMA detected just above.
+                unsafe { exp_slices::avx2(&x, &mut y) };
+                for (a, &v) in y.iter().zip(&x) {
+                    assert!(same(*a, exp_core::<true>(v)), "avx2 exp({v})");
+                }
+            }
+            if detected() >= Isa::Avx512 {
+                // SAFETY: AVX-512F detected just above.
+                unsafe { exp_slices::avx512(&x, &mut y) };
+                for (a, &v) in y.iter().zip(&x) {
+                    assert!(same(*a, exp_core::<true>(v)), "avx512 exp({v})");
+                }
+            }
+        }
+        exp_f32_slice(&x, &mut y);
+        for (a, &v) in y.iter().zip(&x) {
+            assert!(same(*a, exp_f32(v)), "exp_f32_slice({v})");
+        }
+    }
+
+    #[test]
+    fn exp_matches_f64_exp_within_3_ulp_over_the_whole_range() {
+        for exp_f32 in [exp_core::<false>, exp_core::<true>, exp_f32] {
+            let mut worst = 0.0f64;
+            let mut x = -110.0f32;
+            while x <= 90.0 {
+                let want = (x as f64).exp();
+                let got = exp_f32(x) as f64;
+                if want > f32::MAX as f64 * (1.0 + f32::EPSILON as f64 / 2.0) {
+                    assert_eq!(got, f64::INFINITY, "exp({x})");
+                } else {
+                    // an ulp of the f32 result; subnormals have a fixed one
+                    let ulp = (want as f32 * f32::EPSILON)
+                        .max(f32::from_bits(1))
+                        .max(want as f32 - (want as f32).next_down()) as f64;
+                    worst = worst.max((got - want).abs() / ulp);
+                }
+                x += 0.001_3;
+            }
+            assert!(worst <= 3.0, "worst error {worst} ulp");
+            assert_eq!(exp_f32(0.0), 1.0);
+            assert_eq!(exp_f32(-0.0), 1.0);
+            assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
+            assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+            assert_eq!(exp_f32(-1000.0), 0.0);
+            assert!(exp_f32(f32::NAN).is_nan());
+            // the smallest subnormal's neighbourhood: rounded, not flushed
+            assert_eq!(exp_f32(-103.0), (-103.0f64).exp() as f32);
+        }
     }
 }
