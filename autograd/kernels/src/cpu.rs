@@ -6,7 +6,7 @@
 //! tests and benchmarks run every kernel path on one machine, and compare
 //! an AVX2 path with PyTorch held to AVX2 (`pytorch_peer.py --isa avx2`).
 //!
-//! | ISA | GEMM micro-kernel (f32) | loads per FMA | tanh slice |
+//! | ISA | GEMM micro-kernel (f32) | loads per FMA | tanh / exp slices |
 //! |---|---|---|---|
 //! | `Avx512` | 8 x 32: 2 zmm of B, 8 broadcasts of A, 16 FMAs per k (16 of 32 registers accumulate) | 10 / 16 | 16 lanes, FMA |
 //! | `Avx2` | 16 x 16 as 6 + 6 + 4 rows: 2 ymm of B, 6 broadcasts, 12 FMAs per k (12 of 16 registers accumulate) | 8 / 12 (6 / 8 for the 4-row part) | 8 lanes, FMA |

@@ -1,13 +1,14 @@
-//! A fast single-precision `tanh` (the libm `tanhf` costs ~15 ns per value;
+//! Fast single-precision `tanh` and `exp` (the libm `tanhf` costs ~15 ns per value;
 //! this one is a few and vectorises), accurate to a few ulp.
 //!
 //! `tanh(x) = sign(x) * m / (m + 2)` with `m = expm1(2|x|)`, where `expm1`
 //! is a degree-8 Taylor polynomial for small arguments (relative error below
 //! 1e-8 there) and `2^k * e^r` with a degree-7 polynomial for `e^r`,
 //! `|r| <= ln2 / 2`, elsewhere. Inputs from |x| = 9 on give +-1 exactly
-//! (within an ulp of the true value there); NaN propagates.
+//! (within an ulp of the true value there); NaN propagates. `exp` over the
+//! whole f32 range is [`exp_f32`] (within 3 ulp).
 //!
-//! [`tanh_f32_slice`] runs the same code over a slice compiled for AVX-512
+//! [`tanh_f32_slice`] and [`exp_f32_slice`] run the same code over a slice compiled for AVX-512
 //! or AVX2+FMA when the CPU has it (chosen once at run time, see
 //! [`crate::cpu`]). Those versions evaluate the polynomials with fused
 //! multiply-adds (half the instructions; about 2x faster on Zen 1), the

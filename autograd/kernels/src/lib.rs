@@ -7,7 +7,7 @@
 //! - [`gemm`]: the safe wrapper of matrixmultiply's GEMM over strided views.
 //! - [`packed`]: our packed GEMM with its AVX-512 and AVX2 micro-kernels, and
 //!   the FMA-peak probe.
-//! - [`fastmath`]: the SIMD `tanh` slice kernels.
+//! - [`fastmath`]: the SIMD `tanh` and `exp` slice kernels.
 //! - [`par_gemm`]: the GEMM that `matmul` and `linear` call (our packed one
 //!   for f32 with a SIMD kernel, matrixmultiply otherwise), split across
 //!   threads.
