@@ -29,7 +29,7 @@
 pub mod conv2d;
 pub mod cpu;
 pub mod element;
-#[allow(unsafe_code)] // kernel file: one unsafe call with a SAFETY comment
+#[allow(unsafe_code)] // kernel file: calls into its target_feature slice kernels, each with a SAFETY comment
 pub mod fastmath;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod gemm;
