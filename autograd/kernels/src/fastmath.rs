@@ -36,6 +36,24 @@ fn expm1_small<const F: bool>(t: f32) -> f32 {
     p * t
 }
 
+/// 1.5 * 2^23: adding it to a float of magnitude below 2^22 rounds it to
+/// an integer k, whose bits are then the sum's low mantissa bits.
+const SHIFT: f32 = 12_582_912.0;
+
+/// e^r for |r| <= ln2 / 2 (Taylor, degree 7), the core of [`exp_mid`] and
+/// [`exp_core`].
+#[inline(always)]
+fn exp_poly<const F: bool>(r: f32) -> f32 {
+    let p = 1.0 / 5040.0;
+    let p = madd::<F>(p, r, 1.0 / 720.0);
+    let p = madd::<F>(p, r, 1.0 / 120.0);
+    let p = madd::<F>(p, r, 1.0 / 24.0);
+    let p = madd::<F>(p, r, 1.0 / 6.0);
+    let p = madd::<F>(p, r, 0.5);
+    let p = madd::<F>(p, r, 1.0);
+    madd::<F>(p, r, 1.0)
+}
+
 /// e^t for 0 <= t <= 18: t = k ln2 + r, e^t = 2^k e^r.
 #[inline(always)]
 fn exp_mid<const F: bool>(t: f32) -> f32 {
@@ -45,18 +63,10 @@ fn exp_mid<const F: bool>(t: f32) -> f32 {
     // saturates and maps NaN to 0, which LLVM cannot vectorise (it became
     // eight scalar conversions and compares per ymm); these are plain lane
     // operations.
-    const SHIFT: f32 = 12_582_912.0; // 1.5 * 2^23
     let y = madd::<F>(t, std::f32::consts::LOG2_E, SHIFT);
     let k = y - SHIFT;
     let r = madd::<F>(-k, LN2, t); // |r| <= ln2/2
-    let p = 1.0 / 5040.0;
-    let p = madd::<F>(p, r, 1.0 / 720.0);
-    let p = madd::<F>(p, r, 1.0 / 120.0);
-    let p = madd::<F>(p, r, 1.0 / 24.0);
-    let p = madd::<F>(p, r, 1.0 / 6.0);
-    let p = madd::<F>(p, r, 0.5);
-    let p = madd::<F>(p, r, 1.0);
-    let p = madd::<F>(p, r, 1.0);
+    let p = exp_poly::<F>(r);
     // 2^k for 0 <= k <= 26 by building the exponent bits: y's bits are
     // SHIFT's plus k
     p * f32::from_bits(y.to_bits().wrapping_sub(SHIFT.to_bits() - 127) << 23)
@@ -164,7 +174,6 @@ pub fn exp_f32_slice(src: &[f32], dst: &mut [f32]) {
 /// e^x with fused (`F`) or separate multiply-adds (see [`exp_f32`]).
 #[inline(always)]
 fn exp_core<const F: bool>(x: f32) -> f32 {
-    const SHIFT: f32 = 12_582_912.0; // 1.5 * 2^23, as in exp_mid
     // ln2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so k LN2_HI
     // is exact for |k| < 2^15
     const LN2_HI: f32 = 0.693_359_4;
@@ -176,14 +185,7 @@ fn exp_core<const F: bool>(x: f32) -> f32 {
     let k = y - SHIFT; // an integer in -150..=129
     let r = madd::<F>(-k, LN2_HI, xc);
     let r = madd::<F>(-k, LN2_LO, r);
-    let p = 1.0 / 5040.0;
-    let p = madd::<F>(p, r, 1.0 / 720.0);
-    let p = madd::<F>(p, r, 1.0 / 120.0);
-    let p = madd::<F>(p, r, 1.0 / 24.0);
-    let p = madd::<F>(p, r, 1.0 / 6.0);
-    let p = madd::<F>(p, r, 0.5);
-    let p = madd::<F>(p, r, 1.0);
-    let p = madd::<F>(p, r, 1.0);
+    let p = exp_poly::<F>(r);
     // 2^k = 2^k1 2^k2 with both in -75..=65: normal numbers, built from
     // their exponent bits (k is y's low mantissa bits; integer lane ops)
     let ki = (y.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
