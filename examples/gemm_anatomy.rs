@@ -55,7 +55,9 @@ fn data(len: usize, seed: u32) -> Vec<f32> {
     // a cheap deterministic fill in [-1, 1): the values do not matter here
     (0..len as u32)
         .map(|i| {
-            let x = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503));
+            let x = i
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(seed.wrapping_mul(40_503));
             (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
         })
         .collect()
@@ -92,7 +94,11 @@ fn main() {
     let peak_t = peak * threads as f64;
     let report = |what: &str, fl: f64, s: f64| {
         let g = fl / s / 1e9;
-        let p = if what.starts_with("kernel") { peak } else { peak_t };
+        let p = if what.starts_with("kernel") {
+            peak
+        } else {
+            peak_t
+        };
         println!(
             "piece={what} ms={:.3} gflops={g:.1} pct_peak={:.1}",
             s * 1e3,

@@ -14,8 +14,8 @@
 //! this file once more with LECTURE_GRAD_MAX_ISA=portable (and avx2 where
 //! the CPU has AVX-512), so every micro-kernel the CPU has is exercised.
 
-use autograd::{Element, Tape, Tensor};
 use autograd::conv2d::{force_conv_path, last_conv_path, ConvPath};
+use autograd::{Element, Tape, Tensor};
 use ops::Conv2dCfg;
 use proptest::prelude::*;
 use rand::SeedableRng;

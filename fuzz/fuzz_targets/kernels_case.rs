@@ -4,10 +4,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use autograd::conv2d::Window;
+use autograd::conv2d::{force_conv_path, ConvPath};
 use autograd::gemm::{gemm, MatRef};
 use autograd::packed::{gemm_packed, par_gemm_packed, PackedA, PackedB};
-use autograd::conv2d::{force_conv_path, ConvPath};
-use autograd::conv2d::Window;
 
 struct Bytes<'a>(&'a [u8]);
 

@@ -7,9 +7,9 @@
 //! Backward: every input position in a window receives `g / (kh kw)` from it;
 //! overlapping windows add up.
 
-use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Shape, Tensor, Var};
 use autograd::conv2d::Window;
 use autograd::pool;
+use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Shape, Tensor, Var};
 
 use crate::max_pool2d::pool_window;
 use crate::Pool2dCfg;

@@ -23,10 +23,10 @@
 //!
 //! The loops are `autograd::norm` (crate `kernels`).
 
+use autograd::norm;
 use autograd::{
     fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
 };
-use autograd::norm;
 
 /// Running mean and variance of a batch-norm layer, with its momentum and eps
 /// (PyTorch defaults 0.1 and 1e-5).

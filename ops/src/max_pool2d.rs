@@ -12,11 +12,11 @@
 //!
 //! The loops are `autograd::pool` (crate `kernels`).
 
+use autograd::conv2d::Window;
+use autograd::pool;
 use autograd::{
     fmt_shape, smallvec::smallvec, Backward, Element, Error, InputGrads, Result, Shape, Tensor, Var,
 };
-use autograd::conv2d::Window;
-use autograd::pool;
 
 use crate::conv2d::out_len;
 

@@ -355,7 +355,19 @@ mod tests {
         use crate::cpu::{detected, Isa};
         let x: Vec<f32> = (0..20_011)
             .map(|i| (i as f32 - 10_400.0) * 0.0099)
-            .chain([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 1e-30, 88.72, 88.73, -87.4, -103.9, -104.1])
+            .chain([
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                -0.0,
+                0.0,
+                1e-30,
+                88.72,
+                88.73,
+                -87.4,
+                -103.9,
+                -104.1,
+            ])
             .collect();
         let mut y = vec![0.0f32; x.len()];
         let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
@@ -400,7 +412,8 @@ mod tests {
                     // an ulp of the f32 result; subnormals have a fixed one
                     let ulp = (want as f32 * f32::EPSILON)
                         .max(f32::from_bits(1))
-                        .max(want as f32 - (want as f32).next_down()) as f64;
+                        .max(want as f32 - (want as f32).next_down())
+                        as f64;
                     worst = worst.max((got - want).abs() / ulp);
                 }
                 x += 0.001_3;

@@ -11,14 +11,16 @@
 //! - [`par_gemm`]: the GEMM that `matmul` and `linear` call (our packed one
 //!   for f32 with a SIMD kernel, matrixmultiply otherwise), split across
 //!   threads.
+//! - [`transpose`]: strided transposes (8 x 8 AVX2 register blocks for
+//!   f32), which pack a row-major A or a transposed B into GEMM panels.
 //! - [`pool`]: max and average pooling, forward and backward.
 //! - [`norm`]: batch normalisation's statistics, affine map and gradients.
 //! - [`conv2d`]: the convolution kernels (im2col/col2im, packed, Winograd,
 //!   dilated Winograd) and the one place that chooses among them.
 //!
 //! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
-//! forbid `unsafe` code; here it is confined to `gemm`, `packed` and
-//! `fastmath`, each block with a SAFETY comment and a test against a plain
+//! forbid `unsafe` code; here it is confined to `gemm`, `packed`,
+//! `fastmath` and `transpose`, each block with a SAFETY comment and a test against a plain
 //! loop, every bound it relies on checked in checked arithmetic first, and
 //! the raw-kernel traits sealed (their methods take a [`packed::Token`]
 //! that only this crate can make). `autograd` re-exports every module
@@ -29,7 +31,8 @@
 pub mod conv2d;
 pub mod cpu;
 pub mod element;
-#[allow(unsafe_code)] // kernel file: calls into its target_feature slice kernels, each with a SAFETY comment
+#[allow(unsafe_code)]
+// kernel file: calls into its target_feature slice kernels, each with a SAFETY comment
 pub mod fastmath;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod gemm;
@@ -38,5 +41,7 @@ pub mod norm;
 pub mod packed;
 pub mod par_gemm;
 pub mod pool;
+#[allow(unsafe_code)] // kernel file: one call into its AVX2 transpose, with a SAFETY comment
+pub mod transpose;
 
 pub use element::Element;

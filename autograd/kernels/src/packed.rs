@@ -30,12 +30,13 @@
 //! threading, so results do not depend on the thread count; they do depend
 //! on the ISA (the tiles and k blocks differ, so sums round differently).
 //!
-//! This is one of the three kernel files (crate `kernels`) with `unsafe`
-//! (`gemm.rs`, `packed.rs`, `fastmath.rs`; here the AVX-512 and AVX2
-//! kernels' raw loads and stores, and the calls into `target_feature`
-//! functions, the FMA peak probe's included); the packing and the driver
-//! are safe code, and the safe wrapper checks every bound the kernels rely
-//! on in checked arithmetic.
+//! This is one of the four kernel files (crate `kernels`) with `unsafe`
+//! (`gemm.rs`, `packed.rs`, `fastmath.rs`, `transpose.rs`; here the
+//! AVX-512 and AVX2 kernels' raw loads and stores, and the calls into
+//! `target_feature` functions, the FMA peak probe's included); the packing
+//! (whose transposes are [`crate::transpose`]) and the driver are safe
+//! code, and the safe wrapper checks every bound the kernels rely on in
+//! checked arithmetic.
 //! The [`MicroKernel`] trait is sealed: its method takes a [`Token`] that
 //! only this crate can make.
 
@@ -297,12 +298,13 @@ fn fill_a_panel<T: Element>(panel: &mut [T], mr: usize, ip: usize, k0: usize, sr
     let rows = mr.min(m - i0);
     let dst = &mut panel[k0 * mr..(k0 + kk) * mr];
     if src.cs == 1 {
-        // rows of src are contiguous: read each row once
-        for ii in 0..rows {
-            let row = &src.data[(i0 + ii) * src.rs..][..kk];
-            for (d, &v) in dst.chunks_exact_mut(mr).zip(row) {
-                d[ii] = v;
-            }
+        // rows of src are contiguous: a transpose of the rows x kk block
+        crate::transpose::transpose(&src.data[i0 * src.rs..], src.rs, rows, kk, dst, mr);
+    } else if src.rs == 1 {
+        // columns of src are contiguous: a copy of `rows` values per k
+        for (p, d) in dst.chunks_exact_mut(mr).enumerate() {
+            let s = p * src.cs + i0;
+            d[..rows].copy_from_slice(&src.data[s..s + rows]);
         }
     } else {
         for (p, d) in dst.chunks_exact_mut(mr).enumerate() {
@@ -402,8 +404,10 @@ fn fill_b_panel<T: Element>(panel: &mut [T], nr: usize, jp: usize, k0: usize, sr
                 }
             }
         }
+    } else if src.rs == 1 {
+        // columns of src are contiguous: a transpose of the cols x kk block
+        crate::transpose::transpose(&src.data[j0 * src.cs..], src.cs, cols, kk, dst, nr);
     } else {
-        // columns of src are contiguous when rs == 1: read each once
         for jj in 0..cols {
             let base = (j0 + jj) * src.cs;
             for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
@@ -675,6 +679,20 @@ pub trait MicroKernel: Sized {
         cols: usize,
         load_c: bool,
     );
+
+    /// [`crate::transpose::transpose`] once it has checked the bounds
+    /// (8 x 8 register blocks for f32 on AVX2 / AVX-512, a plain loop
+    /// otherwise).
+    #[doc(hidden)]
+    fn transpose_checked(
+        token: Token,
+        src: &[Self],
+        ss: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [Self],
+        ds: usize,
+    );
 }
 
 /// Checks every bound a micro-kernel of tile `t` relies on, in checked
@@ -759,6 +777,17 @@ impl MicroKernel for f64 {
     ) {
         portable_kernel(kc, a, b, c, ldc, rows, cols, load_c)
     }
+    fn transpose_checked(
+        _: Token,
+        src: &[f64],
+        ss: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [f64],
+        ds: usize,
+    ) {
+        crate::transpose::transpose_loop(src, ss, (0, rows), (0, cols), dst, ds)
+    }
 }
 
 impl MicroKernel for f32 {
@@ -812,6 +841,17 @@ impl MicroKernel for f32 {
             }
         }
         portable_kernel(kc, a, b, c, ldc, rows, cols, load_c)
+    }
+    fn transpose_checked(
+        _: Token,
+        src: &[f32],
+        ss: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [f32],
+        ds: usize,
+    ) {
+        crate::transpose::transpose_f32(src, ss, rows, cols, dst, ds)
     }
 }
 

@@ -94,7 +94,13 @@ pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, V
 /// let gx = kernels::pool::max_backward(&[1.0f32], &[1], 1, 4, 1);
 /// assert_eq!(gx, [0.0, 1.0, 0.0, 0.0]);
 /// ```
-pub fn max_backward<T: Element>(gy: &[T], arg: &[u32], planes: usize, hw: usize, p: usize) -> Vec<T> {
+pub fn max_backward<T: Element>(
+    gy: &[T],
+    arg: &[u32],
+    planes: usize,
+    hw: usize,
+    p: usize,
+) -> Vec<T> {
     assert!(
         gy.len() == planes * p && arg.len() == planes * p,
         "max_pool2d backward: gradient length"
