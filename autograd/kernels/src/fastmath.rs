@@ -1,10 +1,10 @@
 //! Fast single-precision `tanh` and `exp` (the libm `tanhf` costs ~15 ns per value;
 //! this one is a few and vectorises), accurate to a few ulp.
 //!
-//! `tanh(x) = sign(x) * m / (m + 2)` with `m = expm1(2|x|)`, where `expm1`
-//! is a degree-8 Taylor polynomial for small arguments (relative error below
-//! 1e-8 there) and `2^k * e^r` with a degree-7 polynomial for `e^r`,
-//! `|r| <= ln2 / 2`, elsewhere. Inputs from |x| = 9 on give +-1 exactly
+//! `tanh(x) = sign(x) * m / (m + 2)` with `m = expm1(2|x|)`, where
+//! `expm1(t) = 2^k (e^r - 1) + (2^k - 1)`, `t = k ln2 + r`, `|r| <= ln2 / 2`,
+//! and `e^r - 1 = r Q(r)` by a Taylor polynomial (no cancellation near 0,
+//! so one code path for every argument). Inputs from |x| = 9 on give +-1 exactly
 //! (within an ulp of the true value there); NaN propagates. `exp` over the
 //! whole f32 range is [`exp_f32`] (within 3 ulp).
 //!
@@ -21,55 +21,21 @@
 //! into `target_feature` functions are the `unsafe` blocks here, so this
 //! is a kernel file.
 
-/// e^t - 1 for 0 <= t < 0.5 (Taylor, degree 8).
-#[inline(always)]
-fn expm1_small<const F: bool>(t: f32) -> f32 {
-    // Horner form of t + t^2/2! + ... + t^8/8!
-    let p = 1.0 / 40320.0;
-    let p = madd::<F>(p, t, 1.0 / 5040.0);
-    let p = madd::<F>(p, t, 1.0 / 720.0);
-    let p = madd::<F>(p, t, 1.0 / 120.0);
-    let p = madd::<F>(p, t, 1.0 / 24.0);
-    let p = madd::<F>(p, t, 1.0 / 6.0);
-    let p = madd::<F>(p, t, 0.5);
-    let p = madd::<F>(p, t, 1.0);
-    p * t
-}
-
 /// 1.5 * 2^23: adding it to a float of magnitude below 2^22 rounds it to
 /// an integer k, whose bits are then the sum's low mantissa bits.
 const SHIFT: f32 = 12_582_912.0;
 
-/// e^r for |r| <= ln2 / 2 (Taylor, degree 7), the core of [`exp_mid`] and
-/// [`exp_core`].
+/// `(e^r - 1) / r` for |r| <= ln2 / 2 (Taylor, terms to r^6 / 7!):
+/// [`exp_core`] takes `1 + r Q(r)` from it, [`expm1_mid`] `r Q(r)`.
 #[inline(always)]
-fn exp_poly<const F: bool>(r: f32) -> f32 {
+fn expm1_quot<const F: bool>(r: f32) -> f32 {
     let p = 1.0 / 5040.0;
     let p = madd::<F>(p, r, 1.0 / 720.0);
     let p = madd::<F>(p, r, 1.0 / 120.0);
     let p = madd::<F>(p, r, 1.0 / 24.0);
     let p = madd::<F>(p, r, 1.0 / 6.0);
     let p = madd::<F>(p, r, 0.5);
-    let p = madd::<F>(p, r, 1.0);
     madd::<F>(p, r, 1.0)
-}
-
-/// e^t for 0 <= t <= 18: t = k ln2 + r, e^t = 2^k e^r.
-#[inline(always)]
-fn exp_mid<const F: bool>(t: f32) -> f32 {
-    const LN2: f32 = std::f32::consts::LN_2;
-    // k = t log2(e) rounded to nearest by adding 1.5 * 2^23: the sum's
-    // low mantissa bits are k itself. No float-to-int cast: Rust's `as i32`
-    // saturates and maps NaN to 0, which LLVM cannot vectorise (it became
-    // eight scalar conversions and compares per ymm); these are plain lane
-    // operations.
-    let y = madd::<F>(t, std::f32::consts::LOG2_E, SHIFT);
-    let k = y - SHIFT;
-    let r = madd::<F>(-k, LN2, t); // |r| <= ln2/2
-    let p = exp_poly::<F>(r);
-    // 2^k for 0 <= k <= 26 by building the exponent bits: y's bits are
-    // SHIFT's plus k
-    p * f32::from_bits(y.to_bits().wrapping_sub(SHIFT.to_bits() - 127) << 23)
 }
 
 /// `a * b + c`, fused (one rounding) when `F`, else a multiply and an add
@@ -83,15 +49,31 @@ fn madd<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+/// e^t - 1 for 0 <= t <= 18, without cancellation near 0: t = k ln2 + r
+/// (|r| <= ln2 / 2), e^r - 1 = r Q(r) (Taylor, terms to r^7 / 7!), and
+/// e^t - 1 = 2^k (e^r - 1) + (2^k - 1) in one multiply-add (for k = 0 it
+/// is e^r - 1 itself; 2^k - 1 is exact up to k = 24 and within 2^-26 of
+/// the sum beyond). One polynomial for the whole range: the small- and
+/// large-argument forms tanh needs are the same code.
+#[inline(always)]
+fn expm1_mid<const F: bool>(t: f32) -> f32 {
+    const LN2: f32 = std::f32::consts::LN_2;
+    let y = madd::<F>(t, std::f32::consts::LOG2_E, SHIFT);
+    let k = y - SHIFT;
+    let r = madd::<F>(-k, LN2, t); // |r| <= ln2/2
+    let p = expm1_quot::<F>(r);
+    let q = p * r; // e^r - 1
+                   // 2^k for 0 <= k <= 26 from y's low mantissa bits (see exp_core)
+    let s = f32::from_bits(y.to_bits().wrapping_sub(SHIFT.to_bits() - 127) << 23);
+    madd::<F>(s, q, s - 1.0)
+}
+
 /// tanh with fused (`F`) or separate multiply-adds.
 #[inline(always)]
 fn tanh_core<const F: bool>(x: f32) -> f32 {
-    // branch-free (both halves computed, then selected) so loops vectorise
+    // branch-free (selects, no jumps) so loops vectorise
     let a = x.abs().min(9.0); // NaN becomes 9 here; restored below
-    let t = 2.0 * a;
-    let small = expm1_small::<F>(t);
-    let big = exp_mid::<F>(t) - 1.0;
-    let m = if t < 0.5 { small } else { big };
+    let m = expm1_mid::<F>(2.0 * a);
     // +-1 exactly from 9 on (the true value is within an ulp of 1 there;
     // m / (m + 2) alone would give 1 or 1 - ulp depending on how m + 2
     // rounds)
@@ -185,9 +167,9 @@ fn exp_core<const F: bool>(x: f32) -> f32 {
     let k = y - SHIFT; // an integer in -150..=129
     let r = madd::<F>(-k, LN2_HI, xc);
     let r = madd::<F>(-k, LN2_LO, r);
-    let p = exp_poly::<F>(r);
-    // 2^k = 2^k1 2^k2 with both in -75..=65: normal numbers, built from
-    // their exponent bits (k is y's low mantissa bits; integer lane ops)
+    let p = madd::<F>(expm1_quot::<F>(r), r, 1.0); // e^r
+                                                   // 2^k = 2^k1 2^k2 with both in -75..=65: normal numbers, built from
+                                                   // their exponent bits (k is y's low mantissa bits; integer lane ops)
     let ki = (y.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
     let k1 = ki >> 1;
     let k2 = ki.wrapping_sub(k1);
