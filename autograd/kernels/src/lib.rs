@@ -41,6 +41,7 @@ pub mod norm;
 pub mod packed;
 pub mod par_gemm;
 pub mod pool;
+mod scratch;
 #[allow(unsafe_code)] // kernel file: one call into its AVX2 transpose, with a SAFETY comment
 pub mod transpose;
 

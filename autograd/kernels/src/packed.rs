@@ -181,7 +181,7 @@ fn packed_len(rows: usize, panel: usize, k: usize, what: &str) -> usize {
 }
 
 /// A packed as `mr`-row panels over the whole k (see the module docs).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PackedA<T> {
     data: Vec<T>,
     m: usize,
@@ -190,7 +190,7 @@ pub struct PackedA<T> {
 }
 
 /// B packed as `nr`-column panels over the whole k (see the module docs).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PackedB<T> {
     data: Vec<T>,
     k: usize,
@@ -257,6 +257,38 @@ impl<T: Element> PackedA<T> {
             .resize(packed_len(m, self.mr, k, "PackedA"), T::ZERO);
     }
 
+    /// Packs all of `a` into this buffer, reusing its allocation: every
+    /// value is overwritten and only the padding rows are zeroed, so no
+    /// zero fill of the whole buffer and, once it is large enough, no
+    /// fresh pages (the same values as [`Self::pack`]).
+    ///
+    /// ```
+    /// use kernels::gemm::MatRef;
+    /// use kernels::packed::PackedA;
+    /// let mut p = PackedA::pack(MatRef::row_major(&[9.0f64; 6], 3, 2));
+    /// let a = [1.0f64, 2.0, 3.0, 4.0];
+    /// p.repack(MatRef::row_major(&a, 2, 2));
+    /// assert_eq!(p.rows(), 2);
+    /// assert_eq!(p, PackedA::pack(MatRef::row_major(&a, 2, 2)));
+    /// ```
+    pub fn repack(&mut self, a: MatRef<'_, T>) {
+        let (m, k) = (a.rows, a.cols);
+        self.m = m;
+        self.k = k;
+        self.mr = T::tile().mr;
+        let len = packed_len(m, self.mr, k, "PackedA");
+        self.data.truncate(len);
+        self.data.resize(len, T::ZERO);
+        let full = m / self.mr;
+        if full * self.mr < m {
+            let live = m - full * self.mr;
+            for d in self.data[full * k * self.mr..].chunks_exact_mut(self.mr) {
+                d[live..].fill(T::ZERO);
+            }
+        }
+        self.fill(0, a);
+    }
+
     /// Shapes this as `m x k` for refilling, keeping the buffer (and its
     /// zero padding) when the shape is unchanged; see [`PackedB::reuse`].
     pub fn reuse(&mut self, m: usize, k: usize) {
@@ -268,6 +300,19 @@ impl<T: Element> PackedA<T> {
     /// Rows.
     pub fn rows(&self) -> usize {
         self.m
+    }
+
+    /// Frees the buffer when it holds more than `bytes` (for scratch
+    /// buffers kept between calls).
+    pub(crate) fn release_if_larger_than(&mut self, bytes: usize) {
+        if self
+            .data
+            .capacity()
+            .saturating_mul(std::mem::size_of::<T>())
+            > bytes
+        {
+            *self = Self::default();
+        }
     }
 
     /// Writes `src` (`m x kk`) into columns `k0 .. k0 + kk`.
@@ -334,16 +379,48 @@ impl<T: Element> PackedB<T> {
     /// Packs all of `b`, its panels split across rayon threads (for large
     /// operands; the same values as [`Self::pack`]).
     pub fn par_pack(b: MatRef<'_, T>) -> Self {
-        use rayon::prelude::*;
-        let mut p = Self::zeros(b.rows, b.cols);
-        let nr = p.nr;
-        if b.rows > 0 && b.cols > 0 {
-            p.data
-                .par_chunks_exact_mut(b.rows * nr)
-                .enumerate()
-                .for_each(|(jp, panel)| fill_b_panel(panel, nr, jp, 0, b));
-        }
+        let mut p = Self::default();
+        p.par_repack(b);
         p
+    }
+
+    /// [`Self::par_pack`] into this buffer, reusing its allocation: every
+    /// value is overwritten and only the padding columns are zeroed (see
+    /// [`PackedA::repack`]).
+    ///
+    /// ```
+    /// use kernels::gemm::MatRef;
+    /// use kernels::packed::PackedB;
+    /// let mut p = PackedB::pack(MatRef::row_major(&[9.0f64; 6], 2, 3));
+    /// let b = [1.0f64, 2.0, 3.0, 4.0];
+    /// p.par_repack(MatRef::row_major(&b, 2, 2));
+    /// assert_eq!(p, PackedB::pack(MatRef::row_major(&b, 2, 2)));
+    /// ```
+    pub fn par_repack(&mut self, b: MatRef<'_, T>) {
+        use rayon::prelude::*;
+        let (k, n) = (b.rows, b.cols);
+        self.k = k;
+        self.n = n;
+        self.nr = T::tile().nr;
+        let nr = self.nr;
+        let len = packed_len(n, nr, k, "PackedB");
+        self.data.truncate(len);
+        self.data.resize(len, T::ZERO);
+        if k == 0 || n == 0 {
+            return;
+        }
+        self.data
+            .par_chunks_exact_mut(k * nr)
+            .enumerate()
+            .for_each(|(jp, panel)| {
+                let live = nr.min(n - jp * nr);
+                if live < nr {
+                    for d in panel.chunks_exact_mut(nr) {
+                        d[live..].fill(T::ZERO);
+                    }
+                }
+                fill_b_panel(panel, nr, jp, 0, b)
+            });
     }
 
     /// Makes this a `k x n` zero matrix, reusing the allocation.
@@ -354,6 +431,19 @@ impl<T: Element> PackedB<T> {
         self.data.clear();
         self.data
             .resize(packed_len(n, self.nr, k, "PackedB"), T::ZERO);
+    }
+
+    /// Frees the buffer when it holds more than `bytes` (for scratch
+    /// buffers kept between calls).
+    pub(crate) fn release_if_larger_than(&mut self, bytes: usize) {
+        if self
+            .data
+            .capacity()
+            .saturating_mul(std::mem::size_of::<T>())
+            > bytes
+        {
+            *self = Self::default();
+        }
     }
 
     /// Shapes this as `k x n` for refilling: when the shape is unchanged the
@@ -526,26 +616,41 @@ pub fn par_gemm_views<T: Element>(
     if m == 0 || n == 0 {
         return;
     }
-    let pb = PackedB::par_pack(b);
     let mr = T::tile().mr;
     let panels = m.div_ceil(mr);
     let (per, chunk) = row_blocks(panels, mr, ldc);
     let block = per * mr;
-    c[..end]
-        .par_chunks_mut(chunk)
-        .enumerate()
-        .for_each(|(t, cc)| {
-            let r0 = t * block;
-            let rows = block.min(m - r0);
-            let start = r0.checked_mul(a.rs).expect("gemm_packed: A view too short");
-            let sub = MatRef {
-                data: a.data.get(start..).expect("gemm_packed: A view too short"),
-                rows,
-                ..a
-            };
-            gemm_packed(&PackedA::pack(sub), &pb, cc, ldc, accumulate);
-        });
+    // packed operands in per-thread scratch buffers (kept up to
+    // SCRATCH_KEEP_BYTES): a fresh buffer per call was zero-filled and,
+    // for large ones, page-faulted in again each time
+    crate::scratch::with_scratch(|pb: &mut PackedB<T>| {
+        pb.par_repack(b);
+        c[..end]
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(t, cc)| {
+                let r0 = t * block;
+                let rows = block.min(m - r0);
+                let start = r0.checked_mul(a.rs).expect("gemm_packed: A view too short");
+                let sub = MatRef {
+                    data: a.data.get(start..).expect("gemm_packed: A view too short"),
+                    rows,
+                    ..a
+                };
+                crate::scratch::with_scratch(|pa: &mut PackedA<T>| {
+                    pa.repack(sub);
+                    gemm_packed(pa, pb, cc, ldc, accumulate);
+                    pa.release_if_larger_than(SCRATCH_KEEP_BYTES);
+                });
+            });
+        pb.release_if_larger_than(SCRATCH_KEEP_BYTES);
+    });
 }
+
+/// The largest packed operand [`par_gemm_views`] keeps per thread for the
+/// next call (64 MiB: a 4096 x 4096 f32 matrix); larger ones are freed
+/// after use, so one huge product does not pin its buffers for good.
+const SCRATCH_KEEP_BYTES: usize = 64 << 20;
 
 /// How the parallel drivers split `panels` row panels of `mr` rows across
 /// rayon threads: `per` panels a block, about two blocks per thread for

@@ -64,13 +64,13 @@ pub fn for_sample_groups<T: Element, S: Default + 'static>(
         parts
             .par_iter_mut()
             .enumerate()
-            .for_each(|(gi, part)| super::with_scratch(|s| work(s, gi, part, &mut [])));
+            .for_each(|(gi, part)| crate::scratch::with_scratch(|s| work(s, gi, part, &mut [])));
     } else {
         parts
             .par_iter_mut()
             .zip(gx.par_chunks_mut((GROUP * in_sz).max(1)))
             .enumerate()
-            .for_each(|(gi, (part, gxc))| super::with_scratch(|s| work(s, gi, part, gxc)));
+            .for_each(|(gi, (part, gxc))| crate::scratch::with_scratch(|s| work(s, gi, part, gxc)));
     }
     w_len.map(|_| super::sum_in_order(parts))
 }
@@ -159,11 +159,11 @@ pub fn forward<T: Element>(
         }
     };
     if n == 1 {
-        super::with_scratch(|s| one_sample(x, out, s, true));
+        crate::scratch::with_scratch(|s| one_sample(x, out, s, true));
     } else {
         out.par_chunks_mut(f * p)
             .zip(x.par_chunks(in_sz.max(1)))
-            .for_each(|(yn, xn)| super::with_scratch(|s| one_sample(xn, yn, s, false)));
+            .for_each(|(yn, xn)| crate::scratch::with_scratch(|s| one_sample(xn, yn, s, false)));
     }
 }
 

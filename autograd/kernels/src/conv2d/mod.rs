@@ -99,11 +99,13 @@ pub fn forward<T: Element>(
         }
     };
     if n == 1 {
-        with_scratch(|col| one_sample(x, &mut out, col, true));
+        crate::scratch::with_scratch(|col| one_sample(x, &mut out, col, true));
     } else {
         out.par_chunks_mut(f * p)
             .zip(x.par_chunks(in_sz.max(1)))
-            .for_each(|(yn, xn)| with_scratch(|col| one_sample(xn, yn, col, false)));
+            .for_each(|(yn, xn)| {
+                crate::scratch::with_scratch(|col| one_sample(xn, yn, col, false))
+            });
     }
     out
 }
@@ -199,31 +201,6 @@ pub fn backward<T: Element>(
     };
     let gw = conv_packed::for_sample_groups(n, in_sz, &mut gx, need_w.then_some(f * ckk), work);
     (gx, gw)
-}
-
-/// Runs `f` with a scratch value of type `S` kept by this thread between
-/// calls, so the convolution kernels' work buffers are allocated (and
-/// zero-filled by `resize`) once per thread and shape instead of once per
-/// call: a fresh scratch per rayon job cost the reference ConvNet's
-/// training step about 10% in page clearing and memset (perf, Zen 1).
-/// Users of a scratch must not rely on its contents (every kernel here
-/// overwrites what it reads). A nested call for the same type (rayon may
-/// run another job on this thread inside `f`) gets a scratch of its own.
-pub(crate) fn with_scratch<S: Default + 'static, R>(f: impl FnOnce(&mut S) -> R) -> R {
-    use std::any::Any;
-    use std::cell::RefCell;
-    thread_local! {
-        static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
-    }
-    let taken = POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let at = p.iter().position(|b| b.is::<S>());
-        at.map(|i| p.swap_remove(i))
-    });
-    let mut s: Box<S> = taken.and_then(|b| b.downcast().ok()).unwrap_or_default();
-    let r = f(&mut s);
-    POOL.with(|p| p.borrow_mut().push(s));
-    r
 }
 
 /// `parts[0] + parts[1] + ...` element by element, always in that order (so

@@ -157,7 +157,7 @@ pub fn forward<T: Element>(
     out[..n * f * ho * wo]
         .par_chunks_mut(per * f * ho * wo)
         .zip(x.par_chunks(per * c * h * w))
-        .for_each(|(yc, xc)| super::with_scratch(|s| chunk(s, xc, yc)));
+        .for_each(|(yc, xc)| crate::scratch::with_scratch(|s| chunk(s, xc, yc)));
 }
 
 /// Tiles per weight-gradient chunk (the k of its GEMMs); the chunks are
@@ -213,7 +213,7 @@ pub fn weight_grad<T: Element>(
     };
     let parts: Vec<Vec<T>> = (0..groups)
         .into_par_iter()
-        .map(|gi| super::with_scratch(|s| chunk(s, gi)))
+        .map(|gi| crate::scratch::with_scratch(|s| chunk(s, gi)))
         .collect();
     let du = super::sum_in_order(parts);
     // dw = G^T dU G for every (f, c)
