@@ -31,9 +31,10 @@ use crate::Element;
 /// assert_eq!(dst, [1.0, 4.0, 0.0, 0.0, 2.0, 5.0, 0.0, 0.0, 3.0, 6.0, 0.0, 0.0]);
 /// ```
 ///
-/// Panics if `src` or `dst` is too short for the strides and counts, or if
-/// `cols > ss` or `rows > ds` (rows or columns would overlap), all in
-/// checked arithmetic.
+/// Panics if `src` or `dst` is too short for the strides and counts (in
+/// checked arithmetic), or if `rows > ds` with more than one column (the
+/// destination's columns would overlap). Source rows may overlap (`ss <
+/// cols`, such as a view whose both strides are 1).
 pub fn transpose<T: Element>(
     src: &[T],
     ss: usize,
@@ -45,9 +46,11 @@ pub fn transpose<T: Element>(
     if rows == 0 || cols == 0 {
         return;
     }
+    // overlapping source rows only read some values twice; overlapping
+    // destination columns would make the result depend on the write order
     assert!(
-        cols <= ss && rows <= ds,
-        "transpose: a stride is smaller than the rows it separates"
+        rows <= ds || cols == 1,
+        "transpose: the destination stride is smaller than the rows it separates"
     );
     let src_need = (rows - 1).checked_mul(ss).and_then(|v| v.checked_add(cols));
     let dst_need = (cols - 1).checked_mul(ds).and_then(|v| v.checked_add(rows));
@@ -271,9 +274,21 @@ mod tests {
 
     #[test]
     #[should_panic(expected = "stride is smaller")]
-    fn rejects_overlapping_rows() {
+    fn rejects_overlapping_destination_columns() {
         let src = vec![0.0f32; 64];
         let mut dst = vec![0.0f32; 64];
         transpose(&src, 8, 8, 8, &mut dst, 4);
+    }
+
+    /// Source rows that overlap (stride 1, as in a 1-column view read as
+    /// rows) are only read, so they are allowed, on the SIMD path too.
+    #[test]
+    fn overlapping_source_rows_are_read_as_written() {
+        let src: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let mut got = vec![0.0f32; 16 * 9];
+        let mut want = got.clone();
+        transpose(&src, 1, 9, 16, &mut got, 9);
+        reference(&src, 1, 9, 16, &mut want, 9);
+        assert_eq!(got, want);
     }
 }
