@@ -1810,4 +1810,58 @@ mod tests {
             assert_eq!(c3, c0, "{m}x{k}x{n}: 3 threads vs one call");
         }
     }
+
+    /// The packed operands stay in per-thread scratch buffers between
+    /// calls, overwritten but not zero-filled: a product after a larger one
+    /// (stale values where its padding now is), after a smaller one, and
+    /// with the other operand layout must all be exact. One thread, so
+    /// every call reuses the same buffers.
+    #[test]
+    fn par_gemm_views_is_exact_whatever_the_scratch_held_before() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for &(m, k, n) in &[
+                (40, 50, 60),
+                (17, 9, 33),
+                (3, 70, 5),
+                (40, 50, 60),
+                (1, 1, 1),
+            ] {
+                let a64 = ints(m * k, 3, 17);
+                let b64 = ints(k * n, 11, 7);
+                let want = naive(MatRef::row_major(&a64, m, k), MatRef::row_major(&b64, k, n));
+                let a: Vec<f32> = a64.iter().map(|&v| v as f32).collect();
+                let b: Vec<f32> = b64.iter().map(|&v| v as f32).collect();
+                let mut c = vec![f32::NAN; m * n];
+                par_gemm_views(
+                    MatRef::row_major(&a, m, k),
+                    MatRef::row_major(&b, k, n),
+                    &mut c,
+                    n,
+                    false,
+                );
+                for (g, w) in c.iter().zip(&want) {
+                    assert_eq!(*g as f64, *w, "{m}x{k}x{n}");
+                }
+                // A given transposed (column-major), B row-major
+                let at: Vec<f32> = (0..k * m)
+                    .map(|i| a64[(i % m) * k + i / m] as f32)
+                    .collect();
+                let mut c = vec![f32::NAN; m * n];
+                par_gemm_views(
+                    MatRef::row_major(&at, k, m).t(),
+                    MatRef::row_major(&b, k, n),
+                    &mut c,
+                    n,
+                    false,
+                );
+                for (g, w) in c.iter().zip(&want) {
+                    assert_eq!(*g as f64, *w, "{m}x{k}x{n}, A transposed");
+                }
+            }
+        });
+    }
 }
