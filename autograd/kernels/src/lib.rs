@@ -20,7 +20,7 @@
 //!
 //! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
 //! forbid `unsafe` code; here it is confined to `gemm`, `packed`,
-//! `fastmath` and `transpose`, each block with a SAFETY comment and a test against a plain
+//! `fastmath`, `transpose` and `scratch`, each block with a SAFETY comment and a test against a plain
 //! loop, every bound it relies on checked in checked arithmetic first, and
 //! the raw-kernel traits sealed (their methods take a [`packed::Token`]
 //! that only this crate can make). `autograd` re-exports every module
@@ -41,6 +41,8 @@ pub mod norm;
 pub mod packed;
 pub mod par_gemm;
 pub mod pool;
+#[allow(unsafe_code)]
+// kernel file: one Vec::set_len after every value is written, with a SAFETY comment
 mod scratch;
 #[allow(unsafe_code)] // kernel file: one call into its AVX2 transpose, with a SAFETY comment
 pub mod transpose;

@@ -61,20 +61,14 @@ pub fn affine<T: Element>(x: &[T], a: &[T], b: &[T], c: usize, sp: usize) -> Vec
         a.len() == c && b.len() == c && (sp == 0 || x.len() % (c.max(1) * sp) == 0),
         "batch_norm: affine lengths"
     );
-    let mut out = vec![T::ZERO; x.len()];
-    if sp > 0 && !out.is_empty() {
-        out.par_chunks_mut(sp)
-            .zip(x.par_chunks(sp))
-            .enumerate()
-            .for_each(|(pi, (yo, xp))| {
-                let ci = pi % c;
-                let (a, b) = (a[ci], b[ci]);
-                for (y, &xv) in yo.iter_mut().zip(xp) {
-                    *y = xv * a + b;
-                }
-            });
+    if sp == 0 || x.is_empty() {
+        return vec![T::ZERO; x.len()];
     }
-    out
+    crate::scratch::par_collect_chunks(x.len(), sp, |pi| {
+        let ci = pi % c;
+        let (a, b) = (a[ci], b[ci]);
+        x[pi * sp..(pi + 1) * sp].iter().map(move |&xv| xv * a + b)
+    })
 }
 
 /// Per channel, `(sum g, sum g xhat)` with `xhat = (x - mean) invstd`:
@@ -154,33 +148,33 @@ pub fn input_grad<T: Element>(
         "batch_norm backward: lengths"
     );
     let m = m as f64;
-    let mut gx = vec![T::ZERO; x.len()];
-    if sp == 0 || gx.is_empty() {
-        return gx;
+    if sp == 0 || x.is_empty() {
+        return vec![T::ZERO; x.len()];
     }
-    gx.par_chunks_mut(sp)
-        .zip(g.par_chunks(sp))
-        .zip(x.par_chunks(sp))
-        .enumerate()
-        .for_each(|(pi, ((go, gp), xp))| {
-            let ci = pi % c;
-            let (mu, s, gam) = (mean[ci], invstd[ci], gamma[ci].to_f64());
+    crate::scratch::par_collect_chunks(x.len(), sp, |pi| {
+        let ci = pi % c;
+        let (mu, s, gam) = (mean[ci], invstd[ci], gamma[ci].to_f64());
+        let r = pi * sp..(pi + 1) * sp;
+        // training: dx = a g + b (x - mu) + cc, constants per channel;
+        // eval: dx = a g, a map of its own (0 * (x - mu) would turn an
+        // infinite x into NaN)
+        let (a, b, cc, mu_t) = if training {
+            let (sg, sgx) = sums[ci];
+            (
+                T::from_f64(gam * s),
+                T::from_f64(-gam * s * s * sgx / m),
+                T::from_f64(-gam * s * sg / m),
+                T::from_f64(mu),
+            )
+        } else {
+            (T::from_f64(gam * s), T::ZERO, T::ZERO, T::ZERO)
+        };
+        g[r.clone()].iter().zip(&x[r]).map(move |(&gv, &xv)| {
             if training {
-                // dx = a g + b (x - mu) + cc, constants per channel
-                let (sg, sgx) = sums[ci];
-                let a = T::from_f64(gam * s);
-                let b = T::from_f64(-gam * s * s * sgx / m);
-                let cc = T::from_f64(-gam * s * sg / m);
-                let mu_t = T::from_f64(mu);
-                for ((o, &gv), &xv) in go.iter_mut().zip(gp).zip(xp) {
-                    *o = a * gv + b * (xv - mu_t) + cc;
-                }
+                a * gv + b * (xv - mu_t) + cc
             } else {
-                let k = T::from_f64(gam * s);
-                for (o, &gv) in go.iter_mut().zip(gp) {
-                    *o = gv * k;
-                }
+                gv * a
             }
-        });
-    gx
+        })
+    })
 }
