@@ -29,17 +29,14 @@ pub fn channel_stats<T: Element>(x: &[T], n: usize, c: usize, sp: usize) -> Vec<
         .map(|ci| {
             let row = |ni: usize| &x[(ni * c + ci) * sp..(ni * c + ci + 1) * sp];
             let s: f64 = (0..n)
-                .map(|ni| row(ni).iter().copied().sum::<T>().to_f64())
+                .map(|ni| lane_sums(row(ni), row(ni), |v, _| v).0.to_f64())
                 .sum();
             let mu = s / m;
             let mu_t = T::from_f64(mu);
             let ss: f64 = (0..n)
                 .map(|ni| {
-                    row(ni)
-                        .iter()
-                        .map(|&v| (v - mu_t) * (v - mu_t))
-                        .sum::<T>()
-                        .to_f64()
+                    let d2 = |v: T, _| (v - mu_t) * (v - mu_t);
+                    lane_sums(row(ni), row(ni), d2).0.to_f64()
                 })
                 .sum();
             (mu, ss / m)
@@ -101,12 +98,7 @@ pub fn backward_sums<T: Element>(
             let (mut sg, mut sgxm) = (0.0, 0.0);
             for ni in 0..n {
                 let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
-                let (a, b) = g[r.clone()]
-                    .iter()
-                    .zip(&x[r])
-                    .fold((T::ZERO, T::ZERO), |(a, b), (&gv, &xv)| {
-                        (a + gv, b + gv * (xv - mu_t))
-                    });
+                let (a, b) = lane_sums(&g[r.clone()], &x[r], |gv, xv| (gv, gv * (xv - mu_t)));
                 sg += a.to_f64();
                 sgxm += b.to_f64();
             }
@@ -177,4 +169,62 @@ pub fn input_grad<T: Element>(
             }
         })
     })
+}
+
+/// `(sum_i f(a_i, b_i).0, sum_i f(a_i, b_i).1)` over two equal-length
+/// slices, in `LANES` interleaved partial sums (lane `l` takes the terms
+/// `i = l mod LANES`), combined in a fixed order at the end. One running
+/// sum is a chain of dependent adds, a few cycles each, that the compiler
+/// may not reorder; independent lanes vectorise (channel statistics were
+/// 4% of the ConvNet training step in perf, Zen 1). The order depends only
+/// on the length, never on the thread count.
+#[inline]
+fn lane_sums<T: Element, R: LanePair<T>>(a: &[T], b: &[T], f: impl Fn(T, T) -> R) -> (T, T) {
+    const LANES: usize = 16;
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [(T::ZERO, T::ZERO); LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (ca, cb) in ac.zip(bc) {
+        for l in 0..LANES {
+            let (u, v) = f(ca[l], cb[l]).pair();
+            acc[l].0 += u;
+            acc[l].1 += v;
+        }
+    }
+    for (l, (&x, &y)) in ar.iter().zip(br).enumerate() {
+        let (u, v) = f(x, y).pair();
+        acc[l].0 += u;
+        acc[l].1 += v;
+    }
+    // pairwise: lanes l and l + w for w = 8, 4, 2, 1
+    let mut w = LANES / 2;
+    while w > 0 {
+        for l in 0..w {
+            acc[l].0 = acc[l].0 + acc[l + w].0;
+            acc[l].1 = acc[l].1 + acc[l + w].1;
+        }
+        w /= 2;
+    }
+    acc[0]
+}
+
+/// What [`lane_sums`]' map returns: one term (the second sum stays 0) or
+/// two.
+trait LanePair<T> {
+    fn pair(self) -> (T, T);
+}
+
+impl<T: Element> LanePair<T> for T {
+    #[inline(always)]
+    fn pair(self) -> (T, T) {
+        (self, T::ZERO)
+    }
+}
+
+impl<T: Element> LanePair<T> for (T, T) {
+    #[inline(always)]
+    fn pair(self) -> (T, T) {
+        self
+    }
 }
