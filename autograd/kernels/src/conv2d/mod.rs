@@ -19,6 +19,8 @@ pub mod conv_packed;
 pub mod dilated;
 pub mod im2col;
 pub mod path;
+#[allow(unsafe_code)]
+// kernel file: calls into the AVX2 builds of its transforms, each with a SAFETY comment
 pub mod winograd;
 
 pub use im2col::Window;
