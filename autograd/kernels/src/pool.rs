@@ -53,34 +53,59 @@ pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, V
     if planes * p == 0 {
         return (out, arg);
     }
+    // the common 2x2, stride 2, unpadded window with every window inside
+    // the image: the same scan without the per-output window bounds
+    let halves = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+    let halves = halves && 2 * g.ho <= g.h && 2 * g.wo <= g.w;
     out.par_chunks_mut(p)
         .zip(arg.par_chunks_mut(p))
         .zip(x.par_chunks(hw.max(1)))
         .for_each(|((yo, ao), xp)| {
             for oh in 0..g.ho {
-                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                for ow in 0..g.wo {
-                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                    let mut best = T::NEG_INFINITY;
-                    let mut bi = h0 * g.w + w0;
-                    for ih in h0..h1 {
-                        for iw in w0..w1 {
-                            let v = xp[ih * g.w + iw];
-                            if v > best || v.is_nan() {
-                                best = v;
-                                bi = ih * g.w + iw;
-                                if v.is_nan() {
-                                    break;
-                                }
-                            }
-                        }
+                let (yr, ar) = (&mut yo[oh * g.wo..][..g.wo], &mut ao[oh * g.wo..][..g.wo]);
+                if halves {
+                    let (r0, r1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
+                    for (ow, (y, a)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
+                        let (i0, i1) = (r0 + 2 * ow, r1 + 2 * ow);
+                        let (mut best, mut bi) = (T::NEG_INFINITY, i0);
+                        scan_row(&mut best, &mut bi, &xp[i0..i0 + 2], i0);
+                        scan_row(&mut best, &mut bi, &xp[i1..i1 + 2], i1);
+                        *y = best;
+                        *a = bi as u32;
                     }
-                    yo[oh * g.wo + ow] = best;
-                    ao[oh * g.wo + ow] = bi as u32;
+                    continue;
+                }
+                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                for (ow, (y, a)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
+                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                    let (mut best, mut bi) = (T::NEG_INFINITY, h0 * g.w + w0);
+                    for ih in h0..h1 {
+                        let i = ih * g.w + w0;
+                        scan_row(&mut best, &mut bi, &xp[i..i + (w1 - w0)], i);
+                    }
+                    *y = best;
+                    *a = bi as u32;
                 }
             }
         });
     (out, arg)
+}
+
+/// One window row of [`max_forward`], values `row` at plane index `i0`
+/// on: a value above `best`, or a NaN, becomes the maximum; a NaN ends the
+/// row (a later row's NaN still takes over, so the last row holding one
+/// wins).
+#[inline(always)]
+fn scan_row<T: Element>(best: &mut T, bi: &mut usize, row: &[T], i0: usize) {
+    for (j, &v) in row.iter().enumerate() {
+        if v > *best || v.is_nan() {
+            *best = v;
+            *bi = i0 + j;
+            if v.is_nan() {
+                break;
+            }
+        }
+    }
 }
 
 /// The input gradient of [`max_forward`]: each output's gradient goes to
@@ -193,4 +218,87 @@ pub fn avg_backward<T: Element>(gy: &[T], planes: usize, g: &Window) -> Vec<T> {
             }
         });
     gx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window scan written out plainly: PyTorch's rule as documented
+    /// on [`max_forward`].
+    fn reference(x: &[f32], planes: usize, g: &Window) -> (Vec<f32>, Vec<u32>) {
+        let (mut y, mut a) = (Vec::new(), Vec::new());
+        for pl in 0..planes {
+            let xp = &x[pl * g.h * g.w..(pl + 1) * g.h * g.w];
+            for oh in 0..g.ho {
+                for ow in 0..g.wo {
+                    let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+                    let (mut best, mut bi) = (f32::NEG_INFINITY, h0 * g.w + w0);
+                    for ih in h0..h1 {
+                        for iw in w0..w1 {
+                            let v = xp[ih * g.w + iw];
+                            if v > best || v.is_nan() {
+                                best = v;
+                                bi = ih * g.w + iw;
+                                if v.is_nan() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    y.push(best);
+                    a.push(bi as u32);
+                }
+            }
+        }
+        (y, a)
+    }
+
+    /// The 2x2 stride-2 fast path and the general path, against the plain
+    /// scan: ties, -inf, NaNs (one or several per window), odd sizes (the
+    /// last row and column left out), padding and overlapping windows.
+    #[test]
+    fn max_forward_matches_the_plain_scan_on_every_path() {
+        let special = [f32::NAN, f32::NEG_INFINITY, 1.0, 1.0, -0.0, 0.0, 3.0];
+        for (h, w, k, s, p) in [
+            (8, 8, 2, 2, 0),
+            (7, 9, 2, 2, 0),
+            (6, 6, 2, 2, 1),
+            (5, 7, 3, 2, 1),
+            (6, 5, 3, 1, 0),
+        ] {
+            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            let g = Window {
+                h,
+                w,
+                kh: k,
+                kw: k,
+                sh: s,
+                sw: s,
+                ph: p,
+                pw: p,
+                dh: 1,
+                dw: 1,
+                ho,
+                wo,
+            };
+            let planes = 3;
+            let x: Vec<f32> = (0..planes * h * w)
+                .map(|i| {
+                    let r = (i as u32).wrapping_mul(2_654_435_761) >> 20;
+                    if r % 5 == 0 {
+                        special[(r as usize / 5) % special.len()]
+                    } else {
+                        (r % 13) as f32 - 6.0
+                    }
+                })
+                .collect();
+            let (y, a) = max_forward(&x, planes, &g);
+            let (yr, ar) = reference(&x, planes, &g);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&yr), "{h}x{w} k{k} s{s} p{p}");
+            assert_eq!(a, ar, "{h}x{w} k{k} s{s} p{p}");
+        }
+    }
 }
