@@ -5,7 +5,7 @@
 //! records the op; the formulas are in its docs.
 //!
 //! Each channel's sums are accumulated in `T` along a row of `sp` values
-//! (in 16 interleaved partial sums, combined pairwise: [`lane_sums`]) and
+//! (in 16 interleaved partial sums, combined pairwise: `lane_sums`) and
 //! in f64 across rows, in a fixed order, so they do not depend on the
 //! thread count (one rayon task per channel or per plane). New outputs are
 //! written straight into their vectors (no zero fill first).

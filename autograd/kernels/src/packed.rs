@@ -30,8 +30,8 @@
 //! threading, so results do not depend on the thread count; they do depend
 //! on the ISA (the tiles and k blocks differ, so sums round differently).
 //!
-//! This is one of the four kernel files (crate `kernels`) with `unsafe`
-//! (`gemm.rs`, `packed.rs`, `fastmath.rs`, `transpose.rs`; here the
+//! This is one of the kernel files (crate `kernels`) with `unsafe` (see
+//! the crate docs for the list; here the
 //! AVX-512 and AVX2 kernels' raw loads and stores, and the calls into
 //! `target_feature` functions, the FMA peak probe's included); the packing
 //! (whose transposes are [`crate::transpose`]) and the driver are safe
