@@ -203,8 +203,8 @@ fn lane_sums<T: Element, R: LanePair<T>>(a: &[T], b: &[T], f: impl Fn(T, T) -> R
     let mut w = LANES / 2;
     while w > 0 {
         for l in 0..w {
-            acc[l].0 = acc[l].0 + acc[l + w].0;
-            acc[l].1 = acc[l].1 + acc[l + w].1;
+            acc[l].0 += acc[l + w].0;
+            acc[l].1 += acc[l + w].1;
         }
         w /= 2;
     }

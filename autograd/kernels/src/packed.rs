@@ -180,6 +180,11 @@ fn packed_len(rows: usize, panel: usize, k: usize, what: &str) -> usize {
         .unwrap_or_else(|| panic!("{what}: {rows} x {k} overflows usize"))
 }
 
+/// Whether `data`'s allocation is larger than `bytes`.
+fn holds_more_than<T>(data: &Vec<T>, bytes: usize) -> bool {
+    data.capacity().saturating_mul(std::mem::size_of::<T>()) > bytes
+}
+
 /// A packed as `mr`-row panels over the whole k (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedA<T> {
@@ -305,12 +310,7 @@ impl<T: Element> PackedA<T> {
     /// Frees the buffer when it holds more than `bytes` (for scratch
     /// buffers kept between calls).
     pub(crate) fn release_if_larger_than(&mut self, bytes: usize) {
-        if self
-            .data
-            .capacity()
-            .saturating_mul(std::mem::size_of::<T>())
-            > bytes
-        {
+        if holds_more_than(&self.data, bytes) {
             *self = Self::default();
         }
     }
@@ -436,12 +436,7 @@ impl<T: Element> PackedB<T> {
     /// Frees the buffer when it holds more than `bytes` (for scratch
     /// buffers kept between calls).
     pub(crate) fn release_if_larger_than(&mut self, bytes: usize) {
-        if self
-            .data
-            .capacity()
-            .saturating_mul(std::mem::size_of::<T>())
-            > bytes
-        {
+        if holds_more_than(&self.data, bytes) {
             *self = Self::default();
         }
     }

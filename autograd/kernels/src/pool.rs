@@ -268,26 +268,12 @@ mod tests {
             (5, 7, 3, 2, 1),
             (6, 5, 3, 1, 0),
         ] {
-            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-            let g = Window {
-                h,
-                w,
-                kh: k,
-                kw: k,
-                sh: s,
-                sw: s,
-                ph: p,
-                pw: p,
-                dh: 1,
-                dw: 1,
-                ho,
-                wo,
-            };
+            let g = Window::square(h, w, k, s, p, 1).expect("a valid window");
             let planes = 3;
             let x: Vec<f32> = (0..planes * h * w)
                 .map(|i| {
                     let r = (i as u32).wrapping_mul(2_654_435_761) >> 20;
-                    if r % 5 == 0 {
+                    if r.is_multiple_of(5) {
                         special[(r as usize / 5) % special.len()]
                     } else {
                         (r % 13) as f32 - 6.0
