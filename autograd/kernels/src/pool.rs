@@ -80,8 +80,12 @@ pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, V
                     let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
                     let (mut best, mut bi) = (T::NEG_INFINITY, h0 * g.w + w0);
                     for ih in h0..h1 {
-                        let i = ih * g.w + w0;
-                        scan_row(&mut best, &mut bi, &xp[i..i + (w1 - w0)], i);
+                        // a window past the image's right edge (a Window
+                        // built by hand with too many columns) has
+                        // w0 >= w1: no values, as the plain scan
+                        let i = ih * g.w;
+                        let row = xp.get(i + w0..i + w1).unwrap_or_default();
+                        scan_row(&mut best, &mut bi, row, i + w0);
                     }
                     *y = best;
                     *a = bi as u32;
@@ -286,5 +290,35 @@ mod tests {
             assert_eq!(bits(&y), bits(&yr), "{h}x{w} k{k} s{s} p{p}");
             assert_eq!(a, ar, "{h}x{w} k{k} s{s} p{p}");
         }
+    }
+
+    /// A hand-built window with more output columns than the image holds:
+    /// the windows past its edge are empty (-inf at their first position),
+    /// as in the plain scan, not a panic.
+    #[test]
+    fn max_forward_gives_empty_windows_past_the_edge_as_the_plain_scan() {
+        let g = Window {
+            h: 4,
+            w: 4,
+            kh: 2,
+            kw: 2,
+            sh: 2,
+            sw: 2,
+            ph: 0,
+            pw: 0,
+            dh: 1,
+            dw: 1,
+            ho: 2,
+            wo: 4,
+        };
+        let x: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        let (y, a) = max_forward(&x, 1, &g);
+        let (yr, ar) = reference(&x, 1, &g);
+        assert_eq!((y.len(), &a), (8, &ar));
+        assert_eq!(
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            yr.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(y[3], f32::NEG_INFINITY);
     }
 }
