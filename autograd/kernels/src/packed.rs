@@ -780,11 +780,11 @@ pub trait MicroKernel: Sized {
         load_c: bool,
     );
 
-    /// [`crate::transpose::transpose`] once it has checked the bounds
-    /// (8 x 8 register blocks for f32 on AVX2 / AVX-512, a plain loop
-    /// otherwise).
+    /// The body of [`crate::transpose::transpose`] (8 x 8 register
+    /// blocks for f32 on AVX2 / AVX-512, a plain loop otherwise), for
+    /// `rows, cols >= 1`; it checks the slice lengths itself.
     #[doc(hidden)]
-    fn transpose_checked(
+    fn transpose_impl(
         token: Token,
         src: &[Self],
         ss: usize,
@@ -877,7 +877,7 @@ impl MicroKernel for f64 {
     ) {
         portable_kernel(kc, a, b, c, ldc, rows, cols, load_c)
     }
-    fn transpose_checked(
+    fn transpose_impl(
         _: Token,
         src: &[f64],
         ss: usize,
@@ -886,6 +886,7 @@ impl MicroKernel for f64 {
         dst: &mut [f64],
         ds: usize,
     ) {
+        crate::transpose::check_lengths(src.len(), ss, (rows, cols), dst.len(), ds);
         crate::transpose::transpose_loop(src, ss, (0, rows), (0, cols), dst, ds)
     }
 }
@@ -942,7 +943,7 @@ impl MicroKernel for f32 {
         }
         portable_kernel(kc, a, b, c, ldc, rows, cols, load_c)
     }
-    fn transpose_checked(
+    fn transpose_impl(
         _: Token,
         src: &[f32],
         ss: usize,

@@ -52,13 +52,26 @@ pub fn transpose<T: Element>(
         rows <= ds || cols == 1,
         "transpose: the destination stride is smaller than the rows it separates"
     );
+    T::transpose_impl(crate::packed::Token(()), src, ss, rows, cols, dst, ds);
+}
+
+/// Panics unless `(rows-1)*ss + cols <= src_len` and `(cols-1)*ds + rows
+/// <= dst_len`, computed without overflow (`rows, cols >= 1`). Every path
+/// of [`transpose`] runs it first, the AVX2 one right before its
+/// `unsafe` block.
+pub(crate) fn check_lengths(
+    src_len: usize,
+    ss: usize,
+    (rows, cols): (usize, usize),
+    dst_len: usize,
+    ds: usize,
+) {
     let src_need = (rows - 1).checked_mul(ss).and_then(|v| v.checked_add(cols));
     let dst_need = (cols - 1).checked_mul(ds).and_then(|v| v.checked_add(rows));
     assert!(
-        src_need.is_some_and(|l| l <= src.len()) && dst_need.is_some_and(|l| l <= dst.len()),
+        src_need.is_some_and(|l| l <= src_len) && dst_need.is_some_and(|l| l <= dst_len),
         "transpose: slice too short"
     );
-    T::transpose_checked(crate::packed::Token(()), src, ss, rows, cols, dst, ds);
 }
 
 /// The plain loop over rows `r0..rows` and columns `c0..cols` (bounds
@@ -81,7 +94,7 @@ pub(crate) fn transpose_loop<T: Copy>(
 }
 
 /// f32: 8 x 8 register blocks on AVX2 / AVX-512 CPUs, the plain loop
-/// elsewhere. Bounds already checked by [`transpose`].
+/// elsewhere, after [`check_lengths`] (`rows, cols >= 1`).
 pub(crate) fn transpose_f32(
     src: &[f32],
     ss: usize,
@@ -90,12 +103,13 @@ pub(crate) fn transpose_f32(
     dst: &mut [f32],
     ds: usize,
 ) {
+    check_lengths(src.len(), ss, (rows, cols), dst.len(), ds);
     #[cfg(target_arch = "x86_64")]
     {
         if crate::cpu::active() >= crate::cpu::Isa::Avx2 && rows >= 8 && cols >= 8 {
             let (rb, cb) = (rows / 8 * 8, cols / 8 * 8);
             // SAFETY: active() >= Avx2 means detected() found AVX2 (and
-            // FMA). transpose() checked, without overflow, that
+            // FMA). check_lengths just proved, without overflow, that
             // (rows-1)*ss + cols <= src.len() and (cols-1)*ds + rows <=
             // dst.len(); the kernel reads src[r*ss + c] and writes
             // dst[c*ds + r] only for r < rb <= rows, c < cb <= cols, so
