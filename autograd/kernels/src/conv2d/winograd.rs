@@ -274,13 +274,13 @@ macro_rules! transforms_for_isa {
                 // detected(), which found AVX2. The body is safe code.
                 return unsafe { self.$avx2($($arg),*) };
             }
-            self.$body(false, $($arg),*)
+            self.$body($($arg),*)
         }
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         fn $avx2<T: Element>(&self, $($arg: $ty),*) {
-            self.$body(true, $($arg),*)
+            self.$body($($arg),*)
         }
     };
 }
@@ -349,7 +349,6 @@ impl Geometry {
     #[inline(always)]
     fn input_transform_body<T: Element>(
         &self,
-        wide: bool,
         xc: &[T],
         c: usize,
         v: &mut Vec<T>,
@@ -430,7 +429,7 @@ impl Geometry {
                     let (h0, rest) = rs.h.split_at_mut(n2);
                     let (h1, rest) = rest.split_at_mut(n2);
                     let (h2, h3) = rest.split_at_mut(n2);
-                    bt_rows_isa(wide, [d0, d1, d2, d3], h0, h1, h2, h3);
+                    bt_rows_isa([d0, d1, d2, d3], h0, h1, h2, h3);
                 }
                 // B^T down rows 2ty .. 2ty+3 = even[ty], odd[ty], even[ty+1], odd[ty+1]
                 let n = tyn * txn;
@@ -440,7 +439,7 @@ impl Geometry {
                     let (a2, a3) = (&hq[txn..txn + n], &hq[half + txn..half + txn + n]);
                     let at = |rr: usize| ((rr * 4 + q) * c + ci) * tc + si * tiles;
                     let [v0, v1, v2, v3] = four_mut(v, [at(0), at(1), at(2), at(3)], n);
-                    bt_rows_isa(wide, [a0, a1, a2, a3], v0, v1, v2, v3);
+                    bt_rows_isa([a0, a1, a2, a3], v0, v1, v2, v3);
                 }
             }
         }
@@ -452,7 +451,6 @@ impl Geometry {
     #[inline(always)]
     fn output_transform_body<T: Element>(
         &self,
-        _wide: bool,
         m: &[T],
         f: usize,
         bias: Option<&[T]>,
@@ -511,7 +509,6 @@ impl Geometry {
     #[inline(always)]
     fn grad_output_transform_body<T: Element>(
         &self,
-        _wide: bool,
         gyc: &[T],
         f: usize,
         z: &mut Vec<T>,
@@ -600,26 +597,17 @@ fn bt_rows_body<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [
     }
 }
 
-/// [`bt_rows`], or its AVX2 build when `wide` (only the AVX2 builds of the
-/// transforms pass `wide`, and they run only on CPUs with AVX2).
+/// [`bt_rows`], or its AVX2 build on a CPU with AVX2 (as the transforms
+/// that call it, chosen by [`crate::cpu::active`] the same way).
 #[inline(always)]
-fn bt_rows_isa<T: Element>(
-    wide: bool,
-    x: [&[T]; 4],
-    y0: &mut [T],
-    y1: &mut [T],
-    y2: &mut [T],
-    y3: &mut [T],
-) {
+fn bt_rows_isa<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y3: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
-    if wide {
-        // SAFETY: wide is true only in the AVX2 builds of the transforms,
-        // which run only where cpu::active() found AVX2 (see
-        // transforms_for_isa). The body is safe code.
+    if crate::cpu::active() >= crate::cpu::Isa::Avx2 {
+        // SAFETY: the only requirement of a target_feature function is
+        // that the CPU has the feature: active() is at most detected(),
+        // which found AVX2. The body is safe code.
         return unsafe { bt_rows_avx2(x, y0, y1, y2, y3) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = wide;
     bt_rows(x, y0, y1, y2, y3)
 }
 
@@ -660,9 +648,9 @@ fn four_mut<T>(v: &mut [T], at: [usize; 4], len: usize) -> [&mut [T]; 4] {
 mod tests {
     use super::*;
 
-    /// The AVX2 builds of the three transforms give the same bits as the
-    /// baseline builds (odd sizes, both paddings, several samples and
-    /// channels, values with many significant bits).
+    /// The AVX2 builds of the three transforms and of `bt_rows` give the
+    /// same bits as the baseline builds (odd sizes, both paddings, several
+    /// samples and channels, values with many significant bits).
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_transforms_are_bit_identical_to_the_baseline_build() {
@@ -682,7 +670,7 @@ mod tests {
             let x = vals(ns * c * h * w, 1);
             let (mut v0, mut v1) = (Vec::new(), Vec::new());
             let (mut r0, mut r1) = (RowScratch::default(), RowScratch::default());
-            geo.input_transform_body(false, &x, c, &mut v0, &mut r0);
+            geo.input_transform_body(&x, c, &mut v0, &mut r0);
             // SAFETY: AVX2 detected above
             unsafe { geo.input_transform_avx2(&x, c, &mut v1, &mut r1) };
             assert_eq!(bits(&v0), bits(&v1), "input {h}x{w} pad {ph},{pw}");
@@ -692,17 +680,35 @@ mod tests {
             let bias = vals(f, 3);
             let len = ns * f * geo.ho * geo.wo;
             let (mut y0, mut y1) = (vec![0.0f32; len], vec![1.0f32; len]);
-            geo.output_transform_body(false, &m, f, Some(&bias), &mut y0, &mut r0);
+            geo.output_transform_body(&m, f, Some(&bias), &mut y0, &mut r0);
             // SAFETY: as above
             unsafe { geo.output_transform_avx2(&m, f, Some(&bias), &mut y1, &mut r1) };
             assert_eq!(bits(&y0), bits(&y1), "output {h}x{w} pad {ph},{pw}");
 
             let gy = vals(len, 4);
             let (mut z0, mut z1) = (Vec::new(), Vec::new());
-            geo.grad_output_transform_body(false, &gy, f, &mut z0, &mut r0);
+            geo.grad_output_transform_body(&gy, f, &mut z0, &mut r0);
             // SAFETY: as above
             unsafe { geo.grad_output_transform_avx2(&gy, f, &mut z1, &mut r1) };
             assert_eq!(bits(&z0), bits(&z1), "grad output {h}x{w} pad {ph},{pw}");
+        }
+        // bt_rows picks its build by cpu::active() inside both builds of
+        // the transforms, so its two builds are compared directly
+        let xs: Vec<Vec<f32>> = (0..4).map(|q| vals(37, 10 + q)).collect();
+        let x = [&xs[0][..], &xs[1][..], &xs[2][..], &xs[3][..]];
+        let mut y0 = vec![vec![0.0f32; 37]; 4];
+        let mut y1 = y0.clone();
+        let [a0, a1, a2, a3] = &mut y0[..] else {
+            unreachable!()
+        };
+        bt_rows(x, a0, a1, a2, a3);
+        let [b0, b1, b2, b3] = &mut y1[..] else {
+            unreachable!()
+        };
+        // SAFETY: AVX2 detected above
+        unsafe { bt_rows_avx2(x, b0, b1, b2, b3) };
+        for (a, b) in y0.iter().zip(&y1) {
+            assert_eq!(bits(a), bits(b), "bt_rows");
         }
     }
 
