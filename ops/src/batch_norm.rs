@@ -136,9 +136,20 @@ pub fn batch_norm<'t, T: Element>(
         ));
     }
     let xd = xv.data();
+    let (gd, bd) = (gv.data(), bv.data());
+    // y = gamma * (x - mu) * s + beta = x * a + b, per channel
+    let coef = |ci: usize, mu: f64, invstd: f64| {
+        (
+            T::from_f64(gd[ci].to_f64() * invstd),
+            T::from_f64(bd[ci].to_f64() - gd[ci].to_f64() * invstd * mu),
+        )
+    };
+    let eps = stats.eps;
+    let invstd_of = |var: f64| 1.0 / (var + eps).sqrt();
     // per-channel mean and inverse std used to normalise
-    let (mean, invstd): (Vec<f64>, Vec<f64>) = if training {
-        let ms = norm::channel_stats(xd, n, c, sp);
+    let (out, mean, invstd): (Vec<T>, Vec<f64>, Vec<f64>) = if training {
+        let (out, ms) =
+            norm::normalize_train(xd, n, c, sp, |ci, mu, var| coef(ci, mu, invstd_of(var)));
         let mom = stats.momentum;
         let rm = stats.running_mean.data_mut();
         for (ci, &(mu, _)) in ms.iter().enumerate() {
@@ -150,34 +161,24 @@ pub fn batch_norm<'t, T: Element>(
             rv[ci] = T::from_f64((1.0 - mom) * rv[ci].to_f64() + mom * unbiased);
         }
         stats.num_batches_tracked += 1;
-        ms.iter()
-            .map(|&(mu, var)| (mu, 1.0 / (var + stats.eps).sqrt()))
-            .unzip()
+        let (mean, invstd) = ms.iter().map(|&(mu, var)| (mu, invstd_of(var))).unzip();
+        (out, mean, invstd)
     } else {
-        let rm = stats
+        let mean: Vec<f64> = stats
             .running_mean
             .data()
             .iter()
             .map(|v| v.to_f64())
             .collect();
-        let is = stats
+        let invstd: Vec<f64> = stats
             .running_var
             .data()
             .iter()
-            .map(|v| 1.0 / (v.to_f64() + stats.eps).sqrt())
+            .map(|v| invstd_of(v.to_f64()))
             .collect();
-        (rm, is)
+        let (a, b): (Vec<T>, Vec<T>) = (0..c).map(|ci| coef(ci, mean[ci], invstd[ci])).unzip();
+        (norm::affine(xd, &a, &b, c, sp), mean, invstd)
     };
-    // y = gamma * (x - mu) * s + beta = x * a + b, per channel
-    let a: Vec<T> = (0..c)
-        .map(|ci| T::from_f64(gv.data()[ci].to_f64() * invstd[ci]))
-        .collect();
-    let b: Vec<T> = (0..c)
-        .map(|ci| {
-            T::from_f64(bv.data()[ci].to_f64() - gv.data()[ci].to_f64() * invstd[ci] * mean[ci])
-        })
-        .collect();
-    let out = norm::affine(xd, &a, &b, c, sp);
     let y = Tensor::from_shape_vec(Shape::from_slice(xs), out);
     x.tape()
         .record("batch_norm", &[x, gamma, beta], y, || BatchNormBackward {
@@ -203,23 +204,20 @@ impl<T: Element> Backward<T> for BatchNormBackward<T> {
         let (n, c) = (xs[0], xs[1]);
         let sp: usize = xs[2..].iter().product();
         let (xd, gd) = (self.x.data(), g.data());
-        // per channel: sum g, sum g * xhat
-        let sums = norm::backward_sums(xd, gd, &self.mean, &self.invstd, n, c, sp);
-        let gx = needs[0].then(|| {
-            let gx = norm::input_grad(
-                xd,
-                gd,
-                self.gamma.data(),
-                &self.mean,
-                &self.invstd,
-                &sums,
-                n * sp,
-                self.training,
-                c,
-                sp,
-            );
-            Tensor::from_shape_vec(Shape::from_slice(xs), gx)
-        });
+        // per channel: sum g, sum g * xhat, and the input gradient
+        let (gx, sums) = norm::backward(
+            xd,
+            gd,
+            self.gamma.data(),
+            &self.mean,
+            &self.invstd,
+            self.training,
+            needs[0],
+            n,
+            c,
+            sp,
+        );
+        let gx = gx.map(|gx| Tensor::from_shape_vec(Shape::from_slice(xs), gx));
         let ggamma = needs[1].then(|| {
             Tensor::from_shape_vec(
                 Shape::from_slice(&[c]),

@@ -5,10 +5,14 @@
 //! records the op; the formulas are in its docs.
 //!
 //! Each channel's sums are accumulated in `T` along a row of `sp` values
-//! (in 16 interleaved partial sums, combined pairwise: `lane_sums`) and
+//! (in 16 interleaved partial sums, combined pairwise: `lane_sum`) and
 //! in f64 across rows, in a fixed order, so they do not depend on the
 //! thread count (one rayon task per channel or per plane). New outputs are
-//! written straight into their vectors (no zero fill first).
+//! written straight into their vectors (no zero fill first). The training
+//! forward ([`normalize_train`]) and the backward ([`backward`]) each run
+//! one task per channel that reads the channel's values two or three
+//! times in a row, so the later reads come from cache where a channel fits
+//! (PyTorch's CPU kernels are organised the same way).
 
 use crate::Element;
 use rayon::prelude::*;
@@ -25,25 +29,64 @@ use rayon::prelude::*;
 /// ```
 pub fn channel_stats<T: Element>(x: &[T], n: usize, c: usize, sp: usize) -> Vec<(f64, f64)> {
     assert_eq!(x.len(), n * c * sp, "batch_norm: input length");
-    let m = (n * sp) as f64;
     (0..c)
         .into_par_iter()
-        .map(|ci| {
-            let row = |ni: usize| &x[(ni * c + ci) * sp..(ni * c + ci + 1) * sp];
-            let s: f64 = (0..n)
-                .map(|ni| lane_sums(row(ni), row(ni), |v, _| v).0.to_f64())
-                .sum();
-            let mu = s / m;
-            let mu_t = T::from_f64(mu);
-            let ss: f64 = (0..n)
-                .map(|ni| {
-                    let d2 = |v: T, _| (v - mu_t) * (v - mu_t);
-                    lane_sums(row(ni), row(ni), d2).0.to_f64()
-                })
-                .sum();
-            (mu, ss / m)
-        })
+        .map(|ci| stats_of(x, n, c, sp, ci))
         .collect()
+}
+
+/// Channel `ci`'s `(mean, biased variance)` (see [`channel_stats`]).
+fn stats_of<T: Element>(x: &[T], n: usize, c: usize, sp: usize, ci: usize) -> (f64, f64) {
+    let m = (n * sp) as f64;
+    let row = |ni: usize| &x[(ni * c + ci) * sp..(ni * c + ci + 1) * sp];
+    let s: f64 = (0..n).map(|ni| lane_sum(row(ni), |v| v).to_f64()).sum();
+    let mu = s / m;
+    let mu_t = T::from_f64(mu);
+    let ss: f64 = (0..n)
+        .map(|ni| lane_sum(row(ni), |v: T| (v - mu_t) * (v - mu_t)).to_f64())
+        .sum();
+    (mu, ss / m)
+}
+
+/// Training mode's forward in one task per channel: the channel's
+/// statistics ([`channel_stats`]), then `y = x a + b` over its values with
+/// `(a, b) = coef(ci, mean, var)`. Returns `y` and every channel's
+/// `(mean, var)`. Reading a channel three times in a row (sum, squared
+/// deviations, map) finds the last two reads in cache where a channel
+/// fits, instead of three passes over the whole tensor; the values are
+/// those of [`channel_stats`] followed by [`affine`].
+///
+/// Panics if `x` is not `n c sp` long.
+///
+/// ```
+/// // two samples, one channel of two values: 1 2 | 3 4; a = 2, b = -mean
+/// let (y, s) =
+///     kernels::norm::normalize_train(&[1.0f32, 2.0, 3.0, 4.0], 2, 1, 2, |_, mu, _| (2.0, -mu as f32));
+/// assert_eq!(s, [(2.5, 1.25)]);
+/// assert_eq!(y, [-0.5, 1.5, 3.5, 5.5]);
+/// ```
+pub fn normalize_train<T: Element>(
+    x: &[T],
+    n: usize,
+    c: usize,
+    sp: usize,
+    coef: impl Fn(usize, f64, f64) -> (T, T) + Sync + Send,
+) -> (Vec<T>, Vec<(f64, f64)>) {
+    assert_eq!(x.len(), n * c * sp, "batch_norm: input length");
+    let (y, per) = crate::scratch::par_collect_channels(
+        n,
+        c,
+        sp,
+        |ci| {
+            let (mu, var) = stats_of(x, n, c, sp, ci);
+            (mu, var, coef(ci, mu, var))
+        },
+        |&(_, _, (a, b)), ci, ni| {
+            let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
+            x[r].iter().map(move |&xv| xv * a + b)
+        },
+    );
+    (y, per.into_iter().map(|(mu, var, _)| (mu, var)).collect())
 }
 
 /// `y = x a[ci] + b[ci]` for every value of channel `ci`.
@@ -57,7 +100,7 @@ pub fn channel_stats<T: Element>(x: &[T], n: usize, c: usize, sp: usize) -> Vec<
 /// ```
 pub fn affine<T: Element>(x: &[T], a: &[T], b: &[T], c: usize, sp: usize) -> Vec<T> {
     assert!(
-        a.len() == c && b.len() == c && (sp == 0 || x.len() % (c.max(1) * sp) == 0),
+        a.len() == c && b.len() == c && (sp == 0 || x.len().is_multiple_of(c.max(1) * sp)),
         "batch_norm: affine lengths"
     );
     if sp == 0 || x.is_empty() {
@@ -89,144 +132,260 @@ pub fn backward_sums<T: Element>(
     c: usize,
     sp: usize,
 ) -> Vec<(f64, f64)> {
-    assert!(
-        x.len() == n * c * sp && g.len() == x.len() && mean.len() == c && invstd.len() == c,
-        "batch_norm backward: lengths"
-    );
+    check_backward(x, g, None, mean, invstd, n, c, sp);
     (0..c)
         .into_par_iter()
-        .map(|ci| {
-            let mu_t = T::from_f64(mean[ci]);
-            let (mut sg, mut sgxm) = (0.0, 0.0);
-            for ni in 0..n {
-                let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
-                let (a, b) = lane_sums(&g[r.clone()], &x[r], |gv, xv| (gv, gv * (xv - mu_t)));
-                sg += a.to_f64();
-                sgxm += b.to_f64();
-            }
-            (sg, sgxm * invstd[ci])
-        })
+        .map(|ci| sums_of(x, g, mean, invstd, n, c, sp, ci))
         .collect()
 }
 
-/// The input gradient. Training (`sums` from [`backward_sums`], `m = n sp`):
-/// `dx = gamma s / m (m g - sum g - xhat sum g xhat)`; eval (`sums`
-/// unused): `dx = g gamma s`, with `s` the channel's `invstd`.
+/// Panics unless `x` and `g` are `n c sp` long and `gamma` (when given),
+/// `mean` and `invstd` are `c` long.
+#[allow(clippy::too_many_arguments)]
+fn check_backward<T: Element>(
+    x: &[T],
+    g: &[T],
+    gamma: Option<&[T]>,
+    mean: &[f64],
+    invstd: &[f64],
+    n: usize,
+    c: usize,
+    sp: usize,
+) {
+    assert!(
+        x.len() == n * c * sp
+            && g.len() == x.len()
+            && gamma.is_none_or(|gm| gm.len() == c)
+            && mean.len() == c
+            && invstd.len() == c,
+        "batch_norm backward: lengths"
+    );
+}
+
+/// Channel `ci`'s `(sum g, sum g xhat)` (see [`backward_sums`]).
+#[allow(clippy::too_many_arguments)]
+fn sums_of<T: Element>(
+    x: &[T],
+    g: &[T],
+    mean: &[f64],
+    invstd: &[f64],
+    n: usize,
+    c: usize,
+    sp: usize,
+    ci: usize,
+) -> (f64, f64) {
+    let mu_t = T::from_f64(mean[ci]);
+    let (mut sg, mut sgxm) = (0.0, 0.0);
+    for ni in 0..n {
+        let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
+        let (a, b) = lane_sum2(&g[r.clone()], &x[r], |gv, xv| (gv, gv * (xv - mu_t)));
+        sg += a.to_f64();
+        sgxm += b.to_f64();
+    }
+    (sg, sgxm * invstd[ci])
+}
+
+/// The backward pass: every channel's `(sum g, sum g xhat)` (as
+/// [`backward_sums`]: beta's and gamma's gradients) and, with
+/// `need_input`, the input gradient, one task per channel (its sums, then
+/// its gradient, while its values are in cache). Training (`m = n sp`):
+/// `dx = gamma s / m (m g - sum g - xhat sum g xhat)`; eval: `dx = g gamma
+/// s`, with `s` the channel's `invstd`.
 ///
 /// Panics if the lengths disagree.
 ///
 /// ```
 /// // eval: dx = g * gamma * invstd
-/// let gx = kernels::norm::input_grad(&[5.0f32], &[1.0], &[2.0], &[0.0], &[0.5], &[], 1, false, 1, 1);
-/// assert_eq!(gx, [1.0]);
+/// let (gx, sums) = kernels::norm::backward(&[5.0f32], &[1.0], &[2.0], &[0.0], &[0.5], false, true, 1, 1, 1);
+/// assert_eq!(gx.unwrap(), [1.0]);
+/// assert_eq!(sums, [(1.0, 2.5)]);
 /// ```
 #[allow(clippy::too_many_arguments)]
-pub fn input_grad<T: Element>(
+pub fn backward<T: Element>(
     x: &[T],
     g: &[T],
     gamma: &[T],
     mean: &[f64],
     invstd: &[f64],
-    sums: &[(f64, f64)],
-    m: usize,
     training: bool,
+    need_input: bool,
+    n: usize,
     c: usize,
     sp: usize,
-) -> Vec<T> {
-    assert!(
-        g.len() == x.len()
-            && gamma.len() == c
-            && mean.len() == c
-            && invstd.len() == c
-            && (!training || sums.len() == c),
-        "batch_norm backward: lengths"
-    );
-    let m = m as f64;
-    if sp == 0 || x.is_empty() {
-        return vec![T::ZERO; x.len()];
+) -> (Option<Vec<T>>, Vec<(f64, f64)>) {
+    check_backward(x, g, Some(gamma), mean, invstd, n, c, sp);
+    if !need_input {
+        return (None, backward_sums(x, g, mean, invstd, n, c, sp));
     }
-    crate::scratch::par_collect_chunks(x.len(), sp, |pi| {
-        let ci = pi % c;
-        let (mu, s, gam) = (mean[ci], invstd[ci], gamma[ci].to_f64());
-        let r = pi * sp..(pi + 1) * sp;
-        // training: dx = a g + b (x - mu) + cc, constants per channel;
-        // eval: dx = a g, a map of its own (0 * (x - mu) would turn an
-        // infinite x into NaN)
-        let (a, b, cc, mu_t) = if training {
-            let (sg, sgx) = sums[ci];
-            (
-                T::from_f64(gam * s),
-                T::from_f64(-gam * s * s * sgx / m),
-                T::from_f64(-gam * s * sg / m),
-                T::from_f64(mu),
-            )
-        } else {
-            (T::from_f64(gam * s), T::ZERO, T::ZERO, T::ZERO)
-        };
-        g[r.clone()].iter().zip(&x[r]).map(move |(&gv, &xv)| {
-            if training {
-                a * gv + b * (xv - mu_t) + cc
+    let m = (n * sp) as f64;
+    let (gx, sums) = crate::scratch::par_collect_channels(
+        n,
+        c,
+        sp,
+        |ci| sums_of(x, g, mean, invstd, n, c, sp, ci),
+        |&(sg, sgx), ci, ni| {
+            let (mu, s, gam) = (mean[ci], invstd[ci], gamma[ci].to_f64());
+            let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
+            // training: dx = a g + b (x - mu) + cc, constants per channel;
+            // eval: dx = a g, a map of its own (0 * (x - mu) would turn an
+            // infinite x into NaN)
+            let (a, b, cc, mu_t) = if training {
+                (
+                    T::from_f64(gam * s),
+                    T::from_f64(-gam * s * s * sgx / m),
+                    T::from_f64(-gam * s * sg / m),
+                    T::from_f64(mu),
+                )
             } else {
-                gv * a
-            }
-        })
-    })
+                (T::from_f64(gam * s), T::ZERO, T::ZERO, T::ZERO)
+            };
+            g[r.clone()].iter().zip(&x[r]).map(move |(&gv, &xv)| {
+                if training {
+                    a * gv + b * (xv - mu_t) + cc
+                } else {
+                    gv * a
+                }
+            })
+        },
+    );
+    (Some(gx), sums)
+}
+
+/// Interleaved partial sums per row: lane `l` takes the terms
+/// `i = l mod LANES`, and the lanes are combined pairwise at the end (lanes
+/// l and l + w for w = 8, 4, 2, 1). One running sum is a chain of
+/// dependent adds, a few cycles each, that the compiler may not reorder;
+/// independent lanes vectorise (channel statistics were 4% of the ConvNet
+/// training step in perf, Zen 1). The order depends only on the length,
+/// never on the thread count.
+const LANES: usize = 16;
+
+/// `sum_i f(a_i)` in [`LANES`] interleaved partial sums.
+#[inline]
+fn lane_sum<T: Element>(a: &[T], f: impl Fn(T) -> T) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let chunks = a.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for l in 0..LANES {
+            acc[l] += f(ch[l]);
+        }
+    }
+    for (l, &x) in rest.iter().enumerate() {
+        acc[l] += f(x);
+    }
+    combine_lanes(acc)
 }
 
 /// `(sum_i f(a_i, b_i).0, sum_i f(a_i, b_i).1)` over two equal-length
-/// slices, in `LANES` interleaved partial sums (lane `l` takes the terms
-/// `i = l mod LANES`), combined in a fixed order at the end. One running
-/// sum is a chain of dependent adds, a few cycles each, that the compiler
-/// may not reorder; independent lanes vectorise (channel statistics were
-/// 4% of the ConvNet training step in perf, Zen 1). The order depends only
-/// on the length, never on the thread count.
+/// slices, each sum in [`LANES`] interleaved partial sums (two separate
+/// arrays: an array of pairs was vectorised two values at a time).
 #[inline]
-fn lane_sums<T: Element, R: LanePair<T>>(a: &[T], b: &[T], f: impl Fn(T, T) -> R) -> (T, T) {
-    const LANES: usize = 16;
+fn lane_sum2<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [(T::ZERO, T::ZERO); LANES];
+    let (mut acc0, mut acc1) = ([T::ZERO; LANES], [T::ZERO; LANES]);
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ar, br) = (ac.remainder(), bc.remainder());
     for (ca, cb) in ac.zip(bc) {
         for l in 0..LANES {
-            let (u, v) = f(ca[l], cb[l]).pair();
-            acc[l].0 += u;
-            acc[l].1 += v;
+            let (u, v) = f(ca[l], cb[l]);
+            acc0[l] += u;
+            acc1[l] += v;
         }
     }
     for (l, (&x, &y)) in ar.iter().zip(br).enumerate() {
-        let (u, v) = f(x, y).pair();
-        acc[l].0 += u;
-        acc[l].1 += v;
+        let (u, v) = f(x, y);
+        acc0[l] += u;
+        acc1[l] += v;
     }
-    // pairwise: lanes l and l + w for w = 8, 4, 2, 1
+    (combine_lanes(acc0), combine_lanes(acc1))
+}
+
+/// Lanes l and l + w added for w = 8, 4, 2, 1: lane 0 ends with the sum.
+#[inline(always)]
+fn combine_lanes<T: Element>(mut acc: [T; LANES]) -> T {
     let mut w = LANES / 2;
     while w > 0 {
         for l in 0..w {
-            acc[l].0 += acc[l + w].0;
-            acc[l].1 += acc[l + w].1;
+            acc[l] += acc[l + w];
         }
         w /= 2;
     }
     acc[0]
 }
 
-/// What [`lane_sums`]' map returns: one term (the second sum stays 0) or
-/// two.
-trait LanePair<T> {
-    fn pair(self) -> (T, T);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<T: Element> LanePair<T> for T {
-    #[inline(always)]
-    fn pair(self) -> (T, T) {
-        (self, T::ZERO)
+    /// Values with a spread of magnitudes and signs, deterministic.
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let h = i
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(97));
+                ((h >> 8) as f32 / (1u32 << 24) as f32 - 0.3) * 5.0
+            })
+            .collect()
     }
-}
 
-impl<T: Element> LanePair<T> for (T, T) {
-    #[inline(always)]
-    fn pair(self) -> (T, T) {
-        self
+    /// The fused per-channel kernels give the bits of the separate passes
+    /// (statistics then affine map; sums then the input-gradient formula
+    /// written as a plain loop), on sizes with a remainder after the 16
+    /// lanes and channels of one plane.
+    #[test]
+    fn fused_channel_kernels_match_the_separate_passes() {
+        for &(n, c, sp) in &[(3, 5, 37), (2, 1, 16), (4, 3, 1), (1, 2, 70)] {
+            let x = data(n * c * sp, 1);
+            let g = data(n * c * sp, 2);
+            let coef = |ci: usize, mu: f64, var: f64| {
+                let s = 1.0 / (var + 1e-5).sqrt();
+                ((s * (1.0 + ci as f64)) as f32, (-mu * s) as f32)
+            };
+            let (y, st) = normalize_train(&x, n, c, sp, coef);
+            let st2 = channel_stats(&x, n, c, sp);
+            assert_eq!(st, st2);
+            let (a, b): (Vec<f32>, Vec<f32>) = st2
+                .iter()
+                .enumerate()
+                .map(|(ci, &(mu, var))| coef(ci, mu, var))
+                .unzip();
+            assert_eq!(y, affine(&x, &a, &b, c, sp));
+
+            let gamma = data(c, 3);
+            let mean: Vec<f64> = st.iter().map(|s| s.0).collect();
+            let invstd: Vec<f64> = st.iter().map(|s| 1.0 / (s.1 + 1e-5).sqrt()).collect();
+            for training in [true, false] {
+                let (gx, sums) = backward(&x, &g, &gamma, &mean, &invstd, training, true, n, c, sp);
+                assert_eq!(sums, backward_sums(&x, &g, &mean, &invstd, n, c, sp));
+                let (none, sums2) =
+                    backward(&x, &g, &gamma, &mean, &invstd, training, false, n, c, sp);
+                assert!(none.is_none());
+                assert_eq!(sums2, sums);
+                let gx = gx.unwrap();
+                let m = (n * sp) as f64;
+                for (i, &v) in gx.iter().enumerate() {
+                    let ci = i / sp % c;
+                    let (s, gam) = (invstd[ci], gamma[ci] as f64);
+                    let want = if training {
+                        let (sg, sgx) = sums[ci];
+                        let (ka, kb, kc) = (
+                            (gam * s) as f32,
+                            (-gam * s * s * sgx / m) as f32,
+                            (-gam * s * sg / m) as f32,
+                        );
+                        ka * g[i] + kb * (x[i] - mean[ci] as f32) + kc
+                    } else {
+                        g[i] * (gam * s) as f32
+                    };
+                    assert_eq!(
+                        v.to_bits(),
+                        want.to_bits(),
+                        "training {training}, value {i}"
+                    );
+                }
+            }
+        }
     }
 }

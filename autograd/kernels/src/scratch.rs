@@ -1,8 +1,9 @@
 //! Per-thread scratch buffers for the kernels, and new output vectors
 //! written in parallel without a zero fill first.
 //!
-//! [`par_collect_chunks`] is the one `unsafe` block here (`Vec::set_len`
-//! once every value is written), so this is a kernel file.
+//! [`par_collect_chunks`] and [`par_collect_channels`] hold the two
+//! `unsafe` blocks here (`Vec::set_len` once every value is written), so
+//! this is a kernel file.
 
 use rayon::prelude::*;
 
@@ -61,9 +62,12 @@ where
                     s.write(x);
                     written += 1;
                 }
-                assert_eq!(
-                    written,
-                    slots.len(),
+                // `assert!`, not `assert_eq!`: the latter takes `&written`,
+                // and a counter whose address escapes lives on the stack,
+                // where the writes above might alias it; the loop was then
+                // vectorised 2 floats at a time behind runtime alias checks
+                assert!(
+                    written == slots.len(),
                     "par_collect_chunks: an iterator is shorter than its chunk"
                 );
             });
@@ -75,6 +79,71 @@ where
     v
 }
 
+/// A new vector laid out `[n, c, sp]` (`n c` planes of `sp` values),
+/// computed one rayon task per channel: task `ci` first computes
+/// `prep(ci)` (a channel's statistics, say), then writes each of its `n`
+/// planes `ni c + ci` from the iterator `row(&prep, ci, ni)`, straight
+/// into the vector's memory. Returns the vector and every channel's
+/// `prep`. A channel's planes are visited together, so a kernel that reads
+/// its input twice (sums first, then the map that needs them) finds the
+/// second read in cache when a channel fits there, instead of making two
+/// passes over the whole tensor.
+///
+/// Panics (after the other tasks finish, leaking nothing unsafe) if an
+/// iterator yields fewer than `sp` values, or if `n c sp` overflows.
+pub(crate) fn par_collect_channels<T, P, I>(
+    n: usize,
+    c: usize,
+    sp: usize,
+    prep: impl Fn(usize) -> P + Sync + Send,
+    row: impl Fn(&P, usize, usize) -> I + Sync + Send,
+) -> (Vec<T>, Vec<P>)
+where
+    T: Send,
+    P: Send,
+    I: Iterator<Item = T>,
+{
+    let len = n
+        .checked_mul(c)
+        .and_then(|v| v.checked_mul(sp))
+        .expect("par_collect_channels: n c sp overflows");
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    let mut by_channel: Vec<Vec<&mut [std::mem::MaybeUninit<T>]>> =
+        (0..c).map(|_| Vec::with_capacity(n)).collect();
+    if sp > 0 {
+        for (p, plane) in v.spare_capacity_mut()[..len].chunks_mut(sp).enumerate() {
+            by_channel[p % c].push(plane);
+        }
+    }
+    let preps: Vec<P> = by_channel
+        .into_par_iter()
+        .enumerate()
+        .map(|(ci, planes)| {
+            let pr = prep(ci);
+            for (ni, slots) in planes.into_iter().enumerate() {
+                let mut written = 0;
+                for (s, x) in slots.iter_mut().zip(row(&pr, ci, ni)) {
+                    s.write(x);
+                    written += 1;
+                }
+                // `assert!`, not `assert_eq!` (see par_collect_chunks)
+                assert!(
+                    written == slots.len(),
+                    "par_collect_channels: an iterator is shorter than its plane"
+                );
+            }
+            pr
+        })
+        .collect();
+    // SAFETY: the capacity is at least len. The map above returned (a
+    // panic in a task propagates out of collect before this line), so
+    // every task wrote each slot of each of its planes (the assert); when
+    // sp > 0 the planes are the chunks of sp covering 0..len, one task
+    // each; when sp == 0, len is 0.
+    unsafe { v.set_len(len) };
+    (v, preps)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +153,45 @@ mod tests {
         let v = par_collect_chunks(10, 4, |i| (0..4).map(move |j| i * 4 + j));
         assert_eq!(v, (0..10).collect::<Vec<_>>());
         assert!(par_collect_chunks(0, 0, |_| std::iter::empty::<f32>()).is_empty());
+    }
+
+    #[test]
+    fn collects_channels_in_layout_order_with_their_preps() {
+        // [n = 3, c = 2, sp = 4]: value = 100 ni + 10 ci + j, prep = 7 ci
+        let (v, p) = par_collect_channels(
+            3,
+            2,
+            4,
+            |ci| 7 * ci,
+            |&pr, ci, ni| {
+                assert_eq!(pr, 7 * ci);
+                (0..4).map(move |j| 100 * ni + 10 * ci + j)
+            },
+        );
+        let want: Vec<usize> = (0..3)
+            .flat_map(|ni| (0..2).flat_map(move |ci| (0..4).map(move |j| 100 * ni + 10 * ci + j)))
+            .collect();
+        assert_eq!(v, want);
+        assert_eq!(p, [0, 7]);
+        let (e, p): (Vec<f32>, _) =
+            par_collect_channels(0, 3, 5, |ci| ci, |_, _, _| std::iter::empty());
+        assert!(e.is_empty());
+        assert_eq!(p, [0, 1, 2]);
+        let (e, _): (Vec<f32>, Vec<()>) =
+            par_collect_channels(4, 2, 0, |_| (), |_, _, _| std::iter::empty());
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "shorter than its plane")]
+    fn refuses_a_plane_iterator_that_stops_early() {
+        par_collect_channels(
+            2,
+            2,
+            3,
+            |_| (),
+            |_, ci, ni| (0..if (ci, ni) == (1, 1) { 2 } else { 3 }).map(|j| j as f32),
+        );
     }
 
     #[test]
