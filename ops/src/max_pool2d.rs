@@ -129,11 +129,32 @@ pub(crate) fn pool_window(op: &'static str, xs: &[usize], cfg: &Pool2dCfg) -> Re
 /// use ops::{max_pool2d::output_shape, Pool2dCfg};
 /// assert_eq!(output_shape(&[2, 3, 8, 8], &Pool2dCfg::new(3).stride(2).padding(1)).unwrap().as_slice(), &[2, 3, 4, 4]);
 /// assert!(output_shape(&[2, 3, 8, 8], &Pool2dCfg::new(2).padding(2)).is_err());
+/// // planes of more than u32::MAX values: the argmax indices would not fit
+/// assert!(output_shape(&[1, 1, 1 << 16, 1 << 16], &Pool2dCfg::new(2)).is_err());
+/// assert!(output_shape(&[1, 1, 1 << 16, (1 << 16) - 1], &Pool2dCfg::new(2)).is_ok());
 /// ```
 #[track_caller]
 pub fn output_shape(xs: &[usize], cfg: &Pool2dCfg) -> Result<Shape> {
-    let g = pool_window("max_pool2d", xs, cfg)?;
+    let g = max_window(xs, cfg)?;
     Ok(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]))
+}
+
+/// [`pool_window`] for max pooling, whose saved argmax indices are `u32`:
+/// a plane of more values is an error.
+fn max_window(xs: &[usize], cfg: &Pool2dCfg) -> Result<Window> {
+    let g = pool_window("max_pool2d", xs, cfg)?;
+    // pool_window checked the output's size, not the input plane's
+    match g.h.checked_mul(g.w) {
+        Some(hw) if u32::try_from(hw).is_ok() => Ok(g),
+        _ => Err(Error::shape(
+            "max_pool2d",
+            format!(
+                "input {} has planes of more than {} values (the saved argmax indices are u32)",
+                fmt_shape(xs),
+                u32::MAX
+            ),
+        )),
+    }
 }
 
 /// Max pooling of `x: [N, C, H, W]`.
@@ -151,7 +172,7 @@ pub fn output_shape(xs: &[usize], cfg: &Pool2dCfg) -> Result<Shape> {
 pub fn max_pool2d<T: Element>(x: Var<'_, T>, cfg: Pool2dCfg) -> Result<Var<'_, T>> {
     let xv = x.value();
     let xs = xv.shape();
-    let g = pool_window("max_pool2d", xs, &cfg)?;
+    let g = max_window(xs, &cfg)?;
     let (hw, p) = (g.h * g.w, g.ho * g.wo);
     let (out, arg) = pool::max_forward(xv.data(), xs[0] * xs[1], &g);
     let y = Tensor::from_shape_vec(Shape::from_slice(&[xs[0], xs[1], g.ho, g.wo]), out);

@@ -37,7 +37,9 @@ pub fn span(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usize
 /// `y[i, j] = max_{p < kh, q < kw} x[i sh + p - ph, j sw + q - pw]` over
 /// positions inside the image.
 ///
-/// Panics if `x` is not `planes` planes long.
+/// Panics if `x` is not `planes` planes long, or a plane holds more than
+/// `u32::MAX` values (the indices are `u32`; `ops::max_pool2d` returns an
+/// error first).
 ///
 /// ```
 /// use kernels::conv2d::Window;
@@ -46,8 +48,21 @@ pub fn span(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usize
 /// assert_eq!((y, arg), (vec![4.0], vec![1]));
 /// ```
 pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, Vec<u32>) {
-    let (hw, p) = (g.h * g.w, g.ho * g.wo);
-    assert_eq!(x.len(), planes * hw, "max_pool2d: input length");
+    let hw =
+        g.h.checked_mul(g.w)
+            .expect("max_pool2d: plane size overflows");
+    let p =
+        g.ho.checked_mul(g.wo)
+            .expect("max_pool2d: output plane size overflows");
+    assert_eq!(
+        Some(x.len()),
+        planes.checked_mul(hw),
+        "max_pool2d: input length"
+    );
+    assert!(
+        u32::try_from(hw).is_ok(),
+        "max_pool2d: a plane of more than u32::MAX values"
+    );
     let mut out = vec![T::ZERO; planes * p];
     let mut arg = vec![0u32; planes * p];
     if planes * p == 0 {
@@ -65,14 +80,9 @@ pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, V
                 let (yr, ar) = (&mut yo[oh * g.wo..][..g.wo], &mut ao[oh * g.wo..][..g.wo]);
                 if halves {
                     let (r0, r1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
-                    for (ow, (y, a)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
-                        let (i0, i1) = (r0 + 2 * ow, r1 + 2 * ow);
-                        let (mut best, mut bi) = (T::NEG_INFINITY, i0);
-                        scan_row(&mut best, &mut bi, &xp[i0..i0 + 2], i0);
-                        scan_row(&mut best, &mut bi, &xp[i1..i1 + 2], i1);
-                        *y = best;
-                        *a = bi as u32;
-                    }
+                    let top = &xp[r0..r0 + 2 * g.wo];
+                    let bottom = &xp[r1..r1 + 2 * g.wo];
+                    window_2x2_row(top, bottom, r0 as u32, r1 as u32, yr, ar);
                     continue;
                 }
                 let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
@@ -93,6 +103,53 @@ pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, V
             }
         });
     (out, arg)
+}
+
+/// One output row of [`max_forward`] for 2x2 stride-2 windows that lie
+/// inside the image: `top` and `bottom` are the two input rows (two values
+/// per output), at plane indices `i0` and `i1`. The same maximum and index
+/// as [`scan_row`] over the window's two rows, written as selects instead
+/// of branches so that the loop vectorises: a value is taken when it is
+/// above the best so far or a NaN, except after a NaN earlier in its own
+/// row (the scan stops a row at its first NaN).
+#[inline(always)]
+fn window_2x2_row<T: Element>(
+    top: &[T],
+    bottom: &[T],
+    i0: u32,
+    i1: u32,
+    y: &mut [T],
+    arg: &mut [u32],
+) {
+    let n = y
+        .len()
+        .min(arg.len())
+        .min(top.len() / 2)
+        .min(bottom.len() / 2);
+    let (top, bottom, y, arg) = (&top[..2 * n], &bottom[..2 * n], &mut y[..n], &mut arg[..n]);
+    for (j, ((y, a), (t, b))) in y
+        .iter_mut()
+        .zip(arg.iter_mut())
+        .zip(top.chunks_exact(2).zip(bottom.chunks_exact(2)))
+        .enumerate()
+    {
+        let (v0, v1, v2, v3) = (t[0], t[1], b[0], b[1]);
+        let j2 = 2 * j as u32;
+        // v0 against -inf: taken when above it or a NaN; else the best is
+        // still -inf at index i0, which is what v0 == -inf gives as well
+        let (mut best, mut bi) = (v0, i0 + j2);
+        let take1 = (v1 > best || v1.is_nan()) && !v0.is_nan();
+        best = if take1 { v1 } else { best };
+        bi = if take1 { i0 + j2 + 1 } else { bi };
+        let take2 = v2 > best || v2.is_nan();
+        best = if take2 { v2 } else { best };
+        bi = if take2 { i1 + j2 } else { bi };
+        let take3 = (v3 > best || v3.is_nan()) && !v2.is_nan();
+        best = if take3 { v3 } else { best };
+        bi = if take3 { i1 + j2 + 1 } else { bi };
+        *y = best;
+        *a = bi;
+    }
 }
 
 /// One window row of [`max_forward`], values `row` at plane index `i0`
@@ -152,7 +209,9 @@ pub fn max_backward<T: Element>(
 /// Average pooling of `planes` planes: `y[i, j] = (1 / (kh kw)) sum` of
 /// the window's in-image positions.
 ///
-/// Panics if `x` is not `planes` planes long.
+/// Panics if `x` is not `planes` planes long, or a plane holds more than
+/// `u32::MAX` values (the indices are `u32`; `ops::max_pool2d` returns an
+/// error first).
 ///
 /// ```
 /// use kernels::conv2d::Window;
@@ -257,6 +316,31 @@ mod tests {
             }
         }
         (y, a)
+    }
+
+    /// The 2x2 stride-2 path's selects against the plain scan on every
+    /// window of four values drawn from NaN, -inf, -1, -0, 0 and 1 (1296
+    /// windows side by side in one 2-row plane), so every order of ties,
+    /// NaNs and signed zeros is checked bit for bit.
+    #[test]
+    fn the_2x2_selects_match_the_plain_scan_on_every_small_window() {
+        let vals = [f32::NAN, f32::NEG_INFINITY, -1.0, -0.0, 0.0, 1.0];
+        let k = vals.len();
+        let count = k.pow(4);
+        let mut x = vec![0.0f32; 2 * 2 * count];
+        for i in 0..count {
+            let d = [i % k, i / k % k, i / (k * k) % k, i / (k * k * k)];
+            x[2 * i] = vals[d[0]];
+            x[2 * i + 1] = vals[d[1]];
+            x[2 * count + 2 * i] = vals[d[2]];
+            x[2 * count + 2 * i + 1] = vals[d[3]];
+        }
+        let g = Window::square(2, 2 * count, 2, 2, 0, 1).expect("a valid window");
+        let (y, a) = max_forward(&x, 1, &g);
+        let (yr, ar) = reference(&x, 1, &g);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&y), bits(&yr));
+        assert_eq!(a, ar);
     }
 
     /// The 2x2 stride-2 fast path and the general path, against the plain
