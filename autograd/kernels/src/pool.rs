@@ -209,9 +209,7 @@ pub fn max_backward<T: Element>(
 /// Average pooling of `planes` planes: `y[i, j] = (1 / (kh kw)) sum` of
 /// the window's in-image positions.
 ///
-/// Panics if `x` is not `planes` planes long, or a plane holds more than
-/// `u32::MAX` values (the indices are `u32`; `ops::max_pool2d` returns an
-/// error first).
+/// Panics if `x` is not `planes` planes long.
 ///
 /// ```
 /// use kernels::conv2d::Window;
