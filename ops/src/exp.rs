@@ -18,10 +18,7 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 /// ```
 #[track_caller]
 pub fn exp<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
-    let y = Tensor::from_shape_vec(
-        x.shape(),
-        crate::par_map_slices(x.value().data(), T::exp_slice),
-    );
+    let y = Tensor::from_shape_vec(x.shape(), T::exp_vec(x.value().data()));
     let saved = y.clone();
     x.tape().record("exp", &[x], y, || ExpBackward(saved))
 }

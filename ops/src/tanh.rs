@@ -15,10 +15,7 @@ use autograd::{smallvec::smallvec, Backward, Element, InputGrads, Result, Tensor
 /// ```
 #[track_caller]
 pub fn tanh<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
-    let y = Tensor::from_shape_vec(
-        x.shape(),
-        crate::par_map_slices(x.value().data(), T::tanh_slice),
-    );
+    let y = Tensor::from_shape_vec(x.shape(), T::tanh_vec(x.value().data()));
     let saved = y.clone();
     x.tape().record("tanh", &[x], y, || TanhBackward(saved))
 }

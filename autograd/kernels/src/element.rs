@@ -64,6 +64,10 @@ pub trait Element:
     /// always the value of the scalar [`Element::exp`], which is libm's);
     /// for f64 libm's, value by value.
     fn exp_slice(src: &[Self], dst: &mut [Self]);
+    /// A new vector `e^src[i]`, the values of [`Element::exp_slice`],
+    /// computed in parallel for long inputs and written once (no zero fill
+    /// first).
+    fn exp_vec(src: &[Self]) -> Vec<Self>;
     /// Natural logarithm.
     fn ln(self) -> Self;
     /// Square root.
@@ -73,6 +77,10 @@ pub trait Element:
     /// `dst[i] = src[i].tanh()`: the same values as [`Element::tanh`], with
     /// the widest SIMD this CPU has (f32 with AVX-512: 16 lanes).
     fn tanh_slice(src: &[Self], dst: &mut [Self]);
+    /// A new vector `src[i].tanh()`, the values of
+    /// [`Element::tanh_slice`], computed in parallel for long inputs and
+    /// written once (no zero fill first).
+    fn tanh_vec(src: &[Self]) -> Vec<Self>;
     /// x^e
     fn powf(self, e: Self) -> Self;
     /// |x|
@@ -100,7 +108,7 @@ mod sealed {
 }
 
 macro_rules! impl_element {
-    ($t:ty, $name:literal, $erf:expr, $tanh:expr, $tanh_slice:expr, $exp_slice:expr) => {
+    ($t:ty, $name:literal, $erf:expr, $tanh:expr, $tanh_slice:expr, $exp_slice:expr, $tanh_vec:expr, $exp_vec:expr) => {
         impl Element for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -123,6 +131,10 @@ macro_rules! impl_element {
                 $exp_slice(src, dst)
             }
             #[inline]
+            fn exp_vec(src: &[Self]) -> Vec<Self> {
+                $exp_vec(src)
+            }
+            #[inline]
             fn ln(self) -> Self {
                 <$t>::ln(self)
             }
@@ -137,6 +149,10 @@ macro_rules! impl_element {
             #[inline]
             fn tanh_slice(src: &[Self], dst: &mut [Self]) {
                 $tanh_slice(src, dst)
+            }
+            #[inline]
+            fn tanh_vec(src: &[Self]) -> Vec<Self> {
+                $tanh_vec(src)
             }
             #[inline]
             fn powf(self, e: Self) -> Self {
@@ -190,7 +206,9 @@ impl_element!(
     libm::erff,
     crate::fastmath::tanh_f32,
     crate::fastmath::tanh_f32_slice,
-    crate::fastmath::exp_f32_slice
+    crate::fastmath::exp_f32_slice,
+    crate::fastmath::tanh_f32_vec,
+    crate::fastmath::exp_f32_vec
 );
 impl_element!(
     f64,
@@ -208,5 +226,18 @@ impl_element!(
         for (o, &v) in dst.iter_mut().zip(src) {
             *o = v.exp();
         }
-    }
+    },
+    |src: &[f64]| map_vec(src, f64::tanh),
+    |src: &[f64]| map_vec(src, f64::exp)
 );
+
+/// A new vector `f(src[i])`, in parallel for long inputs (the f64 `_vec`
+/// methods).
+fn map_vec(src: &[f64], f: fn(f64) -> f64) -> Vec<f64> {
+    let chunk = crate::fastmath::VEC_CHUNK;
+    crate::scratch::par_collect_chunks(src.len(), chunk, |i| {
+        src[i * chunk..(i * chunk + chunk).min(src.len())]
+            .iter()
+            .map(move |&v| f(v))
+    })
+}

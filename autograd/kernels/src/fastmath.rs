@@ -183,16 +183,40 @@ fn exp_core<const F: bool>(x: f32) -> f32 {
     }
 }
 
+/// Where a slice kernel writes a value: an `f32` the caller owns, or a
+/// slot of a new vector not written yet ([`tanh_f32_vec`],
+/// [`exp_f32_vec`], which then need no zero fill first).
+trait Slot {
+    fn put(&mut self, v: f32);
+}
+
+impl Slot for f32 {
+    #[inline(always)]
+    fn put(&mut self, v: f32) {
+        *self = v;
+    }
+}
+
+impl Slot for std::mem::MaybeUninit<f32> {
+    #[inline(always)]
+    fn put(&mut self, v: f32) {
+        self.write(v);
+    }
+}
+
 /// The slice kernels of a scalar core `$core::<F>`: a portable loop
 /// (separate multiplies and adds) and AVX2 and AVX-512 loops (fused),
-/// chosen by [`crate::cpu::active`] in `run`.
+/// chosen by [`crate::cpu::active`] in `run`. Each writes
+/// `dst[i] = core(src[i])` for every `i < min(len)`; the callers check
+/// that the lengths are equal.
 macro_rules! slice_kernels {
     ($module:ident, $core:ident) => {
         mod $module {
             #[allow(unused_imports)]
             use super::$core;
+            use super::Slot;
 
-            pub(super) fn run(src: &[f32], dst: &mut [f32]) {
+            pub(super) fn run<O: Slot>(src: &[f32], dst: &mut [O]) {
                 #[cfg(target_arch = "x86_64")]
                 match crate::cpu::active() {
                     // SAFETY: the only requirement of a `target_feature`
@@ -207,35 +231,79 @@ macro_rules! slice_kernels {
             }
 
             #[inline(always)]
-            pub(super) fn portable(src: &[f32], dst: &mut [f32]) {
+            pub(super) fn portable<O: Slot>(src: &[f32], dst: &mut [O]) {
                 for (o, &v) in dst.iter_mut().zip(src) {
-                    *o = $core::<false>(v);
+                    o.put($core::<false>(v));
                 }
             }
 
             /// The loop with fused multiply-adds, for the SIMD versions.
             #[inline(always)]
-            fn fused(src: &[f32], dst: &mut [f32]) {
+            fn fused<O: Slot>(src: &[f32], dst: &mut [O]) {
                 for (o, &v) in dst.iter_mut().zip(src) {
-                    *o = $core::<true>(v);
+                    o.put($core::<true>(v));
                 }
             }
 
             /// [`fused`] compiled with AVX-512F: 16 lanes with FMA.
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx2,fma")]
-            pub(super) fn avx512(src: &[f32], dst: &mut [f32]) {
+            pub(super) fn avx512<O: Slot>(src: &[f32], dst: &mut [O]) {
                 fused(src, dst)
             }
 
             /// [`fused`] compiled with AVX2 and FMA: 8 lanes with FMA.
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            pub(super) fn avx2(src: &[f32], dst: &mut [f32]) {
+            pub(super) fn avx2<O: Slot>(src: &[f32], dst: &mut [O]) {
                 fused(src, dst)
             }
         }
     };
+}
+
+/// Values per rayon task of [`tanh_f32_vec`] and [`exp_f32_vec`] (and
+/// their f64 counterparts); shorter inputs run on the calling thread.
+/// The split never changes a value: each is computed on its own.
+pub(crate) const VEC_CHUNK: usize = 1 << 13;
+
+/// A new vector `tanh_f32(src[i])`, in parallel for long inputs, each
+/// value written once (no zero fill first).
+///
+/// ```
+/// let y = kernels::fastmath::tanh_f32_vec(&[0.0f32, 0.5, -3.0]);
+/// assert_eq!(y, [0.0, kernels::fastmath::tanh_f32(0.5), kernels::fastmath::tanh_f32(-3.0)]);
+/// ```
+pub fn tanh_f32_vec(src: &[f32]) -> Vec<f32> {
+    // SAFETY: par_new_with hands each call a chunk as long as `src`'s
+    // piece at the same offset (same chunking of the same length), and
+    // tanh_slices::run writes every one of its slots when the lengths are
+    // equal (asserted first).
+    unsafe {
+        crate::scratch::par_new_with(src.len(), VEC_CHUNK, |i, dst| {
+            let piece = &src[i * VEC_CHUNK..][..dst.len()];
+            assert_eq!(piece.len(), dst.len(), "tanh_f32_vec: chunk lengths");
+            tanh_slices::run(piece, dst)
+        })
+    }
+}
+
+/// A new vector `exp_f32(src[i])`, in parallel for long inputs, each
+/// value written once (no zero fill first).
+///
+/// ```
+/// let y = kernels::fastmath::exp_f32_vec(&[0.0f32, 1.0]);
+/// assert_eq!(y, [1.0, kernels::fastmath::exp_f32(1.0)]);
+/// ```
+pub fn exp_f32_vec(src: &[f32]) -> Vec<f32> {
+    // SAFETY: as in tanh_f32_vec.
+    unsafe {
+        crate::scratch::par_new_with(src.len(), VEC_CHUNK, |i, dst| {
+            let piece = &src[i * VEC_CHUNK..][..dst.len()];
+            assert_eq!(piece.len(), dst.len(), "exp_f32_vec: chunk lengths");
+            exp_slices::run(piece, dst)
+        })
+    }
 }
 
 slice_kernels!(tanh_slices, tanh_core);
@@ -244,6 +312,42 @@ slice_kernels!(exp_slices, exp_core);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The new-vector versions give the slice kernels' bits, whatever the
+    /// length against the task size (empty, one task, a short last task),
+    /// and so do the f64 ones against libm value by value.
+    #[test]
+    fn vec_versions_match_the_slice_kernels_at_every_chunk_boundary() {
+        for len in [0, 1, 17, VEC_CHUNK, VEC_CHUNK + 1, 3 * VEC_CHUNK + 5] {
+            let x: Vec<f32> = (0..len).map(|i| (i as f32 - 9000.0) * 0.0013).collect();
+            let mut want = vec![0.0f32; len];
+            tanh_f32_slice(&x, &mut want);
+            let got = tanh_f32_vec(&x);
+            assert_eq!(got.len(), len);
+            assert!(got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            exp_f32_slice(&x, &mut want);
+            let got = exp_f32_vec(&x);
+            assert!(got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            use crate::Element;
+            let t = f64::tanh_vec(&x64);
+            assert!(t
+                .iter()
+                .zip(&x64)
+                .all(|(a, v)| a.to_bits() == v.tanh().to_bits()));
+            let e = f64::exp_vec(&x64);
+            assert!(e
+                .iter()
+                .zip(&x64)
+                .all(|(a, v)| a.to_bits() == v.exp().to_bits()));
+        }
+    }
 
     #[test]
     fn every_available_slice_version_is_bit_identical_to_the_scalar_loop() {

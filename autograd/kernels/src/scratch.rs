@@ -1,9 +1,11 @@
 //! Per-thread scratch buffers for the kernels, and new output vectors
 //! written in parallel without a zero fill first.
 //!
-//! [`par_collect_chunks`] and [`par_collect_channels`] hold the two
-//! `unsafe` blocks here (`Vec::set_len` once every value is written), so
-//! this is a kernel file.
+//! [`par_collect_chunks`], [`par_collect_channels`] and [`par_new_with`]
+//! hold the `unsafe` blocks here (`Vec::set_len` once every value is
+//! written), so this is a kernel file. The first two count what each
+//! iterator wrote; `par_new_with` is an `unsafe fn` whose callers (the
+//! slice kernels of `fastmath`) guarantee it.
 
 use rayon::prelude::*;
 
@@ -75,6 +77,39 @@ where
     // SAFETY: the capacity is at least len; for_each returned (a panic in a
     // task propagates out of it before this line), so every task wrote
     // each of its slots (the assert above), and the chunks cover 0..len.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// A new vector of `len` values written in place by `f`, `chunk` values
+/// per rayon task (one task on the calling thread when `len <= chunk`):
+/// `f(i, slots)` gets the slots `i * chunk ..` (`chunk` of them, or what
+/// is left for the last task).
+///
+/// # Safety
+///
+/// `f` must write every slot it is given (it may panic instead).
+pub(crate) unsafe fn par_new_with<T: Send>(
+    len: usize,
+    chunk: usize,
+    f: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    if len > 0 {
+        assert!(chunk > 0, "par_new_with: empty chunks");
+        let slots = &mut v.spare_capacity_mut()[..len];
+        if len <= chunk {
+            f(0, slots);
+        } else {
+            slots
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(i, s)| f(i, s));
+        }
+    }
+    // SAFETY: the capacity is at least len; every chunk of 0..len went to
+    // one call of f, each returned (a panic propagates before this line),
+    // and the caller guarantees that f wrote every slot it was given.
     unsafe { v.set_len(len) };
     v
 }
