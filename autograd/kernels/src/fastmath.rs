@@ -17,9 +17,12 @@
 //! bit-identical results, and the portable path may differ from them by an
 //! ulp; both stay within 4 ulp of the exact value. Within one ISA every
 //! lane rounds exactly as the scalar code, whatever the slice length or
-//! thread split. [`tanh_f32`] is the slice version on one value. The calls
-//! into `target_feature` functions are the `unsafe` blocks here, so this
-//! is a kernel file.
+//! thread split. [`tanh_f32`] is the slice version on one value.
+//! [`tanh_f32_vec`] and [`exp_f32_vec`] write a new vector's values once,
+//! straight into its unwritten memory. The calls into `target_feature`
+//! functions and into `scratch::par_new_with` (whose guarantee, every
+//! slot written, the slice kernels give) are the `unsafe` blocks here, so
+//! this is a kernel file.
 
 /// 1.5 * 2^23: adding it to a float of magnitude below 2^22 rounds it to
 /// an integer k, whose bits are then the sum's low mantissa bits.
@@ -275,17 +278,9 @@ pub(crate) const VEC_CHUNK: usize = 1 << 13;
 /// assert_eq!(y, [0.0, kernels::fastmath::tanh_f32(0.5), kernels::fastmath::tanh_f32(-3.0)]);
 /// ```
 pub fn tanh_f32_vec(src: &[f32]) -> Vec<f32> {
-    // SAFETY: par_new_with hands each call a chunk as long as `src`'s
-    // piece at the same offset (same chunking of the same length), and
-    // tanh_slices::run writes every one of its slots when the lengths are
-    // equal (asserted first).
-    unsafe {
-        crate::scratch::par_new_with(src.len(), VEC_CHUNK, |i, dst| {
-            let piece = &src[i * VEC_CHUNK..][..dst.len()];
-            assert_eq!(piece.len(), dst.len(), "tanh_f32_vec: chunk lengths");
-            tanh_slices::run(piece, dst)
-        })
-    }
+    // SAFETY: a `slice_kernels!` run writes dst[i] for every i below both
+    // lengths, so every slot of equal-length slices.
+    unsafe { new_vec(src, tanh_slices::run) }
 }
 
 /// A new vector `exp_f32(src[i])`, in parallel for long inputs, each
@@ -297,11 +292,23 @@ pub fn tanh_f32_vec(src: &[f32]) -> Vec<f32> {
 /// ```
 pub fn exp_f32_vec(src: &[f32]) -> Vec<f32> {
     // SAFETY: as in tanh_f32_vec.
+    unsafe { new_vec(src, exp_slices::run) }
+}
+
+/// A new vector `run(src)`, in parallel for long inputs.
+///
+/// # Safety
+///
+/// `run(s, d)` must write every slot of `d` when `s` and `d` have equal
+/// lengths (this file's `slice_kernels!` runs do).
+unsafe fn new_vec(src: &[f32], run: fn(&[f32], &mut [std::mem::MaybeUninit<f32>])) -> Vec<f32> {
+    // SAFETY: par_new_with hands each call the chunk of the new vector at
+    // offset i * VEC_CHUNK, and `run` gets `src`'s piece of the same
+    // length there (slicing checks it), so by the caller's guarantee it
+    // writes every slot of the chunk.
     unsafe {
         crate::scratch::par_new_with(src.len(), VEC_CHUNK, |i, dst| {
-            let piece = &src[i * VEC_CHUNK..][..dst.len()];
-            assert_eq!(piece.len(), dst.len(), "exp_f32_vec: chunk lengths");
-            exp_slices::run(piece, dst)
+            run(&src[i * VEC_CHUNK..][..dst.len()], dst)
         })
     }
 }
