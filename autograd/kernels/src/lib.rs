@@ -42,7 +42,7 @@ pub mod packed;
 pub mod par_gemm;
 pub mod pool;
 #[allow(unsafe_code)]
-// kernel file: one Vec::set_len after every value is written, with a SAFETY comment
+// kernel file: Vec::set_len once every value is written, each with a SAFETY comment
 mod scratch;
 #[allow(unsafe_code)] // kernel file: one call into its AVX2 transpose, with a SAFETY comment
 pub mod transpose;
