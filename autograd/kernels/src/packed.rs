@@ -958,8 +958,9 @@ impl MicroKernel for f32 {
 
 /// One f32 micro-kernel: `MR` rows x `NV` vectors of `LANES` floats of
 /// accumulators; per k, `NV` vector loads of B, `MR` broadcasts of A (the
-/// A panel holds `A_STEP >= MR` values per k: a kernel may cover part of a
-/// taller panel) and `MR * NV` FMAs; at the end each row of C is stored (added to, with
+/// A panel holds `A_STEP >= MR` values per k and the B panel `B_STEP >=
+/// NV LANES`: a kernel may cover part of a taller panel, or the left part
+/// of a wider one) and `MR * NV` FMAs; at the end each row of C is stored (added to, with
 /// `load_c`) a vector at a time, with a lane mask where fewer than `LANES`
 /// columns remain, and vectors wholly past `cols` are never touched. The
 /// instruction set comes in as paths: every kernel (and the AVX-512 one's
@@ -969,10 +970,9 @@ impl MicroKernel for f32 {
 ///
 /// # Safety
 /// The CPU must have the named target features; `a` must hold
-/// `(kc-1)*A_STEP + MR` readable floats (for kc > 0) and `b` `kc*NR`
-/// (`NR = NV * LANES`); `c + i*ldc + j` must be
-/// writable for `i < rows`, `j < cols`, with `1 <= rows <= MR`,
-/// `1 <= cols <= NR`.
+/// `(kc-1)*A_STEP + MR` readable floats and `b` `(kc-1)*B_STEP + NV*LANES`
+/// (for kc > 0); `c + i*ldc + j` must be writable for `i < rows`,
+/// `j < cols`, with `1 <= rows <= MR`, `1 <= cols <= NV*LANES`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! f32_micro_kernel {
     (
@@ -981,6 +981,7 @@ macro_rules! f32_micro_kernel {
         features = $feat:literal;
         tile = $mr:literal x $nv:literal x $lanes:literal;
         a_step = $a_step:literal;
+        b_step = $b_step:literal;
         vec = $v:ty;
         zero = $zero:path;
         load = $load:path;
@@ -1009,16 +1010,18 @@ macro_rules! f32_micro_kernel {
             const A_STEP: usize = $a_step;
             const NV: usize = $nv;
             const LANES: usize = $lanes;
-            const NR: usize = NV * LANES;
+            const B_STEP: usize = $b_step;
+            const _: () = assert!(NV * LANES <= B_STEP && MR <= A_STEP);
             let mut acc: [[$v; NV]; MR] = [[$zero(); NV]; MR];
             for p in 0..kc {
-                // SAFETY: p < kc, so b[p*NR .. p*NR + NR] is inside the B
-                // panel and a[p*A_STEP .. p*A_STEP + MR] inside the A panel
-                // (caller's contract).
-                let (bp, ap) = unsafe { (b.add(p * NR), a.add(p * A_STEP)) };
+                // SAFETY: p < kc, so b[p*B_STEP .. p*B_STEP + NV*LANES] is
+                // inside the B panel and a[p*A_STEP .. p*A_STEP + MR]
+                // inside the A panel (caller's contract).
+                let (bp, ap) = unsafe { (b.add(p * B_STEP), a.add(p * A_STEP)) };
                 let mut bv: [$v; NV] = [$zero(); NV];
                 for v in 0..NV {
-                    // SAFETY: v * LANES + LANES <= NR, inside the row above.
+                    // SAFETY: v * LANES + LANES <= NV * LANES <= B_STEP,
+                    // inside the row above.
                     bv[v] = unsafe { $load(bp.add(v * LANES)) };
                 }
                 for i in 0..MR {
@@ -1080,6 +1083,7 @@ mod avx512 {
         features = "avx512f,avx2,fma";
         tile = 8 x 2 x 16;
         a_step = 8;
+        b_step = 32;
         vec = __m512;
         zero = _mm512_setzero_ps;
         load = _mm512_loadu_ps;
@@ -1138,6 +1142,10 @@ mod avx2 {
     /// 6 x 16 tile measured up to 10% slower on Zen 1 for m = 64 and 128:
     /// 6-row panels split such m unevenly across threads.
     ///
+    /// Tiles of at most 8 columns (the right edge of C) run 1-ymm blocks
+    /// over the left half of the B panel (7 loads per 6 FMAs, half the
+    /// work of the full blocks).
+    ///
     /// # Safety
     /// AVX2 and FMA must be available; `a` must hold `kc*16` and `b` `kc*16`
     /// readable floats; `c + i*ldc + j` must be writable for `i < rows`,
@@ -1157,46 +1165,61 @@ mod avx2 {
         // SAFETY (all three): the blocks start at rows 0, 6 and 12 of the
         // 16-row panel and span at most 6, 6 and 4 rows, so their A reads
         // (a + r0 + p*16 + i, i < their MR) stay inside each k's 16 values;
+        // their B reads (b + p*16 + j, j < 16 or < 8) inside each k's 16;
         // each block gets the rows below `rows` that are its own (at least
-        // one, by the guards), so its C writes stay in the caller's tile.
-        unsafe {
-            rows6(kc, a, b, c, ldc, rows.min(6), cols, load_c);
-            if rows > 6 {
-                rows6(
-                    kc,
-                    a.add(6),
-                    b,
-                    c.add(6 * ldc),
-                    ldc,
-                    (rows - 6).min(6),
-                    cols,
-                    load_c,
-                );
-            }
-            if rows > 12 {
-                rows4(
-                    kc,
-                    a.add(12),
-                    b,
-                    c.add(12 * ldc),
-                    ldc,
-                    rows - 12,
-                    cols,
-                    load_c,
-                );
-            }
+        // one, by the guards), so its C writes stay in the caller's tile;
+        // the 8-column blocks run only when cols <= 8, their width.
+        macro_rules! blocks {
+            ($r6:ident, $r4:ident) => {
+                unsafe {
+                    $r6(kc, a, b, c, ldc, rows.min(6), cols, load_c);
+                    if rows > 6 {
+                        $r6(
+                            kc,
+                            a.add(6),
+                            b,
+                            c.add(6 * ldc),
+                            ldc,
+                            (rows - 6).min(6),
+                            cols,
+                            load_c,
+                        );
+                    }
+                    if rows > 12 {
+                        $r4(
+                            kc,
+                            a.add(12),
+                            b,
+                            c.add(12 * ldc),
+                            ldc,
+                            rows - 12,
+                            cols,
+                            load_c,
+                        );
+                    }
+                }
+            };
+        }
+        // an edge tile of at most 8 columns (n = 500 leaves 4) computes 8,
+        // not 16: the same multiply-adds in the same order, so the same bits
+        if cols <= 8 {
+            blocks!(rows6_n8, rows4_n8)
+        } else {
+            blocks!(rows6, rows4)
         }
     }
 
-    /// One row block of [`kernel_16x16`]: `MR` rows of its 16-row panel.
+    /// One row block of [`kernel_16x16`]: `MR` rows of its 16-row panel,
+    /// `NV` ymm (2: all 16 columns; 1: the left 8).
     macro_rules! avx2_rows {
-        ($(#[$meta:meta])* $name:ident, $mr:literal) => {
+        ($(#[$meta:meta])* $name:ident, $mr:literal, $nv:literal) => {
             f32_micro_kernel! {
                 $(#[$meta])*
                 fn $name;
                 features = "avx2,fma";
-                tile = $mr x 2 x 8;
+                tile = $mr x $nv x 8;
                 a_step = 16;
+                b_step = 16;
                 vec = __m256;
                 zero = _mm256_setzero_ps;
                 load = _mm256_loadu_ps;
@@ -1212,11 +1235,19 @@ mod avx2 {
     }
     avx2_rows!(
         /// Rows 0-5 or 6-11 of [`kernel_16x16`]'s tile.
-        rows6, 6
+        rows6, 6, 2
     );
     avx2_rows!(
         /// Rows 12-15 of [`kernel_16x16`]'s tile.
-        rows4, 4
+        rows4, 4, 2
+    );
+    avx2_rows!(
+        /// Rows 0-5 or 6-11 of [`kernel_16x16`]'s tile, left 8 columns.
+        rows6_n8, 6, 1
+    );
+    avx2_rows!(
+        /// Rows 12-15 of [`kernel_16x16`]'s tile, left 8 columns.
+        rows4_n8, 4, 1
     );
 
     /// An 8-lane mask with the lowest `n` lanes enabled.
@@ -1269,6 +1300,7 @@ mod avx512_on_avx2 {
         features = "avx2,fma";
         tile = 8 x 2 x 16;
         a_step = 8;
+        b_step = 32;
         vec = V16;
         zero = zero;
         load = load;
@@ -1759,6 +1791,60 @@ mod tests {
         }
         let names: Vec<&str> = kernels.iter().map(|k| k.0).collect();
         eprintln!("micro-kernels tested: {names:?}");
+    }
+
+    /// The AVX2 kernel's 8-column edge blocks give the bits of its full
+    /// blocks (same multiply-adds in the same order) on values with many
+    /// significant bits: a tile of 8 columns against the first 8 of a tile
+    /// of 9, every row count, with and without loading C.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_edge_blocks_give_the_full_blocks_bits() {
+        if crate::cpu::detected() < crate::cpu::Isa::Avx2 {
+            eprintln!("no AVX2 here: the AVX2 kernel is not tested");
+            return;
+        }
+        let kc = 37;
+        let a: Vec<f32> = (0..kc * 16)
+            .map(|i| ((i * 37 % 101) as f32).sin())
+            .collect();
+        let b: Vec<f32> = (0..kc * 16).map(|i| ((i * 53 % 97) as f32).cos()).collect();
+        for rows in 1..=16 {
+            for load_c in [false, true] {
+                let ldc = 16;
+                let run = |cols: usize| {
+                    let mut c: Vec<f32> = (0..16 * ldc).map(|i| (i as f32 * 0.37).sin()).collect();
+                    let need = (rows - 1) * ldc + cols;
+                    check_tile(AVX2_TILE, kc, &a, &b, &c[..need], ldc, rows, cols);
+                    // SAFETY: AVX2 and FMA detected; check_tile proved the
+                    // bounds for this tile.
+                    unsafe {
+                        avx2::kernel_16x16(
+                            kc,
+                            a.as_ptr(),
+                            b.as_ptr(),
+                            c.as_mut_ptr(),
+                            ldc,
+                            rows,
+                            cols,
+                            load_c,
+                        )
+                    };
+                    c
+                };
+                let (edge, full) = (run(8), run(9));
+                for i in 0..rows {
+                    for j in 0..8 {
+                        let (e, f) = (edge[i * ldc + j], full[i * ldc + j]);
+                        assert_eq!(
+                            e.to_bits(),
+                            f.to_bits(),
+                            "rows {rows} ({i},{j}) load_c {load_c}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
