@@ -84,13 +84,7 @@ pub fn linear<'t, T: Element>(
     let rows: usize = xs[..xs.len() - 1].iter().product();
     // the bias rows written once (not zeros, then the bias)
     let mut y = match &bv {
-        Some(bv) => {
-            let mut y = Vec::with_capacity(rows * out);
-            for _ in 0..rows {
-                y.extend_from_slice(bv.data());
-            }
-            y
-        }
+        Some(bv) => autograd::par_gemm::bias_rows(bv.data(), rows),
         None => vec![T::ZERO; rows * out],
     };
     if rows * out > 0 {

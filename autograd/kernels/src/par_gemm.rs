@@ -62,6 +62,17 @@ pub fn par_gemm<T: Element>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: 
         });
 }
 
+/// `rows` copies of `bias`: a GEMM's C initialised to the bias in every
+/// row, for `par_gemm` with `beta = 1` (`linear`'s output), written in
+/// parallel once instead of row by row on one thread.
+///
+/// ```
+/// assert_eq!(kernels::par_gemm::bias_rows(&[1.0f32, 2.0], 2), [1.0, 2.0, 1.0, 2.0]);
+/// ```
+pub fn bias_rows<T: Element>(bias: &[T], rows: usize) -> Vec<T> {
+    crate::scratch::repeat_row(bias, rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! hold the `unsafe` blocks here (`Vec::set_len` once every value is
 //! written), so this is a kernel file. The first two count what each
 //! iterator wrote; `par_new_with` is an `unsafe fn` whose callers (the
-//! slice kernels of `fastmath`) guarantee it.
+//! slice kernels of `fastmath`, and [`repeat_row`]) guarantee it.
 
 use rayon::prelude::*;
 
@@ -114,6 +114,30 @@ pub(crate) unsafe fn par_new_with<T: Send>(
     v
 }
 
+/// `rows` copies of `row`, one after another, written in parallel once
+/// (no zero fill first): a GEMM's C initialised to a bias in every row.
+///
+/// Panics if `row.len() * rows` overflows.
+pub(crate) fn repeat_row<T: Copy + Send + Sync>(row: &[T], rows: usize) -> Vec<T> {
+    let n = row.len();
+    let len = n.checked_mul(rows).expect("repeat_row: length overflows");
+    if len == 0 {
+        return Vec::new();
+    }
+    // whole rows per task, about 32K values
+    let chunk = (32_768 / n).max(1) * n;
+    // SAFETY: the chunks are whole rows (chunk and len are multiples of
+    // n), and each row of the chunk is written from `row` by
+    // write_copy_of_slice (equal lengths, or it panics).
+    unsafe {
+        par_new_with(len, chunk, |_, dst| {
+            for r in dst.chunks_mut(n) {
+                r.write_copy_of_slice(row);
+            }
+        })
+    }
+}
+
 /// A new vector laid out `[n, c, sp]` (`n c` planes of `sp` values),
 /// computed one rayon task per channel: task `ci` first computes
 /// `prep(ci)` (a channel's statistics, say), then writes each of its `n`
@@ -188,6 +212,16 @@ mod tests {
         let v = par_collect_chunks(10, 4, |i| (0..4).map(move |j| i * 4 + j));
         assert_eq!(v, (0..10).collect::<Vec<_>>());
         assert!(par_collect_chunks(0, 0, |_| std::iter::empty::<f32>()).is_empty());
+    }
+
+    #[test]
+    fn repeats_a_row_across_task_boundaries() {
+        for (n, rows) in [(3, 0), (0, 5), (1, 1), (7, 5000), (500, 1000), (40_000, 2)] {
+            let row: Vec<u32> = (0..n as u32).collect();
+            let v = repeat_row(&row, rows);
+            assert_eq!(v.len(), n * rows);
+            assert!(v.chunks(n.max(1)).all(|r| r == row.as_slice()));
+        }
     }
 
     #[test]
