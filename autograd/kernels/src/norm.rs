@@ -35,10 +35,16 @@ pub fn channel_stats<T: Element>(x: &[T], n: usize, c: usize, sp: usize) -> Vec<
         .collect()
 }
 
+/// The values of plane `(ni, ci)` in a `[n, c, sp]` layout.
+#[inline]
+fn plane(c: usize, sp: usize, ni: usize, ci: usize) -> std::ops::Range<usize> {
+    (ni * c + ci) * sp..(ni * c + ci + 1) * sp
+}
+
 /// Channel `ci`'s `(mean, biased variance)` (see [`channel_stats`]).
 fn stats_of<T: Element>(x: &[T], n: usize, c: usize, sp: usize, ci: usize) -> (f64, f64) {
     let m = (n * sp) as f64;
-    let row = |ni: usize| &x[(ni * c + ci) * sp..(ni * c + ci + 1) * sp];
+    let row = |ni: usize| &x[plane(c, sp, ni, ci)];
     let s: f64 = (0..n).map(|ni| lane_sum(row(ni), |v| v).to_f64()).sum();
     let mu = s / m;
     let mu_t = T::from_f64(mu);
@@ -81,10 +87,7 @@ pub fn normalize_train<T: Element>(
             let (mu, var) = stats_of(x, n, c, sp, ci);
             (mu, var, coef(ci, mu, var))
         },
-        |&(_, _, (a, b)), ci, ni| {
-            let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
-            x[r].iter().map(move |&xv| xv * a + b)
-        },
+        |&(_, _, (a, b)), ci, ni| x[plane(c, sp, ni, ci)].iter().map(move |&xv| xv * a + b),
     );
     (y, per.into_iter().map(|(mu, var, _)| (mu, var)).collect())
 }
@@ -177,7 +180,7 @@ fn sums_of<T: Element>(
     let mu_t = T::from_f64(mean[ci]);
     let (mut sg, mut sgxm) = (0.0, 0.0);
     for ni in 0..n {
-        let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
+        let r = plane(c, sp, ni, ci);
         let (a, b) = lane_sum2(&g[r.clone()], &x[r], |gv, xv| (gv, gv * (xv - mu_t)));
         sg += a.to_f64();
         sgxm += b.to_f64();
@@ -218,18 +221,17 @@ pub fn backward<T: Element>(
         return (None, backward_sums(x, g, mean, invstd, n, c, sp));
     }
     let m = (n * sp) as f64;
-    let (gx, sums) = crate::scratch::par_collect_channels(
+    // per channel: its sums, then the constants of its input gradient
+    // (training: dx = a g + b (x - mu) + cc; eval: dx = a g, a map of its
+    // own, since 0 * (x - mu) would turn an infinite x into NaN)
+    let (gx, per) = crate::scratch::par_collect_channels(
         n,
         c,
         sp,
-        |ci| sums_of(x, g, mean, invstd, n, c, sp, ci),
-        |&(sg, sgx), ci, ni| {
+        |ci| {
+            let (sg, sgx) = sums_of(x, g, mean, invstd, n, c, sp, ci);
             let (mu, s, gam) = (mean[ci], invstd[ci], gamma[ci].to_f64());
-            let r = (ni * c + ci) * sp..(ni * c + ci + 1) * sp;
-            // training: dx = a g + b (x - mu) + cc, constants per channel;
-            // eval: dx = a g, a map of its own (0 * (x - mu) would turn an
-            // infinite x into NaN)
-            let (a, b, cc, mu_t) = if training {
+            let k = if training {
                 (
                     T::from_f64(gam * s),
                     T::from_f64(-gam * s * s * sgx / m),
@@ -239,6 +241,10 @@ pub fn backward<T: Element>(
             } else {
                 (T::from_f64(gam * s), T::ZERO, T::ZERO, T::ZERO)
             };
+            ((sg, sgx), k)
+        },
+        |&(_, (a, b, cc, mu_t)), ci, ni| {
+            let r = plane(c, sp, ni, ci);
             g[r.clone()].iter().zip(&x[r]).map(move |(&gv, &xv)| {
                 if training {
                     a * gv + b * (xv - mu_t) + cc
@@ -248,6 +254,7 @@ pub fn backward<T: Element>(
             })
         },
     );
+    let sums = per.into_iter().map(|(sums, _)| sums).collect();
     (Some(gx), sums)
 }
 
