@@ -282,7 +282,6 @@ impl<T: Element> PackedA<T> {
         self.k = k;
         self.mr = T::tile().mr;
         let len = packed_len(m, self.mr, k, "PackedA");
-        self.data.truncate(len);
         self.data.resize(len, T::ZERO);
         let full = m / self.mr;
         if full * self.mr < m {
@@ -404,7 +403,6 @@ impl<T: Element> PackedB<T> {
         self.nr = T::tile().nr;
         let nr = self.nr;
         let len = packed_len(n, nr, k, "PackedB");
-        self.data.truncate(len);
         self.data.resize(len, T::ZERO);
         if k == 0 || n == 0 {
             return;
