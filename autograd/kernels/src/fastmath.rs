@@ -65,8 +65,9 @@ fn expm1_mid<const F: bool>(t: f32) -> f32 {
     let k = y - SHIFT;
     let r = madd::<F>(-k, LN2, t); // |r| <= ln2/2
     let p = expm1_quot::<F>(r);
-    let q = p * r; // e^r - 1
-                   // 2^k for 0 <= k <= 26 from y's low mantissa bits (see exp_core)
+    // e^r - 1
+    let q = p * r;
+    // 2^k for 0 <= k <= 26 from y's low mantissa bits (see exp_core)
     let s = f32::from_bits(y.to_bits().wrapping_sub(SHIFT.to_bits() - 127) << 23);
     madd::<F>(s, q, s - 1.0)
 }
@@ -170,9 +171,10 @@ fn exp_core<const F: bool>(x: f32) -> f32 {
     let k = y - SHIFT; // an integer in -150..=129
     let r = madd::<F>(-k, LN2_HI, xc);
     let r = madd::<F>(-k, LN2_LO, r);
-    let p = madd::<F>(expm1_quot::<F>(r), r, 1.0); // e^r
-                                                   // 2^k = 2^k1 2^k2 with both in -75..=65: normal numbers, built from
-                                                   // their exponent bits (k is y's low mantissa bits; integer lane ops)
+    // e^r
+    let p = madd::<F>(expm1_quot::<F>(r), r, 1.0);
+    // 2^k = 2^k1 2^k2 with both in -75..=65: normal numbers, built from
+    // their exponent bits (k is y's low mantissa bits; integer lane ops)
     let ki = (y.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
     let k1 = ki >> 1;
     let k2 = ki.wrapping_sub(k1);
