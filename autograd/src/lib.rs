@@ -26,7 +26,9 @@ pub mod tensor;
 
 pub use error::{fmt_shape, Error, ErrorKind, Result};
 pub use gradcheck::{gradcheck, GradcheckConfig, GradcheckFailure, GradcheckReport};
-pub use kernels::{conv2d, cpu, element, fastmath, gemm, norm, packed, par_gemm, pool, Element};
+pub use kernels::{
+    alloc, conv2d, cpu, element, fastmath, gemm, norm, packed, par_gemm, pool, Element,
+};
 pub use smallvec;
 pub use tape::{Backward, Grads, InputGrads, NoGradGuard, ParamSource, Tape, Var};
 pub use tensor::{IntoShape, Shape, Tensor, TensorId};

@@ -2,6 +2,8 @@
 //!
 //! - [`Element`]: the sealed scalar trait (`f32`, `f64`) that tensors are
 //!   generic over, with the element-wise maths the ops need.
+//! - [`alloc`]: [`alloc::CachingAlloc`], a global allocator that keeps
+//!   freed large blocks for reuse, so training steps stop page-faulting.
 //! - [`cpu`]: the instruction set chosen once per process (AVX-512F,
 //!   AVX2+FMA or portable), capped by `LECTURE_GRAD_MAX_ISA`.
 //! - [`gemm`]: the safe wrapper of matrixmultiply's GEMM over strided views.
@@ -19,7 +21,7 @@
 //!   dilated Winograd) and the one place that chooses among them.
 //!
 //! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
-//! forbid `unsafe` code; here it is confined to `gemm`, `packed`,
+//! forbid `unsafe` code; here it is confined to `alloc`, `gemm`, `packed`,
 //! `fastmath`, `transpose`, `scratch` and `conv2d::winograd`, each block with a SAFETY comment and a test against a plain
 //! loop, every bound it relies on checked in checked arithmetic first, and
 //! the raw-kernel traits sealed (their methods take a [`packed::Token`]
@@ -28,6 +30,9 @@
 
 #![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
+// kernel file: the GlobalAlloc implementation and its free lists, each with a SAFETY comment
+pub mod alloc;
 pub mod conv2d;
 pub mod cpu;
 pub mod element;
