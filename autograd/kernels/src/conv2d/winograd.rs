@@ -342,10 +342,10 @@ impl Geometry {
     /// `B` along the rows and then `B^T` down the four rows `2ty .. 2ty+3`
     /// of every tile are element-wise operations on contiguous arrays (one
     /// [`bt_rows`] pass for the rows, four for the columns). The split
-    /// reads each row once, in (even, odd) column pairs: the pair at `t`
-    /// is `D_0, D_1` at `t` and `D_2, D_3` at `t - 1`. It writes only the
-    /// image's own positions, the same for every plane, so the zero
-    /// padding is written once per call.
+    /// copies the plane into a zero-padded one and takes each row's (even,
+    /// odd) column pairs from x = 0 (`D_0`, `D_1`) and from x = 2 (`D_2`,
+    /// `D_3`), whole rows of `txn` each. Rows of padding are the same for
+    /// every plane, so they are zeroed once per call.
     #[inline(always)]
     fn input_transform_body<T: Element>(
         &self,
@@ -364,59 +364,34 @@ impl Geometry {
         rs.d.clear();
         rs.d.resize(8 * half, T::ZERO); // [k][row parity][y'][tx]
         rs.h.resize(8 * half, T::ZERO); // [q][row parity][y'][tx]
-                                        // columns of the image in the padded row: x = col + pw. P_e[t] =
-                                        // pad[2t] is D_0[t] and D_2[t - 1], P_o[t] = pad[2t + 1] is D_1[t]
-                                        // and D_3[t - 1]. The first column may be a lone odd x, then come
-                                        // pairs (even x, odd x) from t_pairs on, then maybe a lone even x.
-        let (pw, first_odd) = (self.pw, self.pw % 2 == 1);
-        let pairs_from = usize::from(first_odd); // first column of a pair
-        let pairs = (w - pairs_from) / 2;
-        let t_pairs = (pw + pairs_from) / 2; // t of the first pair
-        let last = pairs_from + 2 * pairs; // a lone even-x column, if < w
-                                           // pairs j landing in D_0/D_1 (t < txn) and in D_2/D_3 (1 <= t <= txn)
-        let j01 = pairs.min(txn.saturating_sub(t_pairs));
-        let j23 = (
-            usize::from(t_pairs == 0),
-            pairs.min((txn + 1).saturating_sub(t_pairs)),
-        );
+                                        // the padded plane, pad[y][x] for y < 2 tyn + 2, x < 2 txn + 2:
+                                        // zero but for the image's rows and columns, which each plane
+                                        // overwrites (w + 2 pw = wo + 2 <= 2 txn + 2, and so for h). The
+                                        // whole plane is copied before any of it is read: a row read right
+                                        // after its copy, at other offsets, stalled on store forwarding.
+        let (pw, ph, plen) = (self.pw, self.ph, 2 * txn + 2);
+        rs.p.clear();
+        rs.p.resize((2 * tyn + 2) * plen, T::ZERO);
         for si in 0..ns {
             for ci in 0..c {
                 let plane = &xc[(si * c + ci) * h * w..(si * c + ci + 1) * h * w];
-                for y in 0..2 * tyn + 2 {
-                    let Some(r) = y.checked_sub(self.ph).filter(|&r| r < h) else {
-                        continue;
-                    };
-                    let row = &plane[r * w..(r + 1) * w];
+                for (r, row) in plane.chunks_exact(w).enumerate() {
+                    let at = (r + ph) * plen + pw;
+                    rs.p[at..at + w].copy_from_slice(row);
+                }
+                // rows of padding stay as zeroed above
+                for y in ph..ph + h {
+                    let prow = &rs.p[y * plen..(y + 1) * plen];
                     let at = (y % 2) * half + (y / 2) * txn;
                     let [d0, d1, d2, d3] = four_mut(
                         &mut rs.d,
                         [at, at + 2 * half, at + 4 * half, at + 6 * half],
                         txn,
                     );
-                    // P value at t into D_a[t] and D_b[t - 1]
-                    let put = |da: &mut [T], db: &mut [T], t: usize, val: T| {
-                        if t < txn {
-                            da[t] = val;
-                        }
-                        if (1..=txn).contains(&t) {
-                            db[t - 1] = val;
-                        }
-                    };
-                    if first_odd {
-                        put(&mut *d1, &mut *d3, pw / 2, row[0]);
-                    }
-                    if last < w {
-                        put(&mut *d0, &mut *d2, (last + pw) / 2, row[last]);
-                    }
-                    let pairs_of = |j: std::ops::Range<usize>| {
-                        &row[pairs_from + 2 * j.start..pairs_from + 2 * j.end]
-                    };
-                    let (t0, t1) = (t_pairs, t_pairs + j01);
-                    deinterleave(&mut d0[t0..t1], &mut d1[t0..t1], pairs_of(0..j01));
-                    if j23.0 < j23.1 {
-                        let (t0, t1) = (t_pairs + j23.0 - 1, t_pairs + j23.1 - 1);
-                        deinterleave(&mut d2[t0..t1], &mut d3[t0..t1], pairs_of(j23.0..j23.1));
-                    }
+                    // D_0, D_1 = the (even, odd) pairs from x = 0; D_2, D_3
+                    // the same from x = 2: whole rows of txn
+                    deinterleave(d0, d1, &prow[..2 * txn]);
+                    deinterleave(d2, d3, &prow[2..]);
                 }
                 // B along rows, every row of both parities in one pass:
                 // H_0 = D_0 - D_2, H_1 = D_1 + D_2, H_2 = D_2 - D_1,
@@ -571,6 +546,8 @@ impl Geometry {
 struct RowScratch<T> {
     d: Vec<T>,
     h: Vec<T>,
+    /// One zero-padded input plane.
+    p: Vec<T>,
 }
 
 /// `B^T x` for four rows `x` at once, element by element over the rows:
@@ -622,9 +599,43 @@ fn bt_rows_avx2<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [
 
 /// `e[i] = src[2i]`, `o[i] = src[2i + 1]` for the whole pairs of `src`
 /// that fit (a lone last value is the caller's), branch-free.
+///
+/// In blocks of 8 pairs, then 4, then single pairs, each block a
+/// fixed-size array so that it compiles to whole-vector shuffles: written
+/// as one loop over pairs, LLVM vectorised only rows of 16 pairs or more
+/// and the rows here are mostly 4 to 16 pairs long.
 #[inline(always)]
 fn deinterleave<T: Copy>(e: &mut [T], o: &mut [T], src: &[T]) {
-    for ((e, o), pair) in e.iter_mut().zip(o.iter_mut()).zip(src.chunks_exact(2)) {
+    fn blocks<T: Copy, const N: usize, const N2: usize>(
+        e: &mut [T],
+        o: &mut [T],
+        src: &[T],
+    ) -> usize {
+        let mut done = 0;
+        for ((e, o), s) in e
+            .chunks_exact_mut(N)
+            .zip(o.chunks_exact_mut(N))
+            .zip(src.chunks_exact(N2))
+        {
+            let (e, o): (&mut [T; N], &mut [T; N]) = (e.try_into().unwrap(), o.try_into().unwrap());
+            let s: &[T; N2] = s.try_into().unwrap();
+            for i in 0..N {
+                e[i] = s[2 * i];
+                o[i] = s[2 * i + 1];
+            }
+            done += N;
+        }
+        done
+    }
+    let n = e.len().min(o.len()).min(src.len() / 2);
+    let (e, o, src) = (&mut e[..n], &mut o[..n], &src[..2 * n]);
+    let d8 = blocks::<T, 8, 16>(e, o, src);
+    let d4 = d8 + blocks::<T, 4, 8>(&mut e[d8..], &mut o[d8..], &src[2 * d8..]);
+    for ((e, o), pair) in e[d4..]
+        .iter_mut()
+        .zip(o[d4..].iter_mut())
+        .zip(src[2 * d4..].chunks_exact(2))
+    {
         *e = pair[0];
         *o = pair[1];
     }
