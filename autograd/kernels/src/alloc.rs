@@ -44,6 +44,11 @@
 //! assert!(w.iter().all(|&x| x == 0.0));
 //! ```
 //!
+//! The wrapped allocator must not allocate through the global allocator
+//! itself (std's `System` and mimalloc do not): the cache calls it to free
+//! evicted blocks while holding its lock, so such a call back would wait
+//! on that lock for ever.
+//!
 //! This is one of the kernel files (crate `kernels`) with `unsafe`: the
 //! [`GlobalAlloc`] implementation, the free lists kept inside the freed
 //! blocks themselves (the first 8 bytes of a cached block hold the next
