@@ -191,7 +191,7 @@ pub fn max_backward<T: Element>(
         gy.len() == planes * p && arg.len() == planes * p,
         "max_pool2d backward: gradient length"
     );
-    let mut gx = vec![T::ZERO; planes * hw];
+    let mut gx = crate::scratch::par_zeros(planes * hw);
     if gx.is_empty() || p == 0 {
         return gx;
     }
@@ -258,7 +258,7 @@ pub fn avg_backward<T: Element>(gy: &[T], planes: usize, g: &Window) -> Vec<T> {
     let (hw, p) = (g.h * g.w, g.ho * g.wo);
     assert_eq!(gy.len(), planes * p, "avg_pool2d backward: gradient length");
     let inv = T::ONE / T::from_usize(g.kh * g.kw);
-    let mut gx = vec![T::ZERO; planes * hw];
+    let mut gx = crate::scratch::par_zeros(planes * hw);
     if gx.is_empty() || p == 0 {
         return gx;
     }

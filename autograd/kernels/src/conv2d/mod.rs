@@ -72,7 +72,7 @@ pub fn forward<T: Element>(
         let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
         return dilated::forward(x, w, b, g, &ph, n, c, f);
     }
-    let mut out = vec![T::ZERO; n * f * p];
+    let mut out = crate::scratch::par_zeros(n * f * p);
     if matches!(path, ConvPath::Winograd | ConvPath::Packed) {
         let wino = path == ConvPath::Winograd;
         conv_packed::forward(x, w, b, g, n, c, f, &mut out, wino);
@@ -150,7 +150,7 @@ pub fn backward<T: Element>(
         "conv2d backward: slice lengths disagree with the shapes"
     );
     let mut gx = if need_x {
-        vec![T::ZERO; x.len()]
+        crate::scratch::par_zeros(x.len())
     } else {
         Vec::new()
     };
