@@ -336,16 +336,16 @@ impl Geometry {
     /// chunk `xc` (`c` channels): `v` becomes `[16][c][tiles]`, row-major,
     /// tile `t = sample * tiles + ty * txn + tx`.
     ///
-    /// Vectorised over all tiles of a plane at once. With `D_k[y][tx] =
-    /// pad[y][2 tx + k]` (k = 0..3, the four columns of each tile), `B`
-    /// along the rows gives `H_q[y][tx]`, stored as even and odd padded
-    /// rows, so that `B^T` down the four rows `2ty .. 2ty+3` of every tile
-    /// is an element-wise operation on contiguous arrays (four [`bt_rows`]
-    /// passes). The plane is first copied into a zero-padded one and each
-    /// row split into its even and odd columns `E`, `O` (`txn + 1` each;
-    /// `D_0, D_1, D_2, D_3 = E_t, O_t, E_(t+1), O_(t+1)`), from which
-    /// [`b_row`] computes the row's `H`. Rows of padding (all zero) are the
-    /// same for every plane, so they are zeroed once per call.
+    /// Vectorised over all tiles of a plane at once: the padded plane is
+    /// first split into `D_k[y][tx] = pad[y][2 tx + k]` (k = 0..3, the four
+    /// columns of each tile), stored as even and odd padded rows, so that
+    /// `B` along the rows and then `B^T` down the four rows `2ty .. 2ty+3`
+    /// of every tile are element-wise operations on contiguous arrays (one
+    /// [`bt_rows`] pass for the rows, four for the columns). The split
+    /// copies the plane into a zero-padded one and takes each row's (even,
+    /// odd) column pairs from x = 0 (`D_0`, `D_1`) and from x = 2 (`D_2`,
+    /// `D_3`), whole rows of `txn` each. Rows of padding are the same for
+    /// every plane, so they are zeroed once per call.
     #[inline(always)]
     fn input_transform_body<T: Element>(
         &self,
@@ -358,26 +358,20 @@ impl Geometry {
         let ns = xc.len() / (c * h * w);
         let tc = ns * self.tiles;
         let tiles = self.tiles;
-        // one row parity of H_q: tyn + 1 rows of txn
+        // one row parity of D_k or H_q: tyn + 1 rows of txn
         let half = (tyn + 1) * txn;
         v.resize(16 * c * tc, T::ZERO);
-        // H's rows of padding are zero for every plane: zeroed once here,
-        // never written below (the image's rows are the same every plane)
-        rs.h.clear();
-        rs.h.resize(8 * half, T::ZERO); // [q][row parity][y'][tx]
-                                        // The padded plane, pad[y][x] for y < 2 tyn + 2, x < 2 txn + 2:
-                                        // zero but for the image's rows and columns, which each plane
-                                        // overwrites (w + 2 pw = wo + 2 <= 2 txn + 2, and so for h). Then
-                                        // E[y][t] = pad[y][2t], O[y][t] = pad[y][2t + 1] (t <= txn) for
-                                        // the image's rows. Each step finishes the whole plane before the
-                                        // next reads it: a value read right after its store, at another
-                                        // offset, stalled on store forwarding.
-        let (pw, ph, plen, el) = (self.pw, self.ph, 2 * txn + 2, txn + 1);
-        let prows = 2 * tyn + 2;
-        rs.p.clear();
-        rs.p.resize(prows * plen, T::ZERO);
         rs.d.clear();
-        rs.d.resize(2 * prows * el, T::ZERO); // E then O, [y][t]
+        rs.d.resize(8 * half, T::ZERO); // [k][row parity][y'][tx]
+        rs.h.resize(8 * half, T::ZERO); // [q][row parity][y'][tx]
+                                        // the padded plane, pad[y][x] for y < 2 tyn + 2, x < 2 txn + 2:
+                                        // zero but for the image's rows and columns, which each plane
+                                        // overwrites (w + 2 pw = wo + 2 <= 2 txn + 2, and so for h). The
+                                        // whole plane is copied before any of it is read: a row read right
+                                        // after its copy, at other offsets, stalled on store forwarding.
+        let (pw, ph, plen) = (self.pw, self.ph, 2 * txn + 2);
+        rs.p.clear();
+        rs.p.resize((2 * tyn + 2) * plen, T::ZERO);
         for si in 0..ns {
             for ci in 0..c {
                 let plane = &xc[(si * c + ci) * h * w..(si * c + ci + 1) * h * w];
@@ -385,28 +379,32 @@ impl Geometry {
                     let at = (r + ph) * plen + pw;
                     rs.p[at..at + w].copy_from_slice(row);
                 }
-                let (e, o) = rs.d.split_at_mut(prows * el);
+                // rows of padding stay as zeroed above
                 for y in ph..ph + h {
                     let prow = &rs.p[y * plen..(y + 1) * plen];
-                    deinterleave(
-                        &mut e[y * el..(y + 1) * el],
-                        &mut o[y * el..(y + 1) * el],
-                        prow,
-                    );
-                }
-                // B along each row (D_k[t] = pad[2t + k], so D_0 = E_t,
-                // D_1 = O_t, D_2 = E_(t+1), D_3 = O_(t+1)):
-                // H_0 = D_0 - D_2, H_1 = D_1 + D_2, H_2 = D_2 - D_1,
-                // H_3 = D_1 - D_3
-                for y in ph..ph + h {
                     let at = (y % 2) * half + (y / 2) * txn;
-                    let [h0, h1, h2, h3] = four_mut(
-                        &mut rs.h,
+                    let [d0, d1, d2, d3] = four_mut(
+                        &mut rs.d,
                         [at, at + 2 * half, at + 4 * half, at + 6 * half],
                         txn,
                     );
-                    let (ey, oy) = (&e[y * el..(y + 1) * el], &o[y * el..(y + 1) * el]);
-                    b_row(ey, oy, h0, h1, h2, h3);
+                    // D_0, D_1 = the (even, odd) pairs from x = 0; D_2, D_3
+                    // the same from x = 2: whole rows of txn
+                    deinterleave(d0, d1, &prow[..2 * txn]);
+                    deinterleave(d2, d3, &prow[2..]);
+                }
+                // B along rows, every row of both parities in one pass:
+                // H_0 = D_0 - D_2, H_1 = D_1 + D_2, H_2 = D_2 - D_1,
+                // H_3 = D_1 - D_3
+                {
+                    let n2 = 2 * half;
+                    let (d0, rest) = rs.d.split_at(n2);
+                    let (d1, rest) = rest.split_at(n2);
+                    let (d2, d3) = rest.split_at(n2);
+                    let (h0, rest) = rs.h.split_at_mut(n2);
+                    let (h1, rest) = rest.split_at_mut(n2);
+                    let (h2, h3) = rest.split_at_mut(n2);
+                    bt_rows_isa([d0, d1, d2, d3], h0, h1, h2, h3);
                 }
                 // B^T down rows 2ty .. 2ty+3 = even[ty], odd[ty], even[ty+1], odd[ty+1]
                 let n = tyn * txn;
@@ -641,45 +639,6 @@ fn deinterleave<T: Copy>(e: &mut [T], o: &mut [T], src: &[T]) {
         *e = pair[0];
         *o = pair[1];
     }
-}
-
-/// `B` along one row of the input transform, from its even and odd
-/// padded columns `e` and `o` (one longer than the outputs):
-/// `h0 = e_t - e_(t+1)`, `h1 = o_t + e_(t+1)`, `h2 = e_(t+1) - o_t`,
-/// `h3 = o_t - o_(t+1)` for `t < h0.len()` ([`bt_rows`] on `D_k[t] =
-/// pad[2t + k]`, the same operations). In blocks of 8, then 4, then
-/// single values, each block fixed-size arrays, so that short rows are
-/// whole vectors too (as [`deinterleave`]).
-#[inline(always)]
-fn b_row<T: Element>(e: &[T], o: &[T], h0: &mut [T], h1: &mut [T], h2: &mut [T], h3: &mut [T]) {
-    fn blocks<T: Element, const N: usize>(
-        mut t: usize,
-        e: &[T],
-        o: &[T],
-        [h0, h1, h2, h3]: [&mut [T]; 4],
-    ) -> usize {
-        while t + N <= h0.len() {
-            let e0: &[T; N] = e[t..t + N].try_into().unwrap();
-            let e1: &[T; N] = e[t + 1..t + 1 + N].try_into().unwrap();
-            let o0: &[T; N] = o[t..t + N].try_into().unwrap();
-            let o1: &[T; N] = o[t + 1..t + 1 + N].try_into().unwrap();
-            let y0: &mut [T; N] = (&mut h0[t..t + N]).try_into().unwrap();
-            let y1: &mut [T; N] = (&mut h1[t..t + N]).try_into().unwrap();
-            let y2: &mut [T; N] = (&mut h2[t..t + N]).try_into().unwrap();
-            let y3: &mut [T; N] = (&mut h3[t..t + N]).try_into().unwrap();
-            for i in 0..N {
-                y0[i] = e0[i] - e1[i];
-                y1[i] = o0[i] + e1[i];
-                y2[i] = e1[i] - o0[i];
-                y3[i] = o0[i] - o1[i];
-            }
-            t += N;
-        }
-        t
-    }
-    let t = blocks::<T, 8>(0, e, o, [&mut *h0, &mut *h1, &mut *h2, &mut *h3]);
-    let t = blocks::<T, 4>(t, e, o, [&mut *h0, &mut *h1, &mut *h2, &mut *h3]);
-    blocks::<T, 1>(t, e, o, [h0, h1, h2, h3]);
 }
 
 /// Four disjoint `len`-long slices of `v` at increasing offsets `at`.
