@@ -606,6 +606,10 @@ fn bt_rows_avx2<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [
 /// and the rows here are mostly 4 to 16 pairs long.
 #[inline(always)]
 fn deinterleave<T: Copy>(e: &mut [T], o: &mut [T], src: &[T]) {
+    // inline: a function of its own would be compiled without the
+    // caller's target features (AVX2); LLVM inlines it today, this
+    // keeps it so
+    #[inline(always)]
     fn blocks<T: Copy, const N: usize, const N2: usize>(
         e: &mut [T],
         o: &mut [T],
