@@ -120,7 +120,8 @@ pub(crate) unsafe fn par_new_with<T: Send>(
 /// `vec![0; len]` zeroes on the calling thread alone while the others
 /// wait: for blocks that come back from `alloc::CachingAlloc` (not zero
 /// already) that memset was 2.4% of the 2-thread training step (perf, Zen
-/// 1); in parallel the step ran 3% faster. On one thread it stays
+/// 1); in parallel the step ran 3% faster in one set of alternating runs,
+/// and no slower in another. On one thread it stays
 /// `vec![0; len]` (whose fresh pages from the OS need no memset). For
 /// outputs that a kernel accumulates or scatters into.
 pub(crate) fn par_zeros<T: crate::Element>(len: usize) -> Vec<T> {

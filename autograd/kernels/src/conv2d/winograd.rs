@@ -364,11 +364,12 @@ impl Geometry {
         rs.d.clear();
         rs.d.resize(8 * half, T::ZERO); // [k][row parity][y'][tx]
         rs.h.resize(8 * half, T::ZERO); // [q][row parity][y'][tx]
-                                        // the padded plane, pad[y][x] for y < 2 tyn + 2, x < 2 txn + 2:
-                                        // zero but for the image's rows and columns, which each plane
-                                        // overwrites (w + 2 pw = wo + 2 <= 2 txn + 2, and so for h). The
-                                        // whole plane is copied before any of it is read: a row read right
-                                        // after its copy, at other offsets, stalled on store forwarding.
+
+        // The padded plane, pad[y][x] for y < 2 tyn + 2, x < 2 txn + 2:
+        // zero but for the image's rows and columns, which each plane
+        // overwrites (w + 2 pw = wo + 2 <= 2 txn + 2, and so for h). The
+        // whole plane is copied before any of it is read: a row read right
+        // after its copy, at other offsets, stalled on store forwarding.
         let (pw, ph, plen) = (self.pw, self.ph, 2 * txn + 2);
         rs.p.clear();
         rs.p.resize((2 * tyn + 2) * plen, T::ZERO);
