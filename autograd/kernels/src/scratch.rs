@@ -1,12 +1,12 @@
 //! Per-thread scratch buffers for the kernels, and new output vectors
 //! written in parallel without a zero fill first.
 //!
-//! [`par_collect_chunks`], [`par_collect_channels`] and [`par_new_with`]
-//! hold the `unsafe` blocks here (`Vec::set_len` once every value is
-//! written), so this is a kernel file. The first two count what each
-//! iterator wrote; `par_new_with` is an `unsafe fn` whose callers (the
-//! slice kernels of `fastmath`, [`repeat_row`] and [`par_zeros`])
-//! guarantee it.
+//! [`par_new_with`] and [`par_collect_channels`] hold the `unsafe` blocks
+//! here (`Vec::set_len` once every value is written), so this is a kernel
+//! file. `par_collect_channels` checks through [`fill_from`] that each
+//! iterator filled its plane; `par_new_with` is an `unsafe fn` whose
+//! callers ([`par_collect_chunks`], over `fill_from` too; the slice
+//! kernels of `fastmath`, [`repeat_row`] and [`par_zeros`]) guarantee it.
 
 use rayon::prelude::*;
 
@@ -53,33 +53,37 @@ where
     T: Send,
     I: Iterator<Item = T>,
 {
-    let mut v: Vec<T> = Vec::with_capacity(len);
-    if len > 0 {
-        assert!(chunk > 0, "par_collect_chunks: empty chunks");
-        v.spare_capacity_mut()[..len]
-            .par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, slots)| {
-                let mut written = 0;
-                for (s, x) in slots.iter_mut().zip(f(i)) {
-                    s.write(x);
-                    written += 1;
-                }
-                // `assert!`, not `assert_eq!`: the latter takes `&written`,
-                // and a counter whose address escapes lives on the stack,
-                // where the writes above might alias it; the loop was then
-                // vectorised 2 floats at a time behind runtime alias checks
-                assert!(
-                    written == slots.len(),
-                    "par_collect_chunks: an iterator is shorter than its chunk"
-                );
-            });
+    assert!(len == 0 || chunk > 0, "par_collect_chunks: empty chunks");
+    // SAFETY: fill_from writes every slot it is given, or panics.
+    unsafe {
+        par_new_with(len, chunk, |i, slots| {
+            fill_from(
+                slots,
+                f(i),
+                "par_collect_chunks: an iterator is shorter than its chunk",
+            )
+        })
     }
-    // SAFETY: the capacity is at least len; for_each returned (a panic in a
-    // task propagates out of it before this line), so every task wrote
-    // each of its slots (the assert above), and the chunks cover 0..len.
-    unsafe { v.set_len(len) };
-    v
+}
+
+/// Writes `slots` from `values`; panics if `values` runs out first
+/// (extra values are ignored), so that on return every slot is written.
+#[inline(always)]
+fn fill_from<T>(
+    slots: &mut [std::mem::MaybeUninit<T>],
+    values: impl Iterator<Item = T>,
+    short: &str,
+) {
+    let mut written = 0;
+    for (s, x) in slots.iter_mut().zip(values) {
+        s.write(x);
+        written += 1;
+    }
+    // `assert!`, not `assert_eq!`: the latter takes `&written`, and a
+    // counter whose address escapes lives on the stack, where the writes
+    // above might alias it; the loop was then vectorised 2 floats at a
+    // time behind runtime alias checks
+    assert!(written == slots.len(), "{short}");
 }
 
 /// A new vector of `len` values written in place by `f`, `chunk` values
@@ -207,15 +211,10 @@ where
         .map(|(ci, planes)| {
             let pr = prep(ci);
             for (ni, slots) in planes.into_iter().enumerate() {
-                let mut written = 0;
-                for (s, x) in slots.iter_mut().zip(row(&pr, ci, ni)) {
-                    s.write(x);
-                    written += 1;
-                }
-                // `assert!`, not `assert_eq!` (see par_collect_chunks)
-                assert!(
-                    written == slots.len(),
-                    "par_collect_channels: an iterator is shorter than its plane"
+                fill_from(
+                    slots,
+                    row(&pr, ci, ni),
+                    "par_collect_channels: an iterator is shorter than its plane",
                 );
             }
             pr
@@ -223,7 +222,7 @@ where
         .collect();
     // SAFETY: the capacity is at least len. The map above returned (a
     // panic in a task propagates out of collect before this line), so
-    // every task wrote each slot of each of its planes (the assert); when
+    // every task wrote each slot of each of its planes (fill_from); when
     // sp > 0 the planes are the chunks of sp covering 0..len, one task
     // each; when sp == 0, len is 0.
     unsafe { v.set_len(len) };
