@@ -449,6 +449,76 @@ impl<T: Element> PackedB<T> {
         }
     }
 
+    /// Writes `src` into row `p` at columns `j0 .. j0 + src.len()`: for a
+    /// producer that makes B row by row (Winograd's input transform), so
+    /// it is written straight into its panels instead of being laid out
+    /// row-major and packed in a second pass. The other values stay as
+    /// they are (see [`Self::reuse`]).
+    ///
+    /// Panics if `p` is past k or the columns reach past n.
+    ///
+    /// ```
+    /// use kernels::gemm::MatRef;
+    /// use kernels::packed::PackedB;
+    /// let b: Vec<f32> = (0..3 * 40).map(|i| i as f32).collect();
+    /// let mut p = PackedB::zeros(3, 40);
+    /// for r in 0..3 {
+    ///     p.write_row(r, 0, &b[r * 40..r * 40 + 25]);
+    ///     p.write_row(r, 25, &b[r * 40 + 25..(r + 1) * 40]);
+    /// }
+    /// assert_eq!(p, PackedB::pack(MatRef::row_major(&b, 3, 40)));
+    /// ```
+    #[inline(always)] // into the callers' AVX2 builds
+    pub fn write_row(&mut self, p: usize, j0: usize, src: &[T]) {
+        let (k, n, nr) = (self.k, self.n, self.nr);
+        assert!(p < k, "PackedB::write_row: row {p} past k = {k}");
+        assert!(
+            j0.checked_add(src.len()).is_some_and(|e| e <= n),
+            "PackedB::write_row: columns past n = {n}"
+        );
+        // a partial panel row up to the next panel boundary, then whole
+        // panel rows, then a partial one; the whole rows in loops of their
+        // own, as fixed-size copies: inlined vector moves (in one loop
+        // with the variable-length copies, LLVM merged them all into one
+        // memcpy call per row)
+        let (mut jp, o) = (j0 / nr, j0 % nr);
+        let mut rest = src;
+        if o != 0 {
+            let len = (nr - o).min(rest.len());
+            // inside the buffer: jp < n.div_ceil(nr) and p < k
+            let at = (jp * k + p) * nr + o;
+            self.data[at..at + len].copy_from_slice(&rest[..len]);
+            rest = &rest[len..];
+            jp += 1;
+        }
+        let whole = rest.chunks_exact(nr);
+        let tail = whole.remainder();
+        let start = |jp: usize| (jp * k + p) * nr;
+        match nr {
+            16 => {
+                for s in whole {
+                    copy_fixed::<T, 16>(&mut self.data[start(jp)..start(jp) + 16], s);
+                    jp += 1;
+                }
+            }
+            32 => {
+                for s in whole {
+                    copy_fixed::<T, 32>(&mut self.data[start(jp)..start(jp) + 32], s);
+                    jp += 1;
+                }
+            }
+            _ => {
+                for s in whole {
+                    self.data[start(jp)..start(jp) + nr].copy_from_slice(s);
+                    jp += 1;
+                }
+            }
+        }
+        if !tail.is_empty() {
+            self.data[start(jp)..start(jp) + tail.len()].copy_from_slice(tail);
+        }
+    }
+
     /// Writes `src` (`kk x n`) into rows `k0 .. k0 + kk`.
     ///
     /// Panics if `src` has other than `n` columns or reaches past k.
@@ -504,10 +574,16 @@ fn fill_b_panel<T: Element>(panel: &mut [T], nr: usize, jp: usize, k0: usize, sr
 fn copy_rows<T: Element, const N: usize>(dst: &mut [T], src: MatRef<'_, T>, j0: usize) {
     for (p, d) in dst.chunks_exact_mut(N).enumerate() {
         let s = p * src.rs + j0;
-        let row: &[T; N] = src.data[s..s + N].try_into().expect("N values");
-        let d: &mut [T; N] = d.try_into().expect("N values");
-        *d = *row;
+        copy_fixed::<T, N>(d, &src.data[s..s + N]);
     }
+}
+
+/// `dst = src`, both `N` long.
+#[inline(always)]
+fn copy_fixed<T: Copy, const N: usize>(dst: &mut [T], src: &[T]) {
+    let s: &[T; N] = src.try_into().expect("N values");
+    let d: &mut [T; N] = dst.try_into().expect("N values");
+    *d = *s;
 }
 
 /// Whether `T` has a fast (SIMD) micro-kernel on this CPU: f32 with
@@ -1548,6 +1624,48 @@ mod tests {
             let want2: Vec<f64> = want.iter().map(|v| v + 1.0).collect();
             assert_eq!(c2, want2, "{m}x{k}x{n} transposed, accumulate");
         }
+    }
+
+    #[test]
+    fn write_row_puts_every_value_at_its_packed_place_for_any_panel_width() {
+        // nr 16 and 32 are the fixed-size arms (AVX2/portable and
+        // AVX-512 tiles), 8 and 5 the general one; runs start on and off
+        // panel boundaries and end in partial panels
+        for nr in [16, 32, 8, 5] {
+            let (k, n): (usize, usize) = (3, 83);
+            let mut p = PackedB::<f32> {
+                data: vec![-1.0; n.div_ceil(nr) * nr * k],
+                k,
+                n,
+                nr,
+            };
+            let val = |r: usize, j: usize| (r * 1000 + j) as f32;
+            for r in 0..k {
+                let row: Vec<f32> = (0..n).map(|j| val(r, j)).collect();
+                for (a, b) in [(0, 7), (7, 7), (7, 40), (40, 64), (64, 83)] {
+                    p.write_row(r, a, &row[a..b]);
+                }
+            }
+            for r in 0..k {
+                for j in 0..n {
+                    assert_eq!(
+                        p.data[((j / nr) * k + r) * nr + j % nr],
+                        val(r, j),
+                        "nr {nr}"
+                    );
+                }
+            }
+            // the padding columns were left alone
+            let live = p.data.iter().filter(|&&x| x != -1.0).count();
+            assert_eq!(live, k * n, "nr {nr}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "PackedB::write_row: columns past n")]
+    fn write_row_refuses_columns_past_n() {
+        let mut p = PackedB::<f32>::zeros(2, 10);
+        p.write_row(1, 4, &[0.0; 7]);
     }
 
     #[test]

@@ -107,9 +107,7 @@ pub fn transform_weights<T: Element>(w: &[T], f: usize, c: usize, flip: bool) ->
 #[derive(Default)]
 struct Scratch<T: Element> {
     rows: RowScratch<T>,
-    /// `V_xi [c x tiles]`, row-major, one after another
-    vr: Vec<T>,
-    /// `V_xi`, packed
+    /// `V_xi [c x tiles]`, packed
     v: Vec<PackedB<T>>,
     /// `M_xi [f x tiles]`, one after another
     m: Vec<T>,
@@ -139,15 +137,8 @@ pub fn forward<T: Element>(
     let chunk = |s: &mut Scratch<T>, xc: &[T], yc: &mut [T]| {
         let ns = xc.len() / (c * h * w);
         let tc = ns * tiles;
-        geo.input_transform(xc, c, &mut s.vr, &mut s.rows);
         s.v.resize_with(16, PackedB::default);
-        for (xi, v) in s.v.iter_mut().enumerate() {
-            v.reuse(c, tc);
-            v.fill(
-                0,
-                MatRef::row_major(&s.vr[xi * c * tc..(xi + 1) * c * tc], c, tc),
-            );
-        }
+        geo.input_transform(xc, c, VOut::Packed(&mut s.v), &mut s.rows);
         s.m.resize(16 * f * tc, T::ZERO);
         for (xi, mx) in s.m.chunks_exact_mut(f * tc).enumerate() {
             gemm_packed(&u[xi], &s.v[xi], mx, tc, false);
@@ -193,7 +184,7 @@ pub fn weight_grad<T: Element>(
         let xc = &x[samples.start * c * h * w..samples.end * c * h * w];
         let gyc = &gy[samples.start * f * ho * wo..samples.end * f * ho * wo];
         // V_xi [c x tc] and Z_xi [f x tc], row-major, one after another
-        geo.input_transform(xc, c, &mut s.v, &mut s.rows);
+        geo.input_transform(xc, c, VOut::Rows(&mut s.v), &mut s.rows);
         geo.grad_output_transform(gyc, f, &mut s.z, &mut s.rows);
         let mut du = vec![T::ZERO; 16 * f * c];
         for (xi, dux) in du.chunks_exact_mut(f * c).enumerate() {
@@ -319,7 +310,7 @@ impl Geometry {
     transforms_for_isa!(
         /// [`Self::input_transform_body`] (its docs are there).
         input_transform, input_transform_avx2, input_transform_body,
-        (xc: &[T], c: usize, v: &mut Vec<T>, rs: &mut RowScratch<T>)
+        (xc: &[T], c: usize, v: VOut<'_, T>, rs: &mut RowScratch<T>)
     );
     transforms_for_isa!(
         /// [`Self::output_transform_body`] (its docs are there).
@@ -333,8 +324,8 @@ impl Geometry {
     );
 
     /// `V = B^T d B` for every tile of every (sample, channel) of the
-    /// chunk `xc` (`c` channels): `v` becomes `[16][c][tiles]`, row-major,
-    /// tile `t = sample * tiles + ty * txn + tx`.
+    /// chunk `xc` (`c` channels): `v` becomes 16 matrices `V_xi [c x
+    /// tiles]` (see [`VOut`]), tile `t = sample * tiles + ty * txn + tx`.
     ///
     /// Vectorised over all tiles of a plane at once: the padded plane is
     /// first split into `D_k[y][tx] = pad[y][2 tx + k]` (k = 0..3, the four
@@ -351,7 +342,7 @@ impl Geometry {
         &self,
         xc: &[T],
         c: usize,
-        v: &mut Vec<T>,
+        mut v: VOut<'_, T>,
         rs: &mut RowScratch<T>,
     ) {
         let (h, w, txn, tyn) = (self.h, self.w, self.txn, self.tyn);
@@ -360,7 +351,18 @@ impl Geometry {
         let tiles = self.tiles;
         // one row parity of D_k or H_q: tyn + 1 rows of txn
         let half = (tyn + 1) * txn;
-        v.resize(16 * c * tc, T::ZERO);
+        // tiles of a plane
+        let n = tyn * txn;
+        match &mut v {
+            VOut::Rows(v) => v.resize(16 * c * tc, T::ZERO),
+            VOut::Packed(v) => {
+                assert_eq!(v.len(), 16, "winograd: 16 packed V matrices");
+                for vx in v.iter_mut() {
+                    vx.reuse(c, tc);
+                }
+                rs.o.resize(4 * n, T::ZERO);
+            }
+        }
         rs.d.clear();
         rs.d.resize(8 * half, T::ZERO); // [k][row parity][y'][tx]
         rs.h.resize(8 * half, T::ZERO); // [q][row parity][y'][tx]
@@ -408,14 +410,25 @@ impl Geometry {
                     bt_rows_isa([d0, d1, d2, d3], h0, h1, h2, h3);
                 }
                 // B^T down rows 2ty .. 2ty+3 = even[ty], odd[ty], even[ty+1], odd[ty+1]
-                let n = tyn * txn;
                 for q in 0..4 {
                     let hq = &rs.h[q * 2 * half..(q + 1) * 2 * half];
                     let (a0, a1) = (&hq[..n], &hq[half..half + n]);
                     let (a2, a3) = (&hq[txn..txn + n], &hq[half + txn..half + txn + n]);
-                    let at = |rr: usize| ((rr * 4 + q) * c + ci) * tc + si * tiles;
-                    let [v0, v1, v2, v3] = four_mut(v, [at(0), at(1), at(2), at(3)], n);
-                    bt_rows_isa([a0, a1, a2, a3], v0, v1, v2, v3);
+                    match &mut v {
+                        VOut::Rows(v) => {
+                            let at = |rr: usize| ((rr * 4 + q) * c + ci) * tc + si * tiles;
+                            let [v0, v1, v2, v3] = four_mut(v, [at(0), at(1), at(2), at(3)], n);
+                            bt_rows_isa([a0, a1, a2, a3], v0, v1, v2, v3);
+                        }
+                        VOut::Packed(v) => {
+                            // four rows in L1, then into their panels
+                            let [o0, o1, o2, o3] = four_mut(&mut rs.o, [0, n, 2 * n, 3 * n], n);
+                            bt_rows_isa([a0, a1, a2, a3], o0, o1, o2, o3);
+                            for (rr, row) in rs.o.chunks_exact(n).enumerate() {
+                                v[rr * 4 + q].write_row(ci, si * tiles, row);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -549,6 +562,19 @@ struct RowScratch<T> {
     h: Vec<T>,
     /// One zero-padded input plane.
     p: Vec<T>,
+    /// Four rows of V on their way into packed panels.
+    o: Vec<T>,
+}
+
+/// Where the input transform writes its 16 matrices `V_xi [c x tiles]`.
+enum VOut<'a, T> {
+    /// `[16][c][tiles]`, row-major, one after another (the weight
+    /// gradient packs them transposed).
+    Rows(&'a mut Vec<T>),
+    /// Straight into 16 packed GEMM B operands (the forward pass): a row
+    /// of V goes from L1 into its panels, instead of through a row-major
+    /// copy that a second pass over the whole chunk would then pack.
+    Packed(&'a mut [PackedB<T>]),
 }
 
 /// `B^T x` for four rows `x` at once, element by element over the rows:
@@ -686,12 +712,27 @@ mod tests {
             let x = vals(ns * c * h * w, 1);
             let (mut v0, mut v1) = (Vec::new(), Vec::new());
             let (mut r0, mut r1) = (RowScratch::default(), RowScratch::default());
-            geo.input_transform_body(&x, c, &mut v0, &mut r0);
+            geo.input_transform_body(&x, c, VOut::Rows(&mut v0), &mut r0);
             // SAFETY: AVX2 detected above
-            unsafe { geo.input_transform_avx2(&x, c, &mut v1, &mut r1) };
+            unsafe { geo.input_transform_avx2(&x, c, VOut::Rows(&mut v1), &mut r1) };
             assert_eq!(bits(&v0), bits(&v1), "input {h}x{w} pad {ph},{pw}");
 
             let tc = ns * geo.tiles;
+            // and straight into packed panels, from both builds: the
+            // row-major result, packed
+            let want: Vec<PackedB<f32>> = v0
+                .chunks_exact(c * tc)
+                .map(|vx| PackedB::pack(MatRef::row_major(vx, c, tc)))
+                .collect();
+            let mut p0 = vec![PackedB::zeros(c, tc); 16];
+            let mut p1 = vec![PackedB::zeros(c + 1, tc); 16]; // reshaped by the transform
+            geo.input_transform_body(&x, c, VOut::Packed(&mut p0), &mut r0);
+            // SAFETY: as above
+            unsafe { geo.input_transform_avx2(&x, c, VOut::Packed(&mut p1), &mut r1) };
+            assert!(
+                p0 == want && p1 == want,
+                "packed input {h}x{w} pad {ph},{pw}"
+            );
             let m = vals(16 * f * tc, 2);
             let bias = vals(f, 3);
             let len = ns * f * geo.ho * geo.wo;
