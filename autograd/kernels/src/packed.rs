@@ -306,6 +306,14 @@ impl<T: Element> PackedA<T> {
         self.m
     }
 
+    /// The `mr`-row panels, each `k x mr` (element (i, p) of panel `ip` at
+    /// `p * mr + i % mr`), for kernels in this crate that write A in its
+    /// packed layout directly; they must leave the padding rows zero.
+    pub(crate) fn panels_mut(&mut self) -> std::slice::ChunksExactMut<'_, T> {
+        let len = (self.k * self.mr).max(1);
+        self.data.chunks_exact_mut(len)
+    }
+
     /// Frees the buffer when it holds more than `bytes` (for scratch
     /// buffers kept between calls).
     pub(crate) fn release_if_larger_than(&mut self, bytes: usize) {

@@ -233,6 +233,8 @@ pub(crate) fn sum_in_order<T: Element>(mut parts: Vec<Vec<T>>) -> Vec<T> {
 /// Test reference: direct loops for `y = conv(x, w) + b` and, for the
 /// output gradient `gy`, the gradients of `x` and `w`.
 #[allow(clippy::type_complexity)]
+// plain index loops on purpose: the reference reads as the formula
+#[allow(clippy::needless_range_loop)]
 pub(crate) fn direct_conv(
     x: &[f64],
     w: &[f64],
