@@ -5,8 +5,9 @@
 //! here (`Vec::set_len` once every value is written), so this is a kernel
 //! file. `par_collect_channels` checks through [`fill_from`] that each
 //! iterator filled its plane; `par_new_with` is an `unsafe fn` whose
-//! callers ([`par_collect_chunks`], over `fill_from` too; the slice
-//! kernels of `fastmath`, [`repeat_row`] and [`par_zeros`]) guarantee it.
+//! callers ([`par_collect_chunks`], over `fill_from` too; [`par_new_seq`],
+//! through [`SeqFill`]'s count; the slice kernels of `fastmath`,
+//! [`repeat_row`] and [`par_zeros`]) guarantee it.
 
 use rayon::prelude::*;
 
@@ -117,6 +118,68 @@ pub(crate) unsafe fn par_new_with<T: Send>(
     // and the caller guarantees that f wrote every slot it was given.
     unsafe { v.set_len(len) };
     v
+}
+
+/// A new vector of `len` values written front to back by `f`, `chunk`
+/// values per rayon task (as [`par_new_with`]): `f(i, fill)` appends the
+/// values `i * chunk ..` with [`SeqFill::put`] and
+/// [`SeqFill::interleave`], for kernels that produce
+/// their output in memory order a row at a time (Winograd's output
+/// transform), so the output needs no zero fill first.
+///
+/// Panics (after the other tasks finish, leaking nothing unsafe) if `f`
+/// puts fewer or more values than its chunk.
+pub(crate) fn par_new_seq<T: Copy + Send>(
+    len: usize,
+    chunk: usize,
+    f: impl Fn(usize, &mut SeqFill<'_, T>) + Sync + Send,
+) -> Vec<T> {
+    assert!(len == 0 || chunk > 0, "par_new_seq: empty chunks");
+    // SAFETY: SeqFill writes its slots front to back and nothing else can
+    // advance `done` (private to this module); the assert makes sure they
+    // are all written before the task returns.
+    unsafe {
+        par_new_with(len, chunk, |i, slots| {
+            let mut fill = SeqFill { slots, done: 0 };
+            f(i, &mut fill);
+            assert!(
+                fill.done == fill.slots.len(),
+                "par_new_seq: a task wrote fewer values than its chunk"
+            );
+        })
+    }
+}
+
+/// The slots of one task of [`par_new_seq`], written front to back.
+pub(crate) struct SeqFill<'a, T> {
+    slots: &'a mut [std::mem::MaybeUninit<T>],
+    done: usize,
+}
+
+impl<T: Copy> SeqFill<'_, T> {
+    /// Writes `values` into the next slots. Panics if they are fewer
+    /// than `values.len()`.
+    #[inline(always)]
+    pub(crate) fn put(&mut self, values: &[T]) {
+        let end = self.done + values.len();
+        assert!(end <= self.slots.len(), "par_new_seq: a task wrote past its chunk");
+        self.slots[self.done..end].write_copy_of_slice(values);
+        self.done = end;
+    }
+
+    /// Writes `e[0], o[0], e[1], o[1], ...` into the next `2 e.len()`
+    /// slots. Panics if they are fewer, or `o` is shorter than `e`.
+    #[inline(always)]
+    pub(crate) fn interleave(&mut self, e: &[T], o: &[T]) {
+        let end = self.done + 2 * e.len();
+        assert!(end <= self.slots.len(), "par_new_seq: a task wrote past its chunk");
+        assert!(o.len() >= e.len(), "SeqFill::interleave: o shorter than e");
+        for ((pair, &e), &o) in self.slots[self.done..end].chunks_exact_mut(2).zip(e).zip(o) {
+            pair[0].write(e);
+            pair[1].write(o);
+        }
+        self.done = end;
+    }
 }
 
 /// `len` zeros, written in parallel ([`PAR_ZEROS_CHUNK`] values per task)
@@ -305,6 +368,50 @@ mod tests {
             |_| (),
             |_, ci, ni| (0..if (ci, ni) == (1, 1) { 2 } else { 3 }).map(|j| j as f32),
         );
+    }
+
+    #[test]
+    fn seq_fill_builds_chunks_in_order_on_any_thread_count() {
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for (len, chunk) in [(0, 4), (5, 8), (10, 3), (1000, 64)] {
+                let v: Vec<u32> = pool.install(|| {
+                    par_new_seq(len, chunk, |i, fill| {
+                        let end = ((i + 1) * chunk).min(len);
+                        // in pieces of 3, as rows would be: the first
+                        // two values of each interleaved, the last put
+                        let vals: Vec<u32> = (i * chunk..end).map(|j| j as u32).collect();
+                        for piece in vals.chunks(3) {
+                            let paired = if piece.len() >= 2 { 2 } else { 0 };
+                            fill.interleave(&piece[..paired / 2], &piece[paired / 2..paired]);
+                            fill.put(&piece[paired..]);
+                        }
+                    })
+                });
+                assert_eq!(v, (0..len as u32).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "fewer values than its chunk")]
+    fn seq_fill_refuses_a_short_chunk() {
+        par_new_seq(8, 4, |i, fill| fill.put(&[1.0f32; 4][..if i == 1 { 3 } else { 4 }]));
+    }
+
+    #[test]
+    #[should_panic(expected = "o shorter than e")]
+    fn seq_fill_refuses_to_interleave_unequal_rows() {
+        par_new_seq(4, 4, |_, fill| fill.interleave(&[1.0f32, 2.0], &[3.0]));
+    }
+
+    #[test]
+    #[should_panic(expected = "past its chunk")]
+    fn seq_fill_refuses_a_long_chunk() {
+        par_new_seq(8, 4, |_, fill| fill.put(&[1.0f32; 5]));
     }
 
     #[test]

@@ -129,11 +129,7 @@ pub fn forward<T: Element>(
     wino: bool,
 ) {
     if wino {
-        assert!(
-            winograd::applicable(g, c, f),
-            "winograd: shape does not apply"
-        );
-        let u = winograd::transform_weights(w, f, c, false);
+        let u = winograd_weights(w, g, c, f, false);
         winograd::forward(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw), out);
         return;
     }
@@ -167,6 +163,60 @@ pub fn forward<T: Element>(
     }
 }
 
+/// [`forward`] by Winograd into a new vector, written once (no zero fill
+/// first).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_winograd<T: Element>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    g: &Window,
+    n: usize,
+    c: usize,
+    f: usize,
+) -> Vec<T> {
+    let u = winograd_weights(w, g, c, f, false);
+    winograd::forward_new(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw))
+}
+
+/// [`backward`] by Winograd, the input gradient (empty unless `need_x`)
+/// into a new vector, written once (no zero fill first).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_winograd<T: Element>(
+    x: &[T],
+    w: &[T],
+    gy: &[T],
+    g: &Window,
+    n: usize,
+    c: usize,
+    f: usize,
+    need_x: bool,
+    need_w: bool,
+) -> (Vec<T>, Option<Vec<T>>) {
+    if n == 0 {
+        return (Vec::new(), need_w.then(|| vec![T::ZERO; f * c * g.kh * g.kw]));
+    }
+    let gx = if need_x {
+        // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
+        let uf = winograd_weights(w, g, c, f, true);
+        winograd::forward_new(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw))
+    } else {
+        Vec::new()
+    };
+    let gw = need_w.then(|| winograd::weight_grad(x, gy, n, c, f, (g.h, g.w), (g.ph, g.pw)));
+    (gx, gw)
+}
+
+/// The transformed weights of a layer the Winograd path applies to
+/// (panics otherwise: the caller checked).
+fn winograd_weights<T: Element>(w: &[T], g: &Window, c: usize, f: usize, flip: bool) -> Vec<PackedA<T>> {
+    assert!(
+        winograd::applicable(g, c, f),
+        "winograd: shape does not apply"
+    );
+    winograd::transform_weights(w, f, c, flip)
+}
+
 /// Gradients of input (`gx`, `n * c * h * w`, zeroed, empty when not
 /// needed) and weight (returned when `need_w`) given `gy` (`n * f * p`);
 /// by Winograd when `wino`.
@@ -187,13 +237,9 @@ pub fn backward<T: Element>(
         return need_w.then(|| vec![T::ZERO; f * c * g.kh * g.kw]);
     }
     if wino {
-        assert!(
-            winograd::applicable(g, c, f),
-            "winograd: shape does not apply"
-        );
         if !gx.is_empty() {
             // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
-            let uf = winograd::transform_weights(w, f, c, true);
+            let uf = winograd_weights(w, g, c, f, true);
             winograd::forward(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw), gx);
         }
         return need_w.then(|| winograd::weight_grad(x, gy, n, c, f, (g.h, g.w), (g.ph, g.pw)));

@@ -193,13 +193,12 @@ pub fn forward<T: Element>(
     let xs = to_phases(x, n, c, (g.h, g.w), (g.ph, g.pw), d, q);
     let n2 = n * p.dh * p.dw;
     let sub = &p.sub;
-    let mut ys = vec![T::ZERO; n2 * f * sub.ho * sub.wo];
-    conv_packed::forward(&xs, w, b, sub, n2, c, f, &mut ys, true);
+    let ys = conv_packed::forward_winograd(&xs, w, b, sub, n2, c, f);
     from_phases(&ys, n, f, (g.ho, g.wo), (0, 0), d, (sub.ho, sub.wo))
 }
 
-/// The input gradient (into `gx` when it is not empty) and, with `need_w`,
-/// the weight gradient of the dilated convolution.
+/// The input gradient (empty unless `need_x`) and, with `need_w`, the
+/// weight gradient of the dilated convolution.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Element>(
     x: &[T],
@@ -210,24 +209,20 @@ pub fn backward<T: Element>(
     n: usize,
     c: usize,
     f: usize,
-    gx: &mut [T],
+    need_x: bool,
     need_w: bool,
-) -> Option<Vec<T>> {
+) -> (Vec<T>, Option<Vec<T>>) {
     let (d, q) = ((p.dh, p.dw), (p.hq, p.wq));
     let sub = &p.sub;
     let xs = to_phases(x, n, c, (g.h, g.w), (g.ph, g.pw), d, q);
     // rows and columns of the phase outputs past the real output get zero
     let gys = to_phases(gy, n, f, (g.ho, g.wo), (0, 0), d, (sub.ho, sub.wo));
     let n2 = n * p.dh * p.dw;
-    let mut gxs = if gx.is_empty() {
-        Vec::new()
+    let (gxs, gw) = conv_packed::backward_winograd(&xs, w, &gys, sub, n2, c, f, need_x, need_w);
+    let gx = if need_x {
+        from_phases(&gxs, n, c, (g.h, g.w), (g.ph, g.pw), d, q)
     } else {
-        vec![T::ZERO; xs.len()]
+        Vec::new()
     };
-    let gw = conv_packed::backward(&xs, w, &gys, sub, n2, c, f, &mut gxs, need_w, true);
-    if !gx.is_empty() {
-        let merged = from_phases(&gxs, n, c, (g.h, g.w), (g.ph, g.pw), d, q);
-        gx.copy_from_slice(&merged);
-    }
-    gw
+    (gx, gw)
 }

@@ -72,10 +72,12 @@ pub fn forward<T: Element>(
         let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
         return dilated::forward(x, w, b, g, &ph, n, c, f);
     }
+    if path == ConvPath::Winograd {
+        return conv_packed::forward_winograd(x, w, b, g, n, c, f);
+    }
     let mut out = crate::scratch::par_zeros(n * f * p);
-    if matches!(path, ConvPath::Winograd | ConvPath::Packed) {
-        let wino = path == ConvPath::Winograd;
-        conv_packed::forward(x, w, b, g, n, c, f, &mut out, wino);
+    if path == ConvPath::Packed {
+        conv_packed::forward(x, w, b, g, n, c, f, &mut out, false);
         return out;
     }
     // ConvPath::Im2col
@@ -149,24 +151,27 @@ pub fn backward<T: Element>(
         x.len() == n * in_sz && w.len() == f * ckk && gy.len() == n * f * p,
         "conv2d backward: slice lengths disagree with the shapes"
     );
+    let path = choose::<T>(g, n, c, f);
+    // the Winograd paths write dL/dx once into a new vector; the others
+    // accumulate (col2im) into a zeroed one
+    match path {
+        ConvPath::Winograd => {
+            return conv_packed::backward_winograd(x, w, gy, g, n, c, f, need_x, need_w);
+        }
+        ConvPath::DilatedWinograd => {
+            let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
+            return dilated::backward(x, w, gy, g, &ph, n, c, f, need_x, need_w);
+        }
+        ConvPath::Packed | ConvPath::Im2col => {}
+    }
     let mut gx = if need_x {
         crate::scratch::par_zeros(x.len())
     } else {
         Vec::new()
     };
-    let path = choose::<T>(g, n, c, f);
-    match path {
-        ConvPath::DilatedWinograd => {
-            let ph = dilated::phases(g, n, c, f).expect("chosen only where it applies");
-            let gw = dilated::backward(x, w, gy, g, &ph, n, c, f, &mut gx, need_w);
-            return (gx, gw);
-        }
-        ConvPath::Winograd | ConvPath::Packed => {
-            let wino = path == ConvPath::Winograd;
-            let gw = conv_packed::backward(x, w, gy, g, n, c, f, &mut gx, need_w, wino);
-            return (gx, gw);
-        }
-        ConvPath::Im2col => {}
+    if path == ConvPath::Packed {
+        let gw = conv_packed::backward(x, w, gy, g, n, c, f, &mut gx, need_w, false);
+        return (gx, gw);
     }
     let is_1x1 = g.is_plain_1x1();
     let wm = MatRef::row_major(w, f, ckk);

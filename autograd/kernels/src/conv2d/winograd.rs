@@ -158,28 +158,139 @@ pub fn forward<T: Element>(
     (ph, pw): (usize, usize),
     out: &mut [T],
 ) {
-    assert_eq!(u.len(), 16, "winograd: 16 transformed weight matrices");
-    let f = u[0].rows();
-    let geo = Geometry::new((h, w), (ph, pw));
-    let (ho, wo, tiles) = (geo.ho, geo.wo, geo.tiles);
-    // V and M of a chunk (16 (c + f) tc floats) within CHUNK_BYTES
-    let fit = CHUNK_BYTES / (16 * 4 * (c + f)).max(1);
-    let per = (TILES_PER_CHUNK.min(fit) / tiles).clamp(1, n.max(1));
-    let chunk = |s: &mut Scratch<T>, xc: &[T], yc: &mut [T]| {
-        let ns = xc.len() / (c * h * w);
-        let tc = ns * tiles;
+    let plan = ForwardPlan::new(u, n, c, (h, w), (ph, pw));
+    out[..plan.out_len]
+        .par_chunks_mut(plan.out_chunk)
+        .zip(x.par_chunks(plan.in_chunk))
+        .for_each(|(yc, xc)| {
+            let mut sink = SliceSink { dst: yc, at: 0 };
+            crate::scratch::with_scratch(|s| plan.chunk(s, xc, u, bias, &mut sink))
+        });
+}
+
+/// [`forward`] into a new vector, each chunk's output written once, in
+/// memory order, instead of into a zero-filled one (the zero fill was
+/// 1.4% of the 1-thread training step, perf, Zen 1).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_new<T: Element>(
+    x: &[T],
+    u: &[PackedA<T>],
+    bias: Option<&[T]>,
+    n: usize,
+    c: usize,
+    (h, w): (usize, usize),
+    (ph, pw): (usize, usize),
+) -> Vec<T> {
+    let plan = ForwardPlan::new(u, n, c, (h, w), (ph, pw));
+    crate::scratch::par_new_seq(plan.out_len, plan.out_chunk, |i, fill| {
+        let xc = &x[i * plan.in_chunk..((i + 1) * plan.in_chunk).min(x.len())];
+        crate::scratch::with_scratch(|s| plan.chunk(s, xc, u, bias, fill))
+    })
+}
+
+/// How [`forward`] cuts a batch into chunks of samples (by shape alone,
+/// so results do not depend on the thread count).
+struct ForwardPlan {
+    geo: Geometry,
+    c: usize,
+    f: usize,
+    /// values of the output and of the input per chunk, and of the output
+    out_chunk: usize,
+    in_chunk: usize,
+    out_len: usize,
+}
+
+impl ForwardPlan {
+    fn new<T: Element>(
+        u: &[PackedA<T>],
+        n: usize,
+        c: usize,
+        (h, w): (usize, usize),
+        (ph, pw): (usize, usize),
+    ) -> Self {
+        assert_eq!(u.len(), 16, "winograd: 16 transformed weight matrices");
+        let f = u[0].rows();
+        let geo = Geometry::new((h, w), (ph, pw));
+        // V and M of a chunk (16 (c + f) tc floats) within CHUNK_BYTES
+        let fit = CHUNK_BYTES / (16 * 4 * (c + f)).max(1);
+        let per = (TILES_PER_CHUNK.min(fit) / geo.tiles).clamp(1, n.max(1));
+        let plane = geo.ho * geo.wo;
+        ForwardPlan {
+            c,
+            f,
+            out_chunk: per * f * plane,
+            in_chunk: per * c * h * w,
+            out_len: n * f * plane,
+            geo,
+        }
+    }
+
+    /// One chunk: the samples of `xc`, their outputs put into `yc` plane
+    /// by plane.
+    fn chunk<T: Element>(
+        &self,
+        s: &mut Scratch<T>,
+        xc: &[T],
+        u: &[PackedA<T>],
+        bias: Option<&[T]>,
+        yc: &mut impl OutSink<T>,
+    ) {
+        let (geo, c, f) = (&self.geo, self.c, self.f);
+        let ns = xc.len() / (c * geo.h * geo.w);
+        let tc = ns * geo.tiles;
         s.v.resize_with(16, PackedB::default);
         geo.input_transform(xc, c, VOut::Packed(&mut s.v), &mut s.rows);
         s.m.resize(16 * f * tc, T::ZERO);
         for (xi, mx) in s.m.chunks_exact_mut(f * tc).enumerate() {
             gemm_packed(&u[xi], &s.v[xi], mx, tc, false);
         }
-        geo.output_transform(&s.m, f, bias, yc, &mut s.rows);
-    };
-    out[..n * f * ho * wo]
-        .par_chunks_mut(per * f * ho * wo)
-        .zip(x.par_chunks(per * c * h * w))
-        .for_each(|(yc, xc)| crate::scratch::with_scratch(|s| chunk(s, xc, yc)));
+        geo.output_transform(&s.m, f, ns, bias, yc, &mut s.rows);
+    }
+}
+
+/// Where the output transform puts `Y`, in memory order.
+trait OutSink<T> {
+    /// `e[0], o[0], e[1], o[1], ...` (as many pairs as `e` is long).
+    fn interleave(&mut self, e: &[T], o: &[T]);
+    /// `v`.
+    fn put(&mut self, v: &[T]);
+}
+
+/// Into a slice, front to back.
+struct SliceSink<'a, T> {
+    dst: &'a mut [T],
+    at: usize,
+}
+
+impl<T: Copy> OutSink<T> for SliceSink<'_, T> {
+    #[inline(always)]
+    fn interleave(&mut self, e: &[T], o: &[T]) {
+        let end = self.at + 2 * e.len();
+        assert!(o.len() >= e.len(), "SliceSink::interleave: o shorter than e");
+        for ((pair, &e), &o) in self.dst[self.at..end].chunks_exact_mut(2).zip(e).zip(o) {
+            pair[0] = e;
+            pair[1] = o;
+        }
+        self.at = end;
+    }
+
+    #[inline(always)]
+    fn put(&mut self, v: &[T]) {
+        self.dst[self.at..self.at + v.len()].copy_from_slice(v);
+        self.at += v.len();
+    }
+}
+
+impl<T: Copy> OutSink<T> for crate::scratch::SeqFill<'_, T> {
+    #[inline(always)]
+    fn interleave(&mut self, e: &[T], o: &[T]) {
+        crate::scratch::SeqFill::interleave(self, e, o)
+    }
+
+    #[inline(always)]
+    fn put(&mut self, v: &[T]) {
+        crate::scratch::SeqFill::put(self, v)
+    }
 }
 
 /// Tiles per weight-gradient chunk (the k of its GEMMs); the chunks are
@@ -286,9 +397,9 @@ struct GradScratch<T: Element> {
 /// one's); it is for the CPUs with full-width AVX2 units, Intel's and Zen
 /// 2 onwards, where the conv rows are furthest from PyTorch's.
 macro_rules! transforms_for_isa {
-    ($(#[$meta:meta])* $name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($(#[$meta:meta])* $name:ident, $avx2:ident, $body:ident, [$($g:ident: $bound:path),*], ($($arg:ident: $ty:ty),*)) => {
         $(#[$meta])*
-        fn $name<T: Element>(&self, $($arg: $ty),*) {
+        fn $name<T: Element $(, $g: $bound)*>(&self, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if crate::cpu::active() >= crate::cpu::Isa::Avx2 {
                 // SAFETY: the only requirement of a target_feature function
@@ -301,7 +412,7 @@ macro_rules! transforms_for_isa {
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
-        fn $avx2<T: Element>(&self, $($arg: $ty),*) {
+        fn $avx2<T: Element $(, $g: $bound)*>(&self, $($arg: $ty),*) {
             self.$body($($arg),*)
         }
     };
@@ -340,17 +451,17 @@ impl Geometry {
 
     transforms_for_isa!(
         /// [`Self::input_transform_body`] (its docs are there).
-        input_transform, input_transform_avx2, input_transform_body,
+        input_transform, input_transform_avx2, input_transform_body, [],
         (xc: &[T], c: usize, v: VOut<'_, T>, rs: &mut RowScratch<T>)
     );
     transforms_for_isa!(
         /// [`Self::output_transform_body`] (its docs are there).
-        output_transform, output_transform_avx2, output_transform_body,
-        (m: &[T], f: usize, bias: Option<&[T]>, yc: &mut [T], rs: &mut RowScratch<T>)
+        output_transform, output_transform_avx2, output_transform_body, [S: OutSink<T>],
+        (m: &[T], f: usize, ns: usize, bias: Option<&[T]>, yc: &mut S, rs: &mut RowScratch<T>)
     );
     transforms_for_isa!(
         /// [`Self::grad_output_transform_body`] (its docs are there).
-        grad_output_transform, grad_output_transform_avx2, grad_output_transform_body,
+        grad_output_transform, grad_output_transform_avx2, grad_output_transform_body, [],
         (gyc: &[T], f: usize, z: &mut Vec<T>, rs: &mut RowScratch<T>)
     );
 
@@ -465,22 +576,24 @@ impl Geometry {
         }
     }
 
-    /// `Y = A^T M A` (+ bias) for every tile, from `m = [16][f][tiles]`,
-    /// into the chunk's output `yc` (`[samples, f, ho, wo]`): element-wise
-    /// over all tiles of a plane, then each tile's 2x2 outputs scattered.
+    /// `Y = A^T M A` (+ bias) for every tile of `ns` samples, from
+    /// `m = [16][f][tiles]`, put into `yc` in memory order (`[ns, f, ho,
+    /// wo]`): element-wise over all tiles of a plane, then each output row
+    /// interleaved from its tiles' even and odd columns.
     #[inline(always)]
-    fn output_transform_body<T: Element>(
+    fn output_transform_body<T: Element, S: OutSink<T>>(
         &self,
         m: &[T],
         f: usize,
+        ns: usize,
         bias: Option<&[T]>,
-        yc: &mut [T],
+        yc: &mut S,
         rs: &mut RowScratch<T>,
     ) {
         let (ho, wo, txn) = (self.ho, self.wo, self.txn);
-        let ns = yc.len() / (f * ho * wo);
         let tiles = self.tiles;
         let tc = ns * tiles;
+        assert!(m.len() >= 16 * f * tc, "winograd: M shorter than 16 f tiles");
         rs.d.resize(12 * tiles, T::ZERO);
         for si in 0..ns {
             for fi in 0..f {
@@ -505,18 +618,14 @@ impl Geometry {
                         y1[j] = c1[j] - c2[j] - c3[j] + b;
                     }
                 }
-                let yplane = &mut yc[(si * f + fi) * ho * wo..(si * f + fi + 1) * ho * wo];
-                for (oy, orow) in yplane.chunks_exact_mut(wo).enumerate() {
+                for oy in 0..ho {
                     let (ty, i) = (oy / 2, oy % 2);
                     let base = 2 * i * tiles + ty * txn;
                     let (ev, od) = (&y[base..base + txn], &y[base + tiles..base + tiles + txn]);
-                    // whole pairs branch-free, then a lone last column
-                    for ((pair, &e), &o) in orow.chunks_exact_mut(2).zip(ev).zip(od) {
-                        pair[0] = e;
-                        pair[1] = o;
-                    }
+                    // whole pairs, then a lone last column
+                    yc.interleave(&ev[..wo / 2], &od[..wo / 2]);
                     if wo % 2 == 1 {
-                        orow[wo - 1] = ev[wo / 2];
+                        yc.put(&ev[wo / 2..wo / 2 + 1]);
                     }
                 }
             }
@@ -768,9 +877,12 @@ mod tests {
             let bias = vals(f, 3);
             let len = ns * f * geo.ho * geo.wo;
             let (mut y0, mut y1) = (vec![0.0f32; len], vec![1.0f32; len]);
-            geo.output_transform_body(&m, f, Some(&bias), &mut y0, &mut r0);
+            let mut s0 = SliceSink { dst: &mut y0, at: 0 };
+            geo.output_transform_body(&m, f, ns, Some(&bias), &mut s0, &mut r0);
+            let mut s1 = SliceSink { dst: &mut y1, at: 0 };
             // SAFETY: as above
-            unsafe { geo.output_transform_avx2(&m, f, Some(&bias), &mut y1, &mut r1) };
+            unsafe { geo.output_transform_avx2(&m, f, ns, Some(&bias), &mut s1, &mut r1) };
+            assert_eq!((s0.at, s1.at), (len, len));
             assert_eq!(bits(&y0), bits(&y1), "output {h}x{w} pad {ph},{pw}");
 
             let gy = vals(len, 4);
@@ -830,6 +942,8 @@ mod tests {
             let u = transform_weights(&wt, f, c, false);
             let mut y = vec![f64::NAN; want_y.len()];
             forward(&x, &u, Some(&bias), n, c, (h, w), (p, p), &mut y);
+            let y_new = forward_new(&x, &u, Some(&bias), n, c, (h, w), (p, p));
+            assert_eq!(y, y_new, "forward_new {:?}", (n, c, f, h, w, p));
             // the input gradient: corr(gy, rot180(w)^T) with padding 2 - p
             let uf = transform_weights(&wt, f, c, true);
             let mut gx = vec![f64::NAN; x.len()];
