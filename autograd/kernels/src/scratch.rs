@@ -162,7 +162,10 @@ impl<T: Copy> SeqFill<'_, T> {
     #[inline(always)]
     pub(crate) fn put(&mut self, values: &[T]) {
         let end = self.done + values.len();
-        assert!(end <= self.slots.len(), "par_new_seq: a task wrote past its chunk");
+        assert!(
+            end <= self.slots.len(),
+            "par_new_seq: a task wrote past its chunk"
+        );
         self.slots[self.done..end].write_copy_of_slice(values);
         self.done = end;
     }
@@ -172,7 +175,10 @@ impl<T: Copy> SeqFill<'_, T> {
     #[inline(always)]
     pub(crate) fn interleave(&mut self, e: &[T], o: &[T]) {
         let end = self.done + 2 * e.len();
-        assert!(end <= self.slots.len(), "par_new_seq: a task wrote past its chunk");
+        assert!(
+            end <= self.slots.len(),
+            "par_new_seq: a task wrote past its chunk"
+        );
         assert!(o.len() >= e.len(), "SeqFill::interleave: o shorter than e");
         for ((pair, &e), &o) in self.slots[self.done..end].chunks_exact_mut(2).zip(e).zip(o) {
             pair[0].write(e);
@@ -399,7 +405,9 @@ mod tests {
     #[test]
     #[should_panic(expected = "fewer values than its chunk")]
     fn seq_fill_refuses_a_short_chunk() {
-        par_new_seq(8, 4, |i, fill| fill.put(&[1.0f32; 4][..if i == 1 { 3 } else { 4 }]));
+        par_new_seq(8, 4, |i, fill| {
+            fill.put(&[1.0f32; 4][..if i == 1 { 3 } else { 4 }])
+        });
     }
 
     #[test]

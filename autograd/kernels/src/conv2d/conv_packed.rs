@@ -194,7 +194,10 @@ pub fn backward_winograd<T: Element>(
     need_w: bool,
 ) -> (Vec<T>, Option<Vec<T>>) {
     if n == 0 {
-        return (Vec::new(), need_w.then(|| vec![T::ZERO; f * c * g.kh * g.kw]));
+        return (
+            Vec::new(),
+            need_w.then(|| vec![T::ZERO; f * c * g.kh * g.kw]),
+        );
     }
     let gx = if need_x {
         // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
@@ -209,7 +212,13 @@ pub fn backward_winograd<T: Element>(
 
 /// The transformed weights of a layer the Winograd path applies to
 /// (panics otherwise: the caller checked).
-fn winograd_weights<T: Element>(w: &[T], g: &Window, c: usize, f: usize, flip: bool) -> Vec<PackedA<T>> {
+fn winograd_weights<T: Element>(
+    w: &[T],
+    g: &Window,
+    c: usize,
+    f: usize,
+    flip: bool,
+) -> Vec<PackedA<T>> {
     assert!(
         winograd::applicable(g, c, f),
         "winograd: shape does not apply"
