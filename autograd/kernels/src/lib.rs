@@ -22,8 +22,9 @@
 //!
 //! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
 //! forbid `unsafe` code; here it is confined to `alloc`, `gemm`, `packed`,
-//! `fastmath`, `transpose`, `scratch` and `conv2d::winograd`, each block with a SAFETY comment and a test against a plain
-//! loop, every bound it relies on checked in checked arithmetic first, and
+//! `fastmath`, `transpose`, `scratch` and `conv2d::winograd`, each block
+//! with a SAFETY comment and a test against a plain loop, every bound it
+//! relies on checked in checked arithmetic first, and
 //! the raw-kernel traits sealed (their methods take a [`packed::Token`]
 //! that only this crate can make). `autograd` re-exports every module
 //! under the same path (`autograd::packed`, ...).
