@@ -711,17 +711,53 @@ enum VOut<'a, T> {
     Packed(&'a mut [PackedB<T>]),
 }
 
-/// `B^T x` for four rows `x` at once, element by element over the rows:
-/// `y0 = x0 - x2, y1 = x1 + x2, y2 = x2 - x1, y3 = x1 - x3` (the length is
-/// `y0`'s). A function of its own so that the outputs arrive as separate
-/// `&mut` arguments, which LLVM knows do not alias: inline, the loop
-/// needed runtime overlap checks for 8 streams and stayed scalar.
-#[inline(never)]
-fn bt_rows<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y3: &mut [T]) {
-    bt_rows_body(x, y0, y1, y2, y3)
+/// A row kernel `$name` over the loop `$body`: `$name` itself (a
+/// function of its own, so that its outputs arrive as separate `&mut`
+/// arguments, which LLVM knows do not alias: inline, such loops needed
+/// runtime overlap checks for 8 streams and stayed scalar), `$avx2`, the
+/// same compiled for AVX2, and `$isa`, which calls `$avx2` on a CPU with
+/// AVX2 (as the transforms that call it, chosen by [`crate::cpu::active`]
+/// the same way) and `$name` otherwise.
+macro_rules! row_kernel_for_isa {
+    ($(#[$meta:meta])* $name:ident, $avx2:ident, $isa:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        $(#[$meta])*
+        #[inline(never)]
+        fn $name<T: Element>($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+
+        #[doc = concat!("[`", stringify!($name), "`] compiled for AVX2.")]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[inline(never)]
+        fn $avx2<T: Element>($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+
+        #[doc = concat!("[`", stringify!($name), "`], or its AVX2 build on a CPU with AVX2.")]
+        #[inline(always)]
+        fn $isa<T: Element>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if crate::cpu::active() >= crate::cpu::Isa::Avx2 {
+                // SAFETY: the only requirement of a target_feature function
+                // is that the CPU has the feature: active() is at most
+                // detected(), which found AVX2. The body is safe code.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $name($($arg),*)
+        }
+    };
 }
 
-/// The loop of [`bt_rows`] and [`bt_rows_avx2`].
+row_kernel_for_isa!(
+    /// `B^T x` for four rows `x` at once, element by element over the
+    /// rows: `y0 = x0 - x2, y1 = x1 + x2, y2 = x2 - x1, y3 = x1 - x3` (the
+    /// length is `y0`'s).
+    bt_rows, bt_rows_avx2, bt_rows_isa, bt_rows_body,
+    (x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y3: &mut [T])
+);
+
+/// The loop of [`bt_rows`].
 #[inline(always)]
 fn bt_rows_body<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y3: &mut [T]) {
     let n = y0.len();
@@ -735,41 +771,17 @@ fn bt_rows_body<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [
     }
 }
 
-/// [`bt_rows`], or its AVX2 build on a CPU with AVX2 (as the transforms
-/// that call it, chosen by [`crate::cpu::active`] the same way).
-#[inline(always)]
-fn bt_rows_isa<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y3: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::active() >= crate::cpu::Isa::Avx2 {
-        // SAFETY: the only requirement of a target_feature function is
-        // that the CPU has the feature: active() is at most detected(),
-        // which found AVX2. The body is safe code.
-        return unsafe { bt_rows_avx2(x, y0, y1, y2, y3) };
-    }
-    bt_rows(x, y0, y1, y2, y3)
-}
+row_kernel_for_isa!(
+    /// `B` along one padded row `p` (at least `2 n + 2` long, `n =
+    /// h0.len()` tiles): with `D_k[i] = p[2i + k]` (the four columns of
+    /// tile `i`), `H_0 = D_0 - D_2, H_1 = D_1 + D_2, H_2 = D_2 - D_1, H_3 =
+    /// D_1 - D_3`. As a function of its own the loop vectorises, the
+    /// stride-2 reads becoming vector loads and shuffles.
+    b_row, b_row_avx2, b_row_isa, b_row_body,
+    (p: &[T], h0: &mut [T], h1: &mut [T], h2: &mut [T], h3: &mut [T])
+);
 
-/// [`bt_rows`] compiled for AVX2 (a function of its own for the same
-/// aliasing reason).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline(never)]
-fn bt_rows_avx2<T: Element>(x: [&[T]; 4], y0: &mut [T], y1: &mut [T], y2: &mut [T], y3: &mut [T]) {
-    bt_rows_body(x, y0, y1, y2, y3)
-}
-
-/// `B` along one padded row `p` (at least `2 n + 2` long, `n = h0.len()`
-/// tiles): with `D_k[i] = p[2i + k]` (the four columns of tile `i`),
-/// `H_0 = D_0 - D_2, H_1 = D_1 + D_2, H_2 = D_2 - D_1, H_3 = D_1 - D_3`.
-/// A function of its own, like [`bt_rows`], so that the outputs arrive as
-/// `&mut` arguments that LLVM knows do not alias: the loop then vectorises
-/// with the stride-2 reads as vector loads and shuffles.
-#[inline(never)]
-fn b_row<T: Element>(p: &[T], h0: &mut [T], h1: &mut [T], h2: &mut [T], h3: &mut [T]) {
-    b_row_body(p, h0, h1, h2, h3)
-}
-
-/// The loop of [`b_row`] and [`b_row_avx2`].
+/// The loop of [`b_row`].
 #[inline(always)]
 fn b_row_body<T: Element>(p: &[T], h0: &mut [T], h1: &mut [T], h2: &mut [T], h3: &mut [T]) {
     let n = h0.len();
@@ -782,28 +794,6 @@ fn b_row_body<T: Element>(p: &[T], h0: &mut [T], h1: &mut [T], h2: &mut [T], h3:
         h2[i] = d2 - d1;
         h3[i] = d1 - d3;
     }
-}
-
-/// [`b_row`], or its AVX2 build on a CPU with AVX2 (chosen as for
-/// [`bt_rows_isa`]).
-#[inline(always)]
-fn b_row_isa<T: Element>(p: &[T], h0: &mut [T], h1: &mut [T], h2: &mut [T], h3: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::active() >= crate::cpu::Isa::Avx2 {
-        // SAFETY: the only requirement of a target_feature function is
-        // that the CPU has the feature: active() is at most detected(),
-        // which found AVX2. The body is safe code.
-        return unsafe { b_row_avx2(p, h0, h1, h2, h3) };
-    }
-    b_row(p, h0, h1, h2, h3)
-}
-
-/// [`b_row`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline(never)]
-fn b_row_avx2<T: Element>(p: &[T], h0: &mut [T], h1: &mut [T], h2: &mut [T], h3: &mut [T]) {
-    b_row_body(p, h0, h1, h2, h3)
 }
 
 /// `e[i] = src[2i]`, `o[i] = src[2i + 1]` for the whole pairs of `src`
