@@ -100,11 +100,20 @@ fn to_phases<T: Element>(
     (qh, qw): (usize, usize),
 ) -> Vec<T> {
     let plane = qh * qw;
-    let mut dst = vec![T::ZERO; n * dh * dw * ch * plane];
+    // zeros where a phase reaches past the image, written in parallel
+    let mut dst = crate::scratch::par_zeros(n * dh * dw * ch * plane);
     dst.par_chunks_mut((ch * plane).max(1))
         .enumerate()
         .for_each(|(k, out)| {
             let (ni, r, s) = (k / (dh * dw), (k / dw) % dh, k % dw);
+            // the columns b of this phase inside the image (s + dw·b - ow
+            // in 0..w): b0..b1, from image column j0; the same every row
+            let b0 = ow.saturating_sub(s).div_ceil(dw);
+            let b1 = (w + ow).saturating_sub(s).div_ceil(dw).min(qw);
+            if b0 >= b1 {
+                return;
+            }
+            let j0 = s + dw * b0 - ow;
             for ci in 0..ch {
                 let sp = &src[(ni * ch + ci) * h * w..][..h * w];
                 let dp = &mut out[ci * plane..][..plane];
@@ -113,18 +122,31 @@ fn to_phases<T: Element>(
                     if i < oh || i - oh >= h {
                         continue;
                     }
-                    let row = &sp[(i - oh) * w..][..w];
-                    let drow = &mut dp[a * qw..][..qw];
-                    for (b, d) in drow.iter_mut().enumerate() {
-                        let j = s + dw * b;
-                        if j >= ow && j - ow < w {
-                            *d = row[j - ow];
-                        }
-                    }
+                    let row = &sp[(i - oh) * w + j0..(i - oh + 1) * w];
+                    take_strided(&mut dp[a * qw + b0..a * qw + b1], row, dw);
                 }
             }
         });
     dst
+}
+
+/// `dst[t] = src[t step]` for every `t` of `dst` (`src` must reach
+/// that far). Branch-free; for step 2 (dilation 2, the common case) in
+/// whole pairs, which compiles to vector shuffles.
+fn take_strided<T: Copy>(dst: &mut [T], src: &[T], step: usize) {
+    if step == 2 {
+        let pairs = (src.len() / 2).min(dst.len());
+        for (d, pair) in dst[..pairs].iter_mut().zip(src.chunks_exact(2)) {
+            *d = pair[0];
+        }
+        if pairs < dst.len() {
+            dst[pairs] = src[2 * pairs];
+        }
+    } else {
+        for (t, d) in dst.iter_mut().enumerate() {
+            *d = src[t * step];
+        }
+    }
 }
 
 /// The inverse gather: `dst[n, ch, i, j] = src[(n, (i + oh) mod dh,
@@ -141,13 +163,40 @@ fn from_phases<T: Element>(
     (qh, qw): (usize, usize),
 ) -> Vec<T> {
     let plane = qh * qw;
-    let mut dst = vec![T::ZERO; n * ch * h * w];
+    let mut dst = crate::scratch::par_zeros(n * ch * h * w);
     // one output plane a task; each phase's pixels are a strided subset of
     // it (no division per pixel)
     dst.par_chunks_mut((h * w).max(1))
         .enumerate()
         .for_each(|(k, out)| {
             let (ni, ci) = (k / ch, k % ch);
+            if dw == 2 {
+                // each row interleaves its two phases' rows: column 2t
+                // from phase (ow mod 2) at t + ow / 2, column 2t + 1 from
+                // the other at t + (ow + 1) / 2
+                let (se, so) = (ow % 2, (ow + 1) % 2);
+                let (be, bo) = (ow / 2, (ow + 1) / 2);
+                for (i, drow) in out.chunks_exact_mut(w).enumerate() {
+                    let (r, a) = ((i + oh) % dh, (i + oh) / dh);
+                    let row = |s: usize| {
+                        let phase = (ni * dh + r) * dw + s;
+                        &src[((phase * ch + ci) * qh + a) * qw..][..qw]
+                    };
+                    let (e, o) = (&row(se)[be..], &row(so)[bo..]);
+                    assert!(
+                        e.len() >= w.div_ceil(2) && o.len() >= w / 2,
+                        "from_phases: phases too small"
+                    );
+                    for ((pair, &e), &o) in drow.chunks_exact_mut(2).zip(e).zip(o) {
+                        pair[0] = e;
+                        pair[1] = o;
+                    }
+                    if w % 2 == 1 {
+                        drow[w - 1] = e[w / 2];
+                    }
+                }
+                return;
+            }
             for r in 0..dh {
                 for s in 0..dw {
                     let phase = (ni * dh + r) * dw + s;
