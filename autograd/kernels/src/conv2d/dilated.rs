@@ -175,7 +175,7 @@ fn from_phases<T: Element>(
                 // from phase (ow mod 2) at t + ow / 2, column 2t + 1 from
                 // the other at t + (ow + 1) / 2
                 let (se, so) = (ow % 2, (ow + 1) % 2);
-                let (be, bo) = (ow / 2, (ow + 1) / 2);
+                let (be, bo) = (ow / 2, ow.div_ceil(2));
                 for (i, drow) in out.chunks_exact_mut(w).enumerate() {
                     let (r, a) = ((i + oh) % dh, (i + oh) / dh);
                     let row = |s: usize| {
