@@ -194,9 +194,11 @@ struct ForwardPlan {
     geo: Geometry,
     c: usize,
     f: usize,
-    /// values of the output and of the input per chunk, and of the output
+    /// Values of the output per chunk.
     out_chunk: usize,
+    /// Values of the input per chunk.
     in_chunk: usize,
+    /// Values of the whole output.
     out_len: usize,
 }
 
@@ -225,8 +227,8 @@ impl ForwardPlan {
         }
     }
 
-    /// One chunk: the samples of `xc`, their outputs put into `yc` plane
-    /// by plane.
+    /// One chunk: the samples of `xc`, their outputs put into `yc` in
+    /// memory order.
     fn chunk<T: Element>(
         &self,
         s: &mut Scratch<T>,
@@ -497,7 +499,7 @@ impl Geometry {
         let ns = xc.len() / (c * h * w);
         let tc = ns * self.tiles;
         let tiles = self.tiles;
-        // one row parity of D_k or H_q: tyn + 1 rows of txn
+        // one row parity of H_q: tyn + 1 rows of txn
         let half = (tyn + 1) * txn;
         // tiles of a plane
         let n = tyn * txn;
