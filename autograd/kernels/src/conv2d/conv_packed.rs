@@ -115,7 +115,8 @@ impl<T: Element> Scratch<T> {
 
 /// `y = conv(x, w) + b` for `n` samples into `out` (`n * f * p`, zeroed);
 /// by Winograd when `wino` (the caller checked it applies: see
-/// [`super::path`]).
+/// [`super::path`]), copied from [`forward_winograd`], which the crate's
+/// own callers use directly.
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Element>(
     x: &[T],
@@ -129,8 +130,8 @@ pub fn forward<T: Element>(
     wino: bool,
 ) {
     if wino {
-        let u = winograd_weights(w, g, c, f, false);
-        winograd::forward(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw), out);
+        let y = forward_winograd(x, w, b, g, n, c, f);
+        out[..y.len()].copy_from_slice(&y);
         return;
     }
     let p = g.ho * g.wo;
@@ -176,7 +177,7 @@ pub fn forward_winograd<T: Element>(
     f: usize,
 ) -> Vec<T> {
     let u = winograd_weights(w, g, c, f, false);
-    winograd::forward_new(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw))
+    winograd::forward(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw))
 }
 
 /// [`backward`] by Winograd, the input gradient (empty unless `need_x`)
@@ -202,7 +203,7 @@ pub fn backward_winograd<T: Element>(
     let gx = if need_x {
         // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
         let uf = winograd_weights(w, g, c, f, true);
-        winograd::forward_new(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw))
+        winograd::forward(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw))
     } else {
         Vec::new()
     };
@@ -228,7 +229,8 @@ fn winograd_weights<T: Element>(
 
 /// Gradients of input (`gx`, `n * c * h * w`, zeroed, empty when not
 /// needed) and weight (returned when `need_w`) given `gy` (`n * f * p`);
-/// by Winograd when `wino`.
+/// by Winograd when `wino`, the input gradient copied from
+/// [`backward_winograd`], which the crate's own callers use directly.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Element>(
     x: &[T],
@@ -246,12 +248,9 @@ pub fn backward<T: Element>(
         return need_w.then(|| vec![T::ZERO; f * c * g.kh * g.kw]);
     }
     if wino {
-        if !gx.is_empty() {
-            // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
-            let uf = winograd_weights(w, g, c, f, true);
-            winograd::forward(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw), gx);
-        }
-        return need_w.then(|| winograd::weight_grad(x, gy, n, c, f, (g.h, g.w), (g.ph, g.pw)));
+        let (gxw, gw) = backward_winograd(x, w, gy, g, n, c, f, !gx.is_empty(), need_w);
+        gx[..gxw.len()].copy_from_slice(&gxw);
+        return gw;
     }
     let need_x = !gx.is_empty();
     let p = g.ho * g.wo;

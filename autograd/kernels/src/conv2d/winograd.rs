@@ -26,6 +26,7 @@
 
 use crate::gemm::MatRef;
 use crate::packed::{gemm_packed, PackedA, PackedB};
+use crate::scratch::SeqFill;
 use crate::Element;
 use rayon::prelude::*;
 
@@ -144,35 +145,13 @@ struct Scratch<T: Element> {
     m: Vec<T>,
 }
 
-/// `out[n, f, ho, wo] = bias[f] + sum_c x[n, c] ⋆ g[f, c]` with zero padding
-/// `(ph, pw)`, where `u = transform_weights(..)` (`f = u[0].rows()`).
-/// `out` is fully overwritten.
+/// `y[n, f, ho, wo] = bias[f] + sum_c x[n, c] ⋆ g[f, c]` with zero padding
+/// `(ph, pw)`, where `u = transform_weights(..)` (`f = u[0].rows()`), as a
+/// new vector: each chunk's output written once, in memory order, not
+/// into a zero-filled one (the zero fill was 1.4% of the 1-thread training
+/// step, perf, Zen 1).
 #[allow(clippy::too_many_arguments)]
 pub fn forward<T: Element>(
-    x: &[T],
-    u: &[PackedA<T>],
-    bias: Option<&[T]>,
-    n: usize,
-    c: usize,
-    (h, w): (usize, usize),
-    (ph, pw): (usize, usize),
-    out: &mut [T],
-) {
-    let plan = ForwardPlan::new(u, n, c, (h, w), (ph, pw));
-    out[..plan.out_len]
-        .par_chunks_mut(plan.out_chunk)
-        .zip(x.par_chunks(plan.in_chunk))
-        .for_each(|(yc, xc)| {
-            let mut sink = SliceSink { dst: yc, at: 0 };
-            crate::scratch::with_scratch(|s| plan.chunk(s, xc, u, bias, &mut sink))
-        });
-}
-
-/// [`forward`] into a new vector, each chunk's output written once, in
-/// memory order, instead of into a zero-filled one (the zero fill was
-/// 1.4% of the 1-thread training step, perf, Zen 1).
-#[allow(clippy::too_many_arguments)]
-pub fn forward_new<T: Element>(
     x: &[T],
     u: &[PackedA<T>],
     bias: Option<&[T]>,
@@ -235,7 +214,7 @@ impl ForwardPlan {
         xc: &[T],
         u: &[PackedA<T>],
         bias: Option<&[T]>,
-        yc: &mut impl OutSink<T>,
+        yc: &mut SeqFill<'_, T>,
     ) {
         let (geo, c, f) = (&self.geo, self.c, self.f);
         let ns = xc.len() / (c * geo.h * geo.w);
@@ -247,54 +226,6 @@ impl ForwardPlan {
             gemm_packed(&u[xi], &s.v[xi], mx, tc, false);
         }
         geo.output_transform(&s.m, f, ns, bias, yc, &mut s.rows);
-    }
-}
-
-/// Where the output transform puts `Y`, in memory order.
-trait OutSink<T> {
-    /// `e[0], o[0], e[1], o[1], ...` (as many pairs as `e` is long).
-    fn interleave(&mut self, e: &[T], o: &[T]);
-    /// `v`.
-    fn put(&mut self, v: &[T]);
-}
-
-/// Into a slice, front to back.
-struct SliceSink<'a, T> {
-    dst: &'a mut [T],
-    at: usize,
-}
-
-impl<T: Copy> OutSink<T> for SliceSink<'_, T> {
-    #[inline(always)]
-    fn interleave(&mut self, e: &[T], o: &[T]) {
-        let end = self.at + 2 * e.len();
-        assert!(
-            o.len() >= e.len(),
-            "SliceSink::interleave: o shorter than e"
-        );
-        for ((pair, &e), &o) in self.dst[self.at..end].chunks_exact_mut(2).zip(e).zip(o) {
-            pair[0] = e;
-            pair[1] = o;
-        }
-        self.at = end;
-    }
-
-    #[inline(always)]
-    fn put(&mut self, v: &[T]) {
-        self.dst[self.at..self.at + v.len()].copy_from_slice(v);
-        self.at += v.len();
-    }
-}
-
-impl<T: Copy> OutSink<T> for crate::scratch::SeqFill<'_, T> {
-    #[inline(always)]
-    fn interleave(&mut self, e: &[T], o: &[T]) {
-        crate::scratch::SeqFill::interleave(self, e, o)
-    }
-
-    #[inline(always)]
-    fn put(&mut self, v: &[T]) {
-        crate::scratch::SeqFill::put(self, v)
     }
 }
 
@@ -402,9 +333,9 @@ struct GradScratch<T: Element> {
 /// one's); it is for the CPUs with full-width AVX2 units, Intel's and Zen
 /// 2 onwards, where the conv rows are furthest from PyTorch's.
 macro_rules! transforms_for_isa {
-    ($(#[$meta:meta])* $name:ident, $avx2:ident, $body:ident, [$($g:ident: $bound:path),*], ($($arg:ident: $ty:ty),*)) => {
+    ($(#[$meta:meta])* $name:ident, $avx2:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
         $(#[$meta])*
-        fn $name<T: Element $(, $g: $bound)*>(&self, $($arg: $ty),*) {
+        fn $name<T: Element>(&self, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             if crate::cpu::active() >= crate::cpu::Isa::Avx2 {
                 // SAFETY: the only requirement of a target_feature function
@@ -417,7 +348,7 @@ macro_rules! transforms_for_isa {
 
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
-        fn $avx2<T: Element $(, $g: $bound)*>(&self, $($arg: $ty),*) {
+        fn $avx2<T: Element>(&self, $($arg: $ty),*) {
             self.$body($($arg),*)
         }
     };
@@ -456,17 +387,17 @@ impl Geometry {
 
     transforms_for_isa!(
         /// [`Self::input_transform_body`] (its docs are there).
-        input_transform, input_transform_avx2, input_transform_body, [],
+        input_transform, input_transform_avx2, input_transform_body,
         (xc: &[T], c: usize, v: VOut<'_, T>, rs: &mut RowScratch<T>)
     );
     transforms_for_isa!(
         /// [`Self::output_transform_body`] (its docs are there).
-        output_transform, output_transform_avx2, output_transform_body, [S: OutSink<T>],
-        (m: &[T], f: usize, ns: usize, bias: Option<&[T]>, yc: &mut S, rs: &mut RowScratch<T>)
+        output_transform, output_transform_avx2, output_transform_body,
+        (m: &[T], f: usize, ns: usize, bias: Option<&[T]>, yc: &mut SeqFill<'_, T>, rs: &mut RowScratch<T>)
     );
     transforms_for_isa!(
         /// [`Self::grad_output_transform_body`] (its docs are there).
-        grad_output_transform, grad_output_transform_avx2, grad_output_transform_body, [],
+        grad_output_transform, grad_output_transform_avx2, grad_output_transform_body,
         (gyc: &[T], f: usize, z: &mut Vec<T>, rs: &mut RowScratch<T>)
     );
 
@@ -574,13 +505,13 @@ impl Geometry {
     /// wo]`): element-wise over all tiles of a plane, then each output row
     /// interleaved from its tiles' even and odd columns.
     #[inline(always)]
-    fn output_transform_body<T: Element, S: OutSink<T>>(
+    fn output_transform_body<T: Element>(
         &self,
         m: &[T],
         f: usize,
         ns: usize,
         bias: Option<&[T]>,
-        yc: &mut S,
+        yc: &mut SeqFill<'_, T>,
         rs: &mut RowScratch<T>,
     ) {
         let (ho, wo, txn) = (self.ho, self.wo, self.txn);
@@ -910,19 +841,23 @@ mod tests {
             let m = vals(16 * f * tc, 2);
             let bias = vals(f, 3);
             let len = ns * f * geo.ho * geo.wo;
-            let (mut y0, mut y1) = (vec![0.0f32; len], vec![1.0f32; len]);
-            let mut s0 = SliceSink {
-                dst: &mut y0,
-                at: 0,
-            };
-            geo.output_transform_body(&m, f, ns, Some(&bias), &mut s0, &mut r0);
-            let mut s1 = SliceSink {
-                dst: &mut y1,
-                at: 0,
-            };
-            // SAFETY: as above
-            unsafe { geo.output_transform_avx2(&m, f, ns, Some(&bias), &mut s1, &mut r1) };
-            assert_eq!((s0.at, s1.at), (len, len));
+            // one chunk of `len` values (par_new_seq checks that all are put)
+            let y0 = crate::scratch::par_new_seq(len, len, |_, fill| {
+                geo.output_transform_body(&m, f, ns, Some(&bias), fill, &mut RowScratch::default())
+            });
+            let y1 = crate::scratch::par_new_seq(len, len, |_, fill| {
+                // SAFETY: as above
+                unsafe {
+                    geo.output_transform_avx2(
+                        &m,
+                        f,
+                        ns,
+                        Some(&bias),
+                        fill,
+                        &mut RowScratch::default(),
+                    )
+                }
+            });
             assert_eq!(bits(&y0), bits(&y1), "output {h}x{w} pad {ph},{pw}");
 
             let gy = vals(len, 4);
@@ -1006,14 +941,10 @@ mod tests {
             let (want_y, want_gx, want_gw) =
                 super::super::direct_conv(&x, &wt, &bias, &gy, &g, n, c, f);
             let u = transform_weights(&wt, f, c, false);
-            let mut y = vec![f64::NAN; want_y.len()];
-            forward(&x, &u, Some(&bias), n, c, (h, w), (p, p), &mut y);
-            let y_new = forward_new(&x, &u, Some(&bias), n, c, (h, w), (p, p));
-            assert_eq!(y, y_new, "forward_new {:?}", (n, c, f, h, w, p));
+            let y = forward(&x, &u, Some(&bias), n, c, (h, w), (p, p));
             // the input gradient: corr(gy, rot180(w)^T) with padding 2 - p
             let uf = transform_weights(&wt, f, c, true);
-            let mut gx = vec![f64::NAN; x.len()];
-            forward(&gy, &uf, None, n, f, (ho, wo), (2 - p, 2 - p), &mut gx);
+            let gx = forward(&gy, &uf, None, n, f, (ho, wo), (2 - p, 2 - p));
             let gw = weight_grad(&x, &gy, n, c, f, (h, w), (p, p));
             for (name, got, want) in [
                 ("y", &y, &want_y),
