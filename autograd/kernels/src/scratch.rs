@@ -157,15 +157,20 @@ pub(crate) struct SeqFill<'a, T> {
 }
 
 impl<T: Copy> SeqFill<'_, T> {
+    /// Where the next `n` slots end (`None`: `n` itself overflowed), in
+    /// checked arithmetic. Panics if that is past the chunk.
+    #[inline(always)]
+    fn end_after(&self, n: Option<usize>) -> usize {
+        n.and_then(|n| self.done.checked_add(n))
+            .filter(|&end| end <= self.slots.len())
+            .expect("par_new_seq: a task wrote past its chunk")
+    }
+
     /// Writes `values` into the next slots. Panics if they are fewer
     /// than `values.len()`.
     #[inline(always)]
     pub(crate) fn put(&mut self, values: &[T]) {
-        let end = self.done + values.len();
-        assert!(
-            end <= self.slots.len(),
-            "par_new_seq: a task wrote past its chunk"
-        );
+        let end = self.end_after(Some(values.len()));
         self.slots[self.done..end].write_copy_of_slice(values);
         self.done = end;
     }
@@ -174,11 +179,7 @@ impl<T: Copy> SeqFill<'_, T> {
     /// slots. Panics if they are fewer, or `o` is shorter than `e`.
     #[inline(always)]
     pub(crate) fn interleave(&mut self, e: &[T], o: &[T]) {
-        let end = self.done + 2 * e.len();
-        assert!(
-            end <= self.slots.len(),
-            "par_new_seq: a task wrote past its chunk"
-        );
+        let end = self.end_after(e.len().checked_mul(2));
         assert!(o.len() >= e.len(), "SeqFill::interleave: o shorter than e");
         for ((pair, &e), &o) in self.slots[self.done..end].chunks_exact_mut(2).zip(e).zip(o) {
             pair[0].write(e);
