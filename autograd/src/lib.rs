@@ -21,6 +21,7 @@ pub mod arith;
 pub mod error;
 pub mod gradcheck;
 pub mod par;
+pub mod profile;
 pub mod tape;
 pub mod tensor;
 

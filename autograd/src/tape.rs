@@ -192,6 +192,7 @@ impl<T: Element> Tape<T> {
             backward: None,
             freed: false,
         });
+        crate::profile::mark();
         Var { tape: self, id }
     }
 
@@ -364,6 +365,7 @@ impl<T: Element> Tape<T> {
             backward,
             freed: false,
         });
+        crate::profile::forward_done(op);
         Ok(Var { tape: self, id })
     }
 
@@ -457,6 +459,7 @@ impl<T: Element> Tape<T> {
         }
         grads[out.id] = Some(seed);
         let anomaly = self.anomaly.get();
+        let profiling = crate::profile::active();
         for i in (0..n).rev() {
             let node = &inner.nodes[i];
             if node.is_leaf || !node.requires_grad {
@@ -489,7 +492,11 @@ impl<T: Element> Tape<T> {
                     Error::tape(op, "internal: a node that requires grad has no backward").at(loc),
                 );
             };
+            let t0 = profiling.then(std::time::Instant::now);
             let result = bw.backward(&g, &needs);
+            if let Some(t0) = t0 {
+                crate::profile::backward_done(op, t0.elapsed());
+            }
             if retain {
                 inner.nodes[i].backward = Some(bw);
             } else {
@@ -545,7 +552,16 @@ impl<T: Element> Tape<T> {
                     .at(loc));
                 }
                 match &mut grads[j] {
-                    Some(acc) => acc.add_assign(&gi),
+                    Some(acc) => {
+                        let t0 = profiling.then(std::time::Instant::now);
+                        acc.add_assign(&gi);
+                        if let Some(t0) = t0 {
+                            crate::profile::backward_done(
+                                crate::profile::ACCUMULATE_GRAD,
+                                t0.elapsed(),
+                            );
+                        }
+                    }
                     slot @ None => *slot = Some(gi),
                 }
             }
@@ -563,6 +579,7 @@ impl<T: Element> Tape<T> {
             .filter(|(_, node)| node.is_leaf && node.requires_grad)
             .filter_map(|(i, node)| Some((node.param?, i)))
             .collect();
+        crate::profile::mark();
         Ok(Grads {
             tape_id: self.id,
             grads,
