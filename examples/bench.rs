@@ -75,6 +75,8 @@ struct Bench {
     threads: usize,
     /// The FMA peak at `threads` threads, GFLOP/s (the roofline's ceiling).
     peak: f64,
+    /// Runs per workload under `autograd::profile` after its timing (0: none).
+    profile: u32,
 }
 
 /// The FMA peak in GFLOP/s on `threads` threads of the global pool (each
@@ -103,12 +105,12 @@ impl Bench {
         flops: Option<f64>,
         extra: Option<&dyn Fn(f64) -> String>,
         min_time: f64,
-        f: impl FnMut(),
+        mut f: impl FnMut(),
     ) {
         if !name.contains(&self.filter) {
             return;
         }
-        let t = timeit(f, min_time);
+        let t = timeit(&mut f, min_time);
         let mut line = format!(
             "workload={name} impl=lecture-grad-{} threads={} median_ms={:.3} min_ms={:.3} reps={}",
             env!("CARGO_PKG_VERSION"),
@@ -129,6 +131,46 @@ impl Bench {
             line += &format!(" extra={}", extras.join(","));
         }
         println!("{line}");
+        if self.profile > 0 {
+            self.print_profile(name, f);
+        }
+    }
+
+    /// Runs `f` `self.profile` times under the tape's profiler and prints
+    /// one `profile` line per op name, per run: where the time of a step
+    /// goes on a machine without a profiler of its own
+    /// (`examples/profile_compare.py` sets them beside PyTorch's).
+    fn print_profile(&self, name: &str, mut f: impl FnMut()) {
+        let p = autograd::profile::start().expect("no other profiler runs on the bench's thread");
+        for _ in 0..self.profile {
+            f();
+        }
+        let prof = p.finish();
+        let n = f64::from(self.profile);
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
+        let head = format!(
+            "profile workload={name} threads={} reps={}",
+            self.threads, self.profile
+        );
+        for r in &prof.rows {
+            println!(
+                "{head} op={} fwd_calls={} fwd_ms={:.3} bwd_calls={} bwd_ms={:.3}",
+                r.op,
+                r.forward_calls as f64 / n,
+                ms(r.forward),
+                r.backward_calls as f64 / n,
+                ms(r.backward)
+            );
+        }
+        let outside = prof.wall.saturating_sub(prof.ops_total());
+        println!(
+            "{head} op=outside_ops fwd_calls=0 fwd_ms={:.3} bwd_calls=0 bwd_ms=0.000",
+            ms(outside)
+        );
+        println!(
+            "{head} op=wall fwd_calls=0 fwd_ms={:.3} bwd_calls=0 bwd_ms=0.000",
+            ms(prof.wall)
+        );
     }
 }
 
@@ -147,6 +189,10 @@ struct Args {
     /// Run only workloads whose name contains this
     #[arg(long, default_value = "")]
     filter: String,
+    /// After timing each workload, run it this many times more under the
+    /// tape's profiler and print per-op `profile` lines (0: off)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    profile: u32,
 }
 
 fn main() {
@@ -191,6 +237,7 @@ fn main() {
         filter: args.filter,
         threads,
         peak,
+        profile: args.profile,
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
 

@@ -94,6 +94,49 @@ fn distributed_without_mpi_says_how_to_build_it() {
     }
 }
 
+/// `bench --profile N` prints, after a workload's timing line, one
+/// `profile` line per op that the workload records, per run, and the wall
+/// time; a small workload keeps the test short.
+#[test]
+fn bench_profile_prints_each_op_of_the_workload() {
+    let o = run(
+        "bench",
+        &[
+            "--threads",
+            "1",
+            "--filter",
+            "logsoftmax_nll",
+            "--profile",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let line = |op: &str| {
+        out.lines()
+            .find(|l| {
+                l.starts_with("profile workload=logsoftmax_nll_fwdbwd ")
+                    && l.contains(&format!(" op={op} "))
+            })
+            .unwrap_or_else(|| panic!("no profile line for {op} in\n{out}"))
+            .to_owned()
+    };
+    for op in ["log_softmax", "nll_loss"] {
+        let l = line(op);
+        assert!(
+            l.contains("reps=2") && l.contains("fwd_calls=1 ") && l.contains("bwd_calls=1 "),
+            "{l}"
+        );
+    }
+    let wall: f64 = line("wall")
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("fwd_ms="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wall > 0.0, "{out}");
+}
+
 #[test]
 fn bad_values_are_refused_naming_their_flag() {
     for (ex, args, flag) in [
@@ -104,6 +147,7 @@ fn bad_values_are_refused_naming_their_flag() {
         ("fashion_mnist", &["--batch", "0"][..], "--batch"),
         ("bench", &["--threads", "0"][..], "--threads"),
         ("bench", &["--threads", "100000000"][..], "--threads"),
+        ("bench", &["--profile", "1001"][..], "--profile"),
         ("gemm_anatomy", &["--m", "0"][..], "--m"),
         ("gemm_anatomy", &["--threads", "0"][..], "--threads"),
         ("babysit", &["--limit=-3"][..], "--limit"),
