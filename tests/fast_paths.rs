@@ -4,17 +4,20 @@
 //! Gradient checks run in f64, where conv2d takes im2col + matrixmultiply.
 //! In f32, on a CPU with AVX2+FMA or AVX-512F, conv2d chooses the packed
 //! GEMM with our SIMD micro-kernel and, for 3x3 stride-1 kernels with 8+
-//! channels each side, Winograd F(2x2,3x3). This property test runs the
-//! same random convolution in f64 (reference) and in f32 three ways: the
-//! automatic choice (asserted to be the one this CPU and
-//! LECTURE_GRAD_MAX_ISA should get), the packed GEMM and Winograd (forced,
-//! so they run on any CPU, with the portable micro-kernel where there is no
-//! SIMD one), and compares the output and every gradient. Each run asserts
+//! channels each side, Winograd F(4x4,3x3) or F(2x2,3x3). This property
+//! test runs the same random convolution in f64 (reference) and in f32
+//! several ways: the automatic choice (asserted to be the one this CPU and
+//! LECTURE_GRAD_MAX_ISA should get), the packed GEMM and Winograd with
+//! each tile (forced, so they run on any CPU, with the portable
+//! micro-kernel where there is no SIMD one), and compares the output and
+//! every gradient. Each run asserts
 //! the path it took, so no CPU compares the reference with itself. CI runs
 //! this file once more with LECTURE_GRAD_MAX_ISA=portable (and avx2 where
 //! the CPU has AVX-512), so every micro-kernel the CPU has is exercised.
 
-use autograd::conv2d::{force_conv_path, last_conv_path, ConvPath};
+use autograd::conv2d::{
+    force_conv_path, force_winograd_tile, last_conv_path, last_winograd_tile, ConvPath, Tile,
+};
 use autograd::{Element, Tape, Tensor};
 use ops::Conv2dCfg;
 use proptest::prelude::*;
@@ -45,17 +48,18 @@ fn simd_kernel_expected() -> bool {
 }
 
 /// Output and gradients of x, w, b for one convolution in element type T,
-/// on `path` (`None`: the automatic choice), and the paths the forward and
-/// backward passes took.
+/// on `path` with Winograd tile `tile` (`None`: the automatic choice), and
+/// the paths the forward and backward passes took.
 fn run<T: Element>(
     x: &Tensor<f64>,
     w: &Tensor<f64>,
     b: &Tensor<f64>,
     gy_seed: u64,
     cfg: Conv2dCfg,
-    path: Option<ConvPath>,
+    (path, tile): (Option<ConvPath>, Option<Tile>),
 ) -> ([Vec<f64>; 4], Option<ConvPath>, Option<ConvPath>) {
     let _guard = path.map(force_conv_path);
+    let _tile = tile.map(force_winograd_tile);
     let cast = |t: &Tensor<f64>| {
         Tensor::<T>::from_vec(
             t.data().iter().map(|&v| T::from_f64(v)).collect(),
@@ -134,7 +138,7 @@ fn compare(
         padding: [p, p],
         dilation: [d, dw],
     };
-    let (reference, rf, rb) = run::<f64>(&x, &wt, &b, seed ^ 1, cfg, None);
+    let (reference, rf, rb) = run::<f64>(&x, &wt, &b, seed ^ 1, cfg, (None, None));
     prop_assert_eq!((rf, rb), (Some(ConvPath::Im2col), Some(ConvPath::Im2col)));
     // Winograd's shapes (autograd::conv2d::winograd::applicable)
     let wino = k == 3 && s == 1 && d == 1 && dw == 1 && p <= 2 && cin >= 8 && cout >= 8;
@@ -153,19 +157,30 @@ fn compare(
         (true, _, true) => ConvPath::DilatedWinograd,
         (true, false, false) => ConvPath::Packed,
     };
-    let mut runs = vec![(None, auto), (Some(ConvPath::Packed), ConvPath::Packed)];
-    if wino {
-        runs.push((Some(ConvPath::Winograd), ConvPath::Winograd));
+    let mut runs = vec![
+        (None, None, auto),
+        (Some(ConvPath::Packed), None, ConvPath::Packed),
+    ];
+    for tile in [Tile::F2, Tile::F4] {
+        if wino {
+            runs.push((Some(ConvPath::Winograd), Some(tile), ConvPath::Winograd));
+        }
+        if dilated {
+            let p = ConvPath::DilatedWinograd;
+            runs.push((Some(p), Some(tile), p));
+        }
     }
-    if dilated {
-        runs.push((Some(ConvPath::DilatedWinograd), ConvPath::DilatedWinograd));
-    } else {
+    if !dilated {
         // forced where it does not apply: the packed GEMM
-        runs.push((Some(ConvPath::DilatedWinograd), ConvPath::Packed));
+        runs.push((Some(ConvPath::DilatedWinograd), None, ConvPath::Packed));
     }
-    for (force, want) in runs {
-        let (fast, ff, fb) = run::<f32>(&x, &wt, &b, seed ^ 1, cfg, force);
+    for (force, tile, want) in runs {
+        let (fast, ff, fb) = run::<f32>(&x, &wt, &b, seed ^ 1, cfg, (force, tile));
         prop_assert_eq!((ff, fb), (Some(want), Some(want)), "forced {:?}", force);
+        if tile.is_some() {
+            // the backward's convolutions (by Winograd) ran with it
+            prop_assert_eq!(last_winograd_tile(), tile);
+        }
         compare_values(
             &fast,
             &reference,

@@ -9,12 +9,14 @@
 //! `Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1` (same for W), as in PyTorch.
 //!
 //! The kernels, and the choice among them, are `autograd::conv2d`
-//! (crate `kernels`): Winograd F(2x2, 3x3) for 3x3 stride-1 layers, its
+//! (crate `kernels`): Winograd F(4x4, 3x3) or F(2x2, 3x3) for 3x3 stride-1 layers, its
 //! polyphase form for dilated 3x3 ones, im2col blocks packed for our GEMM
 //! for other shapes (all three where the packed GEMM has a SIMD kernel:
 //! f32 with AVX2+FMA or AVX-512F), and im2col + matrixmultiply otherwise
-//! (f64, as in gradient checks). Winograd's rounding differs from im2col's
-//! by a few ulp; `tests/fast_paths.rs` checks every f32 path against f64.
+//! (f64, as in gradient checks). Winograd rounds differently from im2col
+//! (F4's largest error about 2e-5 of the output's RMS in f32, F2's 3e-6;
+//! `LECTURE_GRAD_WINOGRAD=f2` keeps a process on F2); `tests/fast_paths.rs`
+//! checks every f32 path and tile against f64.
 //!
 //! Backward, with `G = dL/dy`:
 //! - `dL/db[f] = sum_{n,i,j} G[n, f, i, j]`

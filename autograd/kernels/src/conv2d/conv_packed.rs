@@ -176,7 +176,7 @@ pub fn forward_winograd<T: Element>(
     c: usize,
     f: usize,
 ) -> Vec<T> {
-    let u = winograd_weights(w, g, c, f, false);
+    let u = winograd_weights(w, g, c, f, false, super::path::winograd_tile(g.ho, g.wo));
     winograd::forward(x, &u, b, n, c, (g.h, g.w), (g.ph, g.pw))
 }
 
@@ -202,29 +202,34 @@ pub fn backward_winograd<T: Element>(
     }
     let gx = if need_x {
         // dL/dx = corr(G, rot180(W)^T) with padding 2 - p, by Winograd
-        let uf = winograd_weights(w, g, c, f, true);
+        // with the tile for its output, h x w
+        let uf = winograd_weights(w, g, c, f, true, super::path::winograd_tile(g.h, g.w));
         winograd::forward(gy, &uf, None, n, f, (g.ho, g.wo), (2 - g.ph, 2 - g.pw))
     } else {
         Vec::new()
     };
-    let gw = need_w.then(|| winograd::weight_grad(x, gy, n, c, f, (g.h, g.w), (g.ph, g.pw)));
+    let gw = need_w.then(|| {
+        let tile = super::path::winograd_tile(g.ho, g.wo);
+        winograd::weight_grad(x, gy, n, c, f, (g.h, g.w), (g.ph, g.pw), tile)
+    });
     (gx, gw)
 }
 
-/// The transformed weights of a layer the Winograd path applies to
-/// (panics otherwise: the caller checked).
+/// The transformed weights, for `tile`, of a layer the Winograd path
+/// applies to (panics otherwise: the caller checked).
 fn winograd_weights<T: Element>(
     w: &[T],
     g: &Window,
     c: usize,
     f: usize,
     flip: bool,
+    tile: winograd::Tile,
 ) -> Vec<PackedA<T>> {
     assert!(
         winograd::applicable(g, c, f),
         "winograd: shape does not apply"
     );
-    winograd::transform_weights(w, f, c, flip)
+    winograd::transform_weights(w, f, c, flip, tile)
 }
 
 /// Gradients of input (`gx`, `n * c * h * w`, zeroed, empty when not

@@ -7,7 +7,8 @@
 //!   im2col/col2im, for the matrixmultiply path (f64, or no SIMD kernel);
 //! - [`conv_packed`]: im2col blocks packed straight into our GEMM's B
 //!   panels, weights packed once per call;
-//! - [`winograd`]: Winograd F(2x2, 3x3) for 3x3 stride-1 layers;
+//! - [`winograd`]: Winograd F(4x4, 3x3) and F(2x2, 3x3) for 3x3 stride-1
+//!   layers;
 //! - [`dilated`]: dilated 3x3 layers as Winograd on polyphase sub-images.
 //!
 //! For `x: [n, c, h, w]`, `w: [f, c, kh, kw]` and the window `g`:
@@ -24,7 +25,10 @@ pub mod path;
 pub mod winograd;
 
 pub use im2col::Window;
-pub use path::{choose, force_conv_path, last_conv_path, ConvPath, ForcedPath};
+pub use path::{
+    choose, force_conv_path, force_winograd_tile, last_conv_path, last_winograd_tile, ConvPath,
+    ForcedPath, ForcedTile, Tile,
+};
 
 use crate::gemm::{gemm, MatRef};
 use crate::par_gemm::par_gemm;

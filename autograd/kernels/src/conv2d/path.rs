@@ -12,14 +12,26 @@
 //! run every path on any CPU with it: there the packed GEMM uses its
 //! portable micro-kernel), and [`last_conv_path`] tells which path the
 //! calling thread's last convolution took, so a test can assert what ran.
+//!
+//! The Winograd paths also choose a tile ([`Tile`]) for each of their
+//! three convolutions, by the size of its output ([`Tile::for_output`]:
+//! F(4x4, 3x3) for the reference ConvNet's 32x32, 16x16 and 8x8 layers,
+//! F(2x2, 3x3) for outputs 1 or 2 wide). F4 rounds more (its largest
+//! error is about 6x F2's, see [`Tile`]): the environment variable
+//! `LECTURE_GRAD_WINOGRAD=f2` keeps every Winograd convolution of the
+//! process on F2 (`f4` on F4, `auto` or unset: the choice above; read
+//! once). [`force_winograd_tile`] and [`last_winograd_tile`] do for the
+//! tile what the two above do for the path, on the calling thread.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 
 use crate::packed::fast_kernel_available;
 use crate::Element;
 
 use super::im2col::Window;
 use super::{dilated, winograd};
+pub use winograd::Tile;
 
 /// A convolution algorithm (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,7 +40,7 @@ pub enum ConvPath {
     Im2col,
     /// im2col blocks packed for our GEMM and its micro-kernel.
     Packed,
-    /// Winograd F(2x2,3x3) on our packed GEMM.
+    /// Winograd F(4x4,3x3) or F(2x2,3x3) ([`Tile`]) on our packed GEMM.
     Winograd,
     /// A dilated 3x3 stride-1 layer as Winograd on its polyphase
     /// sub-images ([`super::dilated`]).
@@ -38,6 +50,74 @@ pub enum ConvPath {
 thread_local! {
     static FORCED: Cell<Option<ConvPath>> = const { Cell::new(None) };
     static LAST: Cell<Option<ConvPath>> = const { Cell::new(None) };
+    static FORCED_TILE: Cell<Option<Tile>> = const { Cell::new(None) };
+    static LAST_TILE: Cell<Option<Tile>> = const { Cell::new(None) };
+}
+
+/// The Winograd tile for a convolution with an `ho x wo` output; records
+/// it for [`last_winograd_tile`].
+pub fn winograd_tile(ho: usize, wo: usize) -> Tile {
+    let tile = FORCED_TILE
+        .get()
+        .or_else(tile_from_env)
+        .unwrap_or_else(|| Tile::for_output(ho, wo));
+    LAST_TILE.set(Some(tile));
+    tile
+}
+
+/// The tile `LECTURE_GRAD_WINOGRAD` asks for (`f2`, `f4`; `auto`, unset
+/// or anything else: none, with a warning for anything else), read once.
+fn tile_from_env() -> Option<Tile> {
+    static TILE: OnceLock<Option<Tile>> = OnceLock::new();
+    *TILE.get_or_init(|| {
+        let v = std::env::var("LECTURE_GRAD_WINOGRAD").ok()?;
+        match v.to_ascii_lowercase().as_str() {
+            "f2" => Some(Tile::F2),
+            "f4" => Some(Tile::F4),
+            "auto" => None,
+            _ => {
+                eprintln!(
+                    "warning: LECTURE_GRAD_WINOGRAD={v:?} is not one of f2, f4, auto: ignored"
+                );
+                None
+            }
+        }
+    })
+}
+
+/// Restores the previous tile override when dropped.
+#[must_use = "the override lasts while this guard lives"]
+pub struct ForcedTile {
+    prev: Option<Tile>,
+}
+
+impl Drop for ForcedTile {
+    fn drop(&mut self) {
+        FORCED_TILE.set(self.prev);
+    }
+}
+
+/// Makes this thread's Winograd convolutions use `tile` until the guard
+/// is dropped (either tile computes any size; the choice is for speed).
+///
+/// ```
+/// use kernels::conv2d::{forward, force_winograd_tile, last_winograd_tile, Tile, Window};
+/// let g = Window::square(6, 6, 3, 1, 1, 1).unwrap();
+/// let (x, w) = (vec![1.0f32; 8 * 36], vec![1.0f32; 8 * 8 * 9]);
+/// let _t = force_winograd_tile(Tile::F2);
+/// forward(&x, &w, None, &g, 1, 8, 8);
+/// # if kernels::packed::fast_kernel_available::<f32>() {
+/// assert_eq!(last_winograd_tile(), Some(Tile::F2));
+/// # }
+/// ```
+pub fn force_winograd_tile(tile: Tile) -> ForcedTile {
+    let prev = FORCED_TILE.replace(Some(tile));
+    ForcedTile { prev }
+}
+
+/// The tile of the last Winograd convolution on this thread.
+pub fn last_winograd_tile() -> Option<Tile> {
+    LAST_TILE.get()
 }
 
 /// The path for a convolution of `n` samples of `c` to `f` channels with
