@@ -208,7 +208,7 @@ fn main() {
     let info = autograd::cpu::info();
     let blocking = autograd::packed::blocking();
     println!(
-        "# cpu=\"{}\" isa={} detected={} f32_micro_kernel=\"{}\" l1d={}K l2={}K blocking=kc{},mc{} threads={threads}",
+        "# cpu=\"{}\" isa={} detected={} f32_micro_kernel=\"{}\" l1d={}K l2={}K blocking=kc{},mc{} winograd={} threads={threads}",
         info.model_name,
         autograd::cpu::active().name(),
         autograd::cpu::detected().name(),
@@ -216,7 +216,12 @@ fn main() {
         info.l1d >> 10,
         info.l2 >> 10,
         blocking.kc,
-        blocking.mc
+        blocking.mc,
+        match autograd::conv2d::path::tile_from_env() {
+            None => "auto",
+            Some(autograd::conv2d::Tile::F2) => "f2",
+            Some(autograd::conv2d::Tile::F4) => "f4",
+        }
     );
     // the roofline's ceiling: FMA peak of the ISA in use, 1 and T threads
     let t0 = Instant::now();

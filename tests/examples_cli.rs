@@ -137,6 +137,39 @@ fn bench_profile_prints_each_op_of_the_workload() {
     assert!(wall > 0.0, "{out}");
 }
 
+/// `LECTURE_GRAD_WINOGRAD` picks the Winograd tile for the whole process
+/// (the bench says which in its first line); any other value is named in
+/// a warning and ignored.
+#[test]
+fn the_winograd_setting_is_read_from_the_environment() {
+    for (value, want, warns) in [
+        (None, "winograd=auto", false),
+        (Some("f2"), "winograd=f2", false),
+        (Some("F4"), "winograd=f4", false),
+        (Some("f3"), "winograd=auto", true),
+    ] {
+        let mut cmd = Command::new(example("bench"));
+        cmd.args(["--threads", "1", "--filter", "no_such_workload"]);
+        cmd.env_remove("LECTURE_GRAD_WINOGRAD");
+        if let Some(v) = value {
+            cmd.env("LECTURE_GRAD_WINOGRAD", v);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{value:?}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.lines().next().unwrap().contains(want),
+            "{value:?}: {out}"
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.contains("LECTURE_GRAD_WINOGRAD=\"f3\""),
+            warns,
+            "{value:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn bad_values_are_refused_naming_their_flag() {
     for (ex, args, flag) in [

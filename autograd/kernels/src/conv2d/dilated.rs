@@ -9,8 +9,8 @@
 //! into the batch (`[N·dh·dw, C, Hq, Wq]`, the padded input rounded up to a
 //! multiple of the dilation with zeros) makes that one convolution, which
 //! runs on Winograd (F(4x4,3x3): 4x fewer multiplications than the
-//! direct convolution the packed GEMM does; F(2x2,3x3) for phases 1 or 2
-//! outputs wide). Backward is the same
+//! direct convolution the packed GEMM does; F(2x2,3x3) where the phases'
+//! outputs are too small for F4 to pay, see [`super::winograd::Tile`]). Backward is the same
 //! decomposition: the output gradient is split into phases, the phase
 //! convolution's backward gives the weight gradient summed over the stacked
 //! batch (exactly the dilated convolution's) and the phases' input

@@ -16,7 +16,8 @@
 //! The Winograd paths also choose a tile ([`Tile`]) for each of their
 //! three convolutions, by the size of its output ([`Tile::for_output`]:
 //! F(4x4, 3x3) for the reference ConvNet's 32x32, 16x16 and 8x8 layers,
-//! F(2x2, 3x3) for outputs 1 or 2 wide). F4 rounds more (its largest
+//! F(2x2, 3x3) where it needs as few GEMM multiplies, e.g. outputs 1, 2, 5
+//! or 6 wide). F4 rounds more (its largest
 //! error is about 6x F2's, see [`Tile`]): the environment variable
 //! `LECTURE_GRAD_WINOGRAD=f2` keeps every Winograd convolution of the
 //! process on F2 (`f4` on F4, `auto` or unset: the choice above; read
@@ -66,8 +67,15 @@ pub fn winograd_tile(ho: usize, wo: usize) -> Tile {
 }
 
 /// The tile `LECTURE_GRAD_WINOGRAD` asks for (`f2`, `f4`; `auto`, unset
-/// or anything else: none, with a warning for anything else), read once.
-fn tile_from_env() -> Option<Tile> {
+/// or anything else: none, the choice by output size, with a warning on
+/// stderr for anything else), read once per process.
+///
+/// ```
+/// // in a process started with LECTURE_GRAD_WINOGRAD=f2: Some(Tile::F2)
+/// let setting = kernels::conv2d::path::tile_from_env();
+/// # let _ = setting;
+/// ```
+pub fn tile_from_env() -> Option<Tile> {
     static TILE: OnceLock<Option<Tile>> = OnceLock::new();
     *TILE.get_or_init(|| {
         let v = std::env::var("LECTURE_GRAD_WINOGRAD").ok()?;

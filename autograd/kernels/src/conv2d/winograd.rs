@@ -138,7 +138,8 @@ impl Tile {
     /// The tile for an output of `ho x wo`: the one with fewer GEMM
     /// multiplies over the tiles covering it (partial tiles at the right
     /// and bottom edges count whole), F2 on a tie. F4 wherever both sides
-    /// are 3, 4 or at least 7; F2 for outputs 1 or 2 wide.
+    /// are 3, 4 or at least 7; F2 for outputs 1 or 2 wide, and for 5 or 6
+    /// (a tie).
     pub fn for_output(ho: usize, wo: usize) -> Tile {
         let cost = |t: Tile| t.mats() * ho.div_ceil(t.m()) * wo.div_ceil(t.m());
         if cost(Tile::F4) < cost(Tile::F2) {
