@@ -134,6 +134,7 @@ fn cap_from_env() -> Option<Isa> {
 /// use kernels::cpu::{active, detected};
 /// assert!(active() <= detected());
 /// ```
+#[inline]
 pub fn active() -> Isa {
     static ACTIVE: OnceLock<Isa> = OnceLock::new();
     *ACTIVE.get_or_init(|| {
