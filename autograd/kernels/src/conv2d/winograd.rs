@@ -1364,6 +1364,19 @@ fn bt6_rows_body<T: Element>(
     y4: &mut [T],
     y5: &mut [T],
 ) {
+    rows_to_six(x, bt6, [y0, y1, y2, y3, y4, y5]);
+}
+
+/// `y_q[j] = f(x[..][j])[q]` over the rows `x`, element by element (the
+/// length is `y[0]`'s): the loop of [`bt6_rows`] and [`a6_rows`], whose
+/// outputs arrive as separate `&mut` arguments of their own functions (so
+/// LLVM knows they do not alias) and are only passed on here.
+#[inline(always)]
+fn rows_to_six<T: Element, const K: usize>(
+    x: [&[T]; K],
+    f: impl Fn([T; K]) -> [T; 6],
+    [y0, y1, y2, y3, y4, y5]: [&mut [T]; 6],
+) {
     let n = y0.len();
     let x = x.map(|r| &r[..n]);
     let (y1, y2, y3, y4, y5) = (
@@ -1374,13 +1387,13 @@ fn bt6_rows_body<T: Element>(
         &mut y5[..n],
     );
     for j in 0..n {
-        let [a, b, c, d, e, f] = bt6([x[0][j], x[1][j], x[2][j], x[3][j], x[4][j], x[5][j]]);
+        let [a, b, c, d, e, g] = f(std::array::from_fn(|k| x[k][j]));
         y0[j] = a;
         y1[j] = b;
         y2[j] = c;
         y3[j] = d;
         y4[j] = e;
-        y5[j] = f;
+        y5[j] = g;
     }
 }
 
@@ -1424,24 +1437,7 @@ fn a6_rows_body<T: Element>(
     y4: &mut [T],
     y5: &mut [T],
 ) {
-    let n = y0.len();
-    let x = x.map(|r| &r[..n]);
-    let (y1, y2, y3, y4, y5) = (
-        &mut y1[..n],
-        &mut y2[..n],
-        &mut y3[..n],
-        &mut y4[..n],
-        &mut y5[..n],
-    );
-    for j in 0..n {
-        let [a, b, c, d, e, f] = a6([x[0][j], x[1][j], x[2][j], x[3][j]]);
-        y0[j] = a;
-        y1[j] = b;
-        y2[j] = c;
-        y3[j] = d;
-        y4[j] = e;
-        y5[j] = f;
-    }
+    rows_to_six(x, a6, [y0, y1, y2, y3, y4, y5]);
 }
 
 row_kernel_for_isa!(
