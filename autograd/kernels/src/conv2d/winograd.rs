@@ -96,9 +96,9 @@ pub fn applicable(g: &Window, c: usize, f: usize) -> bool {
 /// F4 does 44% fewer GEMM flops per output than F2, and its transformed
 /// data is 2.25 values per output instead of 4, so the transforms and the
 /// packing move fewer bytes; its transforms do more arithmetic per value.
-/// Measured on Zen 1, one thread, forward + both gradients, batch 128: 32
-/// to 32 channels at 32x32 150 -> 121 ms, 64 to 64 at 16x16 123 -> 98
-/// ms, 64 to 128 at 8x8 67 -> 54 ms.
+/// Measured on Zen 1, one thread, forward + both gradients, batch 128, in
+/// one run: 32 to 32 channels at 32x32 139 -> 121 ms, 64 to 64 at 16x16
+/// 123 -> 98 ms, 64 to 128 at 8x8 67 -> 54 ms.
 ///
 /// F4 rounds more. In f32, against an f64 reference, He-scaled weights and
 /// unit inputs, 32 to 256 channels: F2's largest error is 1.1e-6 to
