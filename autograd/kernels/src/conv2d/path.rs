@@ -16,13 +16,13 @@
 //! The Winograd paths also choose a tile ([`Tile`]) for each of their
 //! three convolutions, by the size of its output ([`Tile::for_output`]:
 //! F(4x4, 3x3) for the reference ConvNet's 32x32, 16x16 and 8x8 layers,
-//! F(2x2, 3x3) where it needs as few GEMM multiplies, e.g. outputs 1, 2, 5
-//! or 6 wide). F4 rounds more (its largest
-//! error is about 6x F2's, see [`Tile`]): the environment variable
-//! `LECTURE_GRAD_WINOGRAD=f2` keeps every Winograd convolution of the
-//! process on F2 (`f4` on F4, `auto` or unset: the choice above; read
-//! once). [`force_winograd_tile`] and [`last_winograd_tile`] do for the
-//! tile what the two above do for the path, on the calling thread.
+//! F(2x2, 3x3) where it needs as few GEMM multiplies, e.g. outputs 1, 2,
+//! 5 or 6 wide). F4 rounds more (its largest error is about 6x F2's, see
+//! [`Tile`]): the environment variable `LECTURE_GRAD_WINOGRAD=f2` keeps
+//! every Winograd convolution of the process on F2 (`f4` on F4, `auto` or
+//! unset: the choice above; read once). [`force_winograd_tile`] and
+//! [`last_winograd_tile`] do for the tile what the two above do for the
+//! path, on the calling thread.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -71,9 +71,12 @@ pub fn winograd_tile(ho: usize, wo: usize) -> Tile {
 /// stderr for anything else), read once per process.
 ///
 /// ```
-/// // in a process started with LECTURE_GRAD_WINOGRAD=f2: Some(Tile::F2)
-/// let setting = kernels::conv2d::path::tile_from_env();
-/// # let _ = setting;
+/// use kernels::conv2d::path::{tile_from_env, winograd_tile};
+/// use kernels::conv2d::Tile;
+/// // Some(Tile::F2) in a process started with LECTURE_GRAD_WINOGRAD=f2;
+/// // unset, the choice by output size
+/// let want = tile_from_env().unwrap_or(Tile::for_output(8, 8));
+/// assert_eq!(winograd_tile(8, 8), want);
 /// ```
 pub fn tile_from_env() -> Option<Tile> {
     static TILE: OnceLock<Option<Tile>> = OnceLock::new();
