@@ -27,7 +27,7 @@ pub mod winograd;
 pub use im2col::Window;
 pub use path::{
     choose, force_conv_path, force_winograd_tile, last_conv_path, last_winograd_tile, ConvPath,
-    ForcedPath, ForcedTile, Tile,
+    Forced, ForcedPath, ForcedTile, Tile,
 };
 
 use crate::gemm::{gemm, MatRef};

@@ -26,6 +26,7 @@
 
 use std::cell::Cell;
 use std::sync::OnceLock;
+use std::thread::LocalKey;
 
 use crate::packed::fast_kernel_available;
 use crate::Element;
@@ -96,17 +97,34 @@ pub fn tile_from_env() -> Option<Tile> {
     })
 }
 
-/// Restores the previous tile override when dropped.
+/// A thread's override of one choice (the path, the tile): set by
+/// [`force_conv_path`] or [`force_winograd_tile`], it restores the
+/// previous override when dropped.
 #[must_use = "the override lasts while this guard lives"]
-pub struct ForcedTile {
-    prev: Option<Tile>,
+pub struct Forced<X: Copy + 'static> {
+    cell: &'static LocalKey<Cell<Option<X>>>,
+    prev: Option<X>,
 }
 
-impl Drop for ForcedTile {
-    fn drop(&mut self) {
-        FORCED_TILE.set(self.prev);
+impl<X: Copy + 'static> Forced<X> {
+    /// Sets `cell` to `x` on this thread, keeping what it held.
+    fn set(cell: &'static LocalKey<Cell<Option<X>>>, x: X) -> Self {
+        let prev = cell.replace(Some(x));
+        Forced { cell, prev }
     }
 }
+
+impl<X: Copy + 'static> Drop for Forced<X> {
+    fn drop(&mut self) {
+        self.cell.set(self.prev);
+    }
+}
+
+/// The guard of [`force_winograd_tile`].
+pub type ForcedTile = Forced<Tile>;
+
+/// The guard of [`force_conv_path`].
+pub type ForcedPath = Forced<ConvPath>;
 
 /// Makes this thread's Winograd convolutions use `tile` until the guard
 /// is dropped (either tile computes any size; the choice is for speed).
@@ -122,8 +140,7 @@ impl Drop for ForcedTile {
 /// # }
 /// ```
 pub fn force_winograd_tile(tile: Tile) -> ForcedTile {
-    let prev = FORCED_TILE.replace(Some(tile));
-    ForcedTile { prev }
+    Forced::set(&FORCED_TILE, tile)
 }
 
 /// The tile of the last Winograd convolution on this thread.
@@ -150,18 +167,6 @@ pub fn choose<T: Element>(g: &Window, n: usize, c: usize, f: usize) -> ConvPath 
     path
 }
 
-/// Restores the previous override when dropped.
-#[must_use = "the override lasts while this guard lives"]
-pub struct ForcedPath {
-    prev: Option<ConvPath>,
-}
-
-impl Drop for ForcedPath {
-    fn drop(&mut self) {
-        FORCED.set(self.prev);
-    }
-}
-
 /// Makes this thread's convolutions take `path` (the Winograd paths only
 /// where they apply, the packed GEMM elsewhere) until the guard is dropped.
 ///
@@ -176,8 +181,7 @@ impl Drop for ForcedPath {
 /// }
 /// ```
 pub fn force_conv_path(path: ConvPath) -> ForcedPath {
-    let prev = FORCED.replace(Some(path));
-    ForcedPath { prev }
+    Forced::set(&FORCED, path)
 }
 
 /// The path of the last convolution (forward or backward) on this thread.
