@@ -22,7 +22,7 @@
 //!
 //! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
 //! forbid `unsafe` code; here it is confined to `alloc`, `gemm`, `packed`,
-//! `fastmath`, `transpose`, `scratch` and `conv2d::winograd`, each block
+//! `fastmath`, `transpose`, `scratch`, `copy` and `conv2d::winograd`, each block
 //! with a SAFETY comment and a test against a plain loop, every bound it
 //! relies on checked in checked arithmetic first, and
 //! the raw-kernel traits sealed (their methods take a [`packed::Token`]
@@ -35,6 +35,8 @@
 // kernel file: the GlobalAlloc implementation and its free lists, each with a SAFETY comment
 pub mod alloc;
 pub mod conv2d;
+#[allow(unsafe_code)] // kernel file: its AVX2 copy and two same-type slice casts, each with a SAFETY comment
+mod copy;
 pub mod cpu;
 pub mod element;
 #[allow(unsafe_code)]

@@ -495,7 +495,7 @@ impl<T: Element> PackedB<T> {
             let len = (nr - o).min(rest.len());
             // inside the buffer: jp < n.div_ceil(nr) and p < k
             let at = (jp * k + p) * nr + o;
-            self.data[at..at + len].copy_from_slice(&rest[..len]);
+            crate::copy::copy_short(&mut self.data[at..at + len], &rest[..len]);
             rest = &rest[len..];
             jp += 1;
         }
@@ -523,7 +523,7 @@ impl<T: Element> PackedB<T> {
             }
         }
         if !tail.is_empty() {
-            self.data[start(jp)..start(jp) + tail.len()].copy_from_slice(tail);
+            crate::copy::copy_short(&mut self.data[start(jp)..start(jp) + tail.len()], tail);
         }
     }
 

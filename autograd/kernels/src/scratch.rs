@@ -175,6 +175,19 @@ impl<T: Copy> SeqFill<'_, T> {
         self.done = end;
     }
 
+    /// Writes `values` into the next slots, as [`SeqFill::put`], with
+    /// [`crate::copy::copy_short_uninit`] (no call to memmove for a short
+    /// row). Panics if they are fewer than `values.len()`.
+    #[inline(always)]
+    pub(crate) fn put_row(&mut self, values: &[T])
+    where
+        T: crate::Element,
+    {
+        let end = self.end_after(Some(values.len()));
+        crate::copy::copy_short_uninit(&mut self.slots[self.done..end], values);
+        self.done = end;
+    }
+
     /// Writes `e[0], o[0], e[1], o[1], ...` into the next `2 e.len()`
     /// slots. Panics if they are fewer, or `o` is shorter than `e`.
     #[inline(always)]
