@@ -28,6 +28,11 @@
 //! vectors: 8 loads per 12 FMAs suit both Intel client cores (2 FMA, 2
 //! load ports) and Zen 1-3.
 //!
+//! A right-edge tile with at most half the columns (16 with AVX-512, 8
+//! with AVX2) runs one vector of B per k instead of two: 9 loads per 8
+//! FMAs with AVX-512 (7 per 6 with AVX2), but half the work of the full
+//! tile, which would compute the missing columns too.
+//!
 //! f64 always takes the portable micro-kernel (it is the gradient-check
 //! path, where exactness matters and speed does not).
 //!
