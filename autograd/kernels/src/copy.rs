@@ -131,7 +131,11 @@ mod tests {
                 let mut dst = vec![-1.0f32; n + 2 * off + 3];
                 copy_short(&mut dst[off..off + n], &src[off..]);
                 for (i, &v) in dst.iter().enumerate() {
-                    let want = if (off..off + n).contains(&i) { src[i] } else { -1.0 };
+                    let want = if (off..off + n).contains(&i) {
+                        src[i]
+                    } else {
+                        -1.0
+                    };
                     assert_eq!(v.to_bits(), want.to_bits(), "n {n} off {off} at {i}");
                 }
                 let mut un = vec![MaybeUninit::new(-1.0f32); n + 2];
@@ -139,7 +143,11 @@ mod tests {
                 for (i, v) in un.iter().enumerate() {
                     // SAFETY: every slot was initialised (-1, then copied)
                     let v = unsafe { v.assume_init() };
-                    let want = if (1..1 + n).contains(&i) { src[off + i - 1] } else { -1.0 };
+                    let want = if (1..1 + n).contains(&i) {
+                        src[off + i - 1]
+                    } else {
+                        -1.0
+                    };
                     assert_eq!(v.to_bits(), want.to_bits(), "uninit n {n} at {i}");
                 }
                 // f64 takes copy_from_slice: same values

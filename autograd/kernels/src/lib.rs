@@ -35,7 +35,8 @@
 // kernel file: the GlobalAlloc implementation and its free lists, each with a SAFETY comment
 pub mod alloc;
 pub mod conv2d;
-#[allow(unsafe_code)] // kernel file: its AVX2 copy and two same-type slice casts, each with a SAFETY comment
+#[allow(unsafe_code)]
+// kernel file: its AVX2 copy and two same-type slice casts, each with a SAFETY comment
 mod copy;
 pub mod cpu;
 pub mod element;

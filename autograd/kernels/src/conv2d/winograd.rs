@@ -44,8 +44,8 @@
 //! correlation PyTorch computes. Samples are cut into chunks by shape
 //! alone, so results do not depend on the thread count.
 
-use crate::gemm::MatRef;
 use crate::copy::copy_short;
+use crate::gemm::MatRef;
 use crate::packed::{gemm_packed, PackedA, PackedB};
 use crate::scratch::SeqFill;
 use crate::Element;
@@ -1390,12 +1390,18 @@ mod b_row6_f32 {
             let (two, three, four, five) = ($splat(2.0), $splat(3.0), $splat(4.0), $splat(5.0));
             let (d13, d42) = ($sub($d1, $d3), $sub($d4, $d2));
             [
-                $sub($sub($mul($add($d0, $d4), two), $mul(d13, three)), $mul($d2, four)),
+                $sub(
+                    $sub($mul($add($d0, $d4), two), $mul(d13, three)),
+                    $mul($d2, four),
+                ),
                 $add($add($mul($sub($d4, $d1), two), $d2), $mul($d3, five)),
                 $add($sub($mul($add($d4, $d1), two), $mul($d2, five)), $d3),
                 $add($mul($sub($d3, $d1), two), d42),
                 $add($mul(d42, two), d13),
-                $sub($sub($mul($add($d1, $d5), two), $mul($sub($d2, $d4), three)), $mul($d3, four)),
+                $sub(
+                    $sub($mul($add($d1, $d5), two), $mul($sub($d2, $d4), three)),
+                    $mul($d3, four),
+                ),
             ]
         }};
     }
@@ -1454,7 +1460,13 @@ mod b_row6_f32 {
                     _mm256_permutevar8x32_ps(d1, down),
                     _mm256_set1_ps(*at.add(33)),
                 );
-                let y = bt6_lanes!(_mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_set1_ps, [d0, d1, d2, d3, d4, d5]);
+                let y = bt6_lanes!(
+                    _mm256_add_ps,
+                    _mm256_sub_ps,
+                    _mm256_mul_ps,
+                    _mm256_set1_ps,
+                    [d0, d1, d2, d3, d4, d5]
+                );
                 _mm256_storeu_ps(h0.as_mut_ptr().add(i), y[0]);
                 _mm256_storeu_ps(h1.as_mut_ptr().add(i), y[1]);
                 _mm256_storeu_ps(h2.as_mut_ptr().add(i), y[2]);
@@ -1486,7 +1498,13 @@ mod b_row6_f32 {
                 let d4 = _mm_shuffle_ps::<0x39>(d4, d4);
                 let d5 = _mm_move_ss(d1, _mm_set_ss(*at.add(17)));
                 let d5 = _mm_shuffle_ps::<0x39>(d5, d5);
-                let y = bt6_lanes!(_mm_add_ps, _mm_sub_ps, _mm_mul_ps, _mm_set1_ps, [d0, d1, d2, d3, d4, d5]);
+                let y = bt6_lanes!(
+                    _mm_add_ps,
+                    _mm_sub_ps,
+                    _mm_mul_ps,
+                    _mm_set1_ps,
+                    [d0, d1, d2, d3, d4, d5]
+                );
                 _mm_storeu_ps(h0.as_mut_ptr().add(i), y[0]);
                 _mm_storeu_ps(h1.as_mut_ptr().add(i), y[1]);
                 _mm_storeu_ps(h2.as_mut_ptr().add(i), y[2]);
@@ -1940,7 +1958,11 @@ mod tests {
                 for q in 0..6 {
                     assert_eq!(out[0][q][i].to_bits(), want[q].to_bits(), "b_row6 {n}");
                     assert_eq!(out[1][q][i].to_bits(), want[q].to_bits(), "b_row6_avx2 {n}");
-                    assert_eq!(simd[q][i].to_bits(), want[q].to_bits(), "b_row6_f32 {n} {i} {q}");
+                    assert_eq!(
+                        simd[q][i].to_bits(),
+                        want[q].to_bits(),
+                        "b_row6_f32 {n} {i} {q}"
+                    );
                 }
             }
             for (build, o) in out.iter_mut().enumerate() {
