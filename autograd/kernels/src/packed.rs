@@ -1147,86 +1147,128 @@ macro_rules! f32_micro_kernel {
     };
 }
 
+/// The 8 x 32 kernel `kernel_8x32` for one vector type of 16 lanes (a
+/// zmm, or a ymm pair in the tests): a full block of 2 vectors of B per k,
+/// and a block of 1 for right-edge tiles of at most 16 columns, which it
+/// computes alone (the same multiply-adds in the same order, half the
+/// work). Expands to the dispatcher and its two [`f32_micro_kernel`]s.
+#[cfg(target_arch = "x86_64")]
+macro_rules! kernel_8x32 {
+    (
+        $(#[$meta:meta])*
+        features = $feat:literal;
+        vec = $v:ty;
+        zero = $zero:path;
+        load = $load:path;
+        splat = $splat:path;
+        fma = $fma:path;
+        add = $add:path;
+        store = $store:path;
+        load_masked = $load_masked:path;
+        store_masked = $store_masked:path;
+    ) => {
+        $(#[$meta])*
+        #[target_feature(enable = $feat)]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn kernel_8x32(
+            kc: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            rows: usize,
+            cols: usize,
+            load_c: bool,
+        ) {
+            // SAFETY: the caller's contract is each block's, the 16-column
+            // block reading the left 16 of each k's 32 B values and running
+            // only when cols <= 16, its width.
+            unsafe {
+                if cols <= 16 {
+                    cols16(kc, a, b, c, ldc, rows, cols, load_c)
+                } else {
+                    cols32(kc, a, b, c, ldc, rows, cols, load_c)
+                }
+            }
+        }
+
+        f32_micro_kernel! {
+            /// All 32 columns of `kernel_8x32`'s tile.
+            fn cols32;
+            features = $feat;
+            tile = 8 x 2 x 16;
+            a_step = 8;
+            b_step = 32;
+            vec = $v;
+            zero = $zero;
+            load = $load;
+            splat = $splat;
+            fma = $fma;
+            add = $add;
+            store = $store;
+            mask = super::mask16;
+            load_masked = $load_masked;
+            store_masked = $store_masked;
+        }
+
+        f32_micro_kernel! {
+            /// The left 16 columns of `kernel_8x32`'s tile.
+            fn cols16;
+            features = $feat;
+            tile = 8 x 1 x 16;
+            a_step = 8;
+            b_step = 32;
+            vec = $v;
+            zero = $zero;
+            load = $load;
+            splat = $splat;
+            fma = $fma;
+            add = $add;
+            store = $store;
+            mask = super::mask16;
+            load_masked = $load_masked;
+            store_masked = $store_masked;
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
     const _: () = assert!(super::AVX512_TILE.mr == 8 && super::AVX512_TILE.nr == 32);
 
-    /// The AVX-512 kernel, 8 x 32 ([`super::AVX512_TILE`]): 16 zmm
-    /// accumulators; per k, 2 zmm loads of B and 8 broadcasts of A
-    /// (each a load-port micro-op on Intel) feed 16 FMAs: 10 loads per
-    /// 16 FMAs. Intel server cores (Skylake-X, Cascade Lake, Ice Lake,
-    /// Sapphire Rapids) retire 2 zmm FMAs and 2 loads per cycle, so the
-    /// loads use 5 of the 8 cycles the FMAs need (the old 16 x 16 tile
-    /// issued 17 loads per 16 FMAs, more than the FMAs' 8 cycles).
-    ///
-    /// Tiles of at most 16 columns (the right edge of C) run a 1-zmm block
-    /// over the left half of the B panel: half the multiply-adds of the
-    /// full tile, in the same order, so the same bits. A Winograd GEMM of
-    /// 36 columns (conv_128_256_8's chunks with F(4x4,3x3)) computed 64
-    /// columns without it, 48 with it.
-    ///
-    /// # Safety
-    /// AVX-512F, AVX2 and FMA must be available; `a` must hold `kc*8` and
-    /// `b` `kc*32` readable floats; `c + i*ldc + j` must be writable for
-    /// `i < rows`, `j < cols`, with `1 <= rows <= 8`, `1 <= cols <= 32`.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn kernel_8x32(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        load_c: bool,
-    ) {
-        // SAFETY: the caller's contract is each block's, the 16-column
-        // block reading the left 16 of each k's 32 B values and running
-        // only when cols <= 16, its width.
-        unsafe {
-            if cols <= 16 {
-                cols16(kc, a, b, c, ldc, rows, cols, load_c)
-            } else {
-                cols32(kc, a, b, c, ldc, rows, cols, load_c)
-            }
-        }
+    kernel_8x32! {
+        /// The AVX-512 kernel, 8 x 32 ([`super::AVX512_TILE`]): 16 zmm
+        /// accumulators; per k, 2 zmm loads of B and 8 broadcasts of A
+        /// (each a load-port micro-op on Intel) feed 16 FMAs: 10 loads per
+        /// 16 FMAs. Intel server cores (Skylake-X, Cascade Lake, Ice Lake,
+        /// Sapphire Rapids) retire 2 zmm FMAs and 2 loads per cycle, so the
+        /// loads use 5 of the 8 cycles the FMAs need (the old 16 x 16 tile
+        /// issued 17 loads per 16 FMAs, more than the FMAs' 8 cycles).
+        ///
+        /// Tiles of at most 16 columns (the right edge of C) run a 1-zmm
+        /// block over the left half of the B panel: half the multiply-adds
+        /// of the full tile, in the same order, so the same bits. A
+        /// Winograd GEMM of 36 columns (conv_128_256_8's chunks with
+        /// F(4x4,3x3)) computed 64 columns without it, 48 with it.
+        ///
+        /// # Safety
+        /// AVX-512F, AVX2 and FMA must be available; `a` must hold `kc*8`
+        /// and `b` `kc*32` readable floats; `c + i*ldc + j` must be
+        /// writable for `i < rows`, `j < cols`, with `1 <= rows <= 8`,
+        /// `1 <= cols <= 32`.
+        features = "avx512f,avx2,fma";
+        vec = __m512;
+        zero = _mm512_setzero_ps;
+        load = _mm512_loadu_ps;
+        splat = _mm512_set1_ps;
+        fma = _mm512_fmadd_ps;
+        add = _mm512_add_ps;
+        store = _mm512_storeu_ps;
+        load_masked = load_masked;
+        store_masked = store_masked;
     }
-
-    /// One block of [`kernel_8x32`]: all 8 rows, `NV` zmm (2: all 32
-    /// columns; 1: the left 16).
-    macro_rules! avx512_cols {
-        ($(#[$meta:meta])* $name:ident, $nv:literal) => {
-            f32_micro_kernel! {
-                $(#[$meta])*
-                fn $name;
-                features = "avx512f,avx2,fma";
-                tile = 8 x $nv x 16;
-                a_step = 8;
-                b_step = 32;
-                vec = __m512;
-                zero = _mm512_setzero_ps;
-                load = _mm512_loadu_ps;
-                splat = _mm512_set1_ps;
-                fma = _mm512_fmadd_ps;
-                add = _mm512_add_ps;
-                store = _mm512_storeu_ps;
-                mask = super::mask16;
-                load_masked = load_masked;
-                store_masked = store_masked;
-            }
-        };
-    }
-    avx512_cols!(
-        /// All 32 columns of [`kernel_8x32`]'s tile.
-        cols32, 2
-    );
-    avx512_cols!(
-        /// The left 16 columns of [`kernel_8x32`]'s tile.
-        cols16, 1
-    );
 
     /// `_mm512_maskz_loadu_ps` with the pointer first.
     ///
@@ -1427,55 +1469,22 @@ mod avx512_on_avx2 {
     #[derive(Clone, Copy)]
     pub(super) struct V16(__m256, __m256);
 
-    /// `avx512::kernel_8x32`'s split, on ymm pairs.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; otherwise as `avx512::kernel_8x32`.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn kernel_8x32(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        load_c: bool,
-    ) {
-        // SAFETY: as in avx512::kernel_8x32.
-        unsafe {
-            if cols <= 16 {
-                cols16(kc, a, b, c, ldc, rows, cols, load_c)
-            } else {
-                cols32(kc, a, b, c, ldc, rows, cols, load_c)
-            }
-        }
+    kernel_8x32! {
+        /// `avx512::kernel_8x32` on ymm pairs.
+        ///
+        /// # Safety
+        /// AVX2 and FMA; otherwise as `avx512::kernel_8x32`.
+        features = "avx2,fma";
+        vec = V16;
+        zero = zero;
+        load = load;
+        splat = splat;
+        fma = fma;
+        add = add;
+        store = store;
+        load_masked = load_masked;
+        store_masked = store_masked;
     }
-
-    macro_rules! pair_cols {
-        ($name:ident, $nv:literal) => {
-            f32_micro_kernel! {
-                fn $name;
-                features = "avx2,fma";
-                tile = 8 x $nv x 16;
-                a_step = 8;
-                b_step = 32;
-                vec = V16;
-                zero = zero;
-                load = load;
-                splat = splat;
-                fma = fma;
-                add = add;
-                store = store;
-                mask = super::mask16;
-                load_masked = load_masked;
-                store_masked = store_masked;
-            }
-        };
-    }
-    pair_cols!(cols32, 2);
-    pair_cols!(cols16, 1);
 
     #[target_feature(enable = "avx2,fma")]
     fn zero() -> V16 {

@@ -1421,19 +1421,21 @@ mod b_row6_f32 {
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn avx2(p: &[f32], h: [&mut [f32]; 6]) {
+    pub(super) unsafe fn avx2(p: &[f32], mut h: [&mut [f32]; 6]) {
         let n = h[0].len();
-        // (no closures here: they would not inherit the target features,
-        // and calls to them stayed out of line)
-        let [h0, h1, h2, h3, h4, h5] = h;
-        let (h0, h1, h2) = (&mut h0[..n], &mut h1[..n], &mut h2[..n]);
-        let (h3, h4, h5) = (&mut h3[..n], &mut h4[..n], &mut h5[..n]);
+        assert!(
+            h.iter().all(|hq| hq.len() >= n),
+            "b_row6: an output is shorter than the first"
+        );
+        // (no intrinsics in closures here: a closure does not inherit the
+        // target features, so the intrinsics in it stayed calls)
         let p = &p[..4 * n + 2];
         let mut i = 0;
         while i + 8 <= n {
             // SAFETY: i + 8 <= n, so p[4i .. 4i + 34] is inside p (length
             // 4n + 2): the four loads read p[4i .. 4i + 32], the two scalars
-            // p[4i + 32] and p[4i + 33]; the stores write h_q[i .. i + 8].
+            // p[4i + 32] and p[4i + 33]; the stores write h_q[i .. i + 8],
+            // inside each h_q (at least n long, asserted above).
             unsafe {
                 let at = p.as_ptr().add(4 * i);
                 // a_k: tile 2k in the low lane, tile 2k + 1 in the high
@@ -1467,12 +1469,9 @@ mod b_row6_f32 {
                     _mm256_set1_ps,
                     [d0, d1, d2, d3, d4, d5]
                 );
-                _mm256_storeu_ps(h0.as_mut_ptr().add(i), y[0]);
-                _mm256_storeu_ps(h1.as_mut_ptr().add(i), y[1]);
-                _mm256_storeu_ps(h2.as_mut_ptr().add(i), y[2]);
-                _mm256_storeu_ps(h3.as_mut_ptr().add(i), y[3]);
-                _mm256_storeu_ps(h4.as_mut_ptr().add(i), y[4]);
-                _mm256_storeu_ps(h5.as_mut_ptr().add(i), y[5]);
+                for (hq, yq) in h.iter_mut().zip(y) {
+                    _mm256_storeu_ps(hq.as_mut_ptr().add(i), yq);
+                }
             }
             i += 8;
         }
@@ -1505,24 +1504,17 @@ mod b_row6_f32 {
                     _mm_set1_ps,
                     [d0, d1, d2, d3, d4, d5]
                 );
-                _mm_storeu_ps(h0.as_mut_ptr().add(i), y[0]);
-                _mm_storeu_ps(h1.as_mut_ptr().add(i), y[1]);
-                _mm_storeu_ps(h2.as_mut_ptr().add(i), y[2]);
-                _mm_storeu_ps(h3.as_mut_ptr().add(i), y[3]);
-                _mm_storeu_ps(h4.as_mut_ptr().add(i), y[4]);
-                _mm_storeu_ps(h5.as_mut_ptr().add(i), y[5]);
+                for (hq, yq) in h.iter_mut().zip(y) {
+                    _mm_storeu_ps(hq.as_mut_ptr().add(i), yq);
+                }
             }
             i += 4;
         }
         for i in i..n {
             let d: [f32; 6] = p[4 * i..4 * i + 6].try_into().unwrap();
-            let [a, b, c, d, e, f] = bt6(d);
-            h0[i] = a;
-            h1[i] = b;
-            h2[i] = c;
-            h3[i] = d;
-            h4[i] = e;
-            h5[i] = f;
+            for (hq, yq) in h.iter_mut().zip(bt6(d)) {
+                hq[i] = yq;
+            }
         }
     }
 }
