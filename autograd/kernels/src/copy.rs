@@ -17,6 +17,7 @@ use crate::Element;
 use std::mem::MaybeUninit;
 
 /// `s` as a slice of f32, when `T` is f32.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn as_f32<T: Element>(s: &[T]) -> Option<&[f32]> {
     (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()).then(|| {
@@ -27,6 +28,7 @@ pub(crate) fn as_f32<T: Element>(s: &[T]) -> Option<&[f32]> {
 }
 
 /// `s` as a mutable slice of f32, when `T` is f32.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn as_f32_mut<T: Element>(s: &mut [T]) -> Option<&mut [f32]> {
     if std::any::TypeId::of::<T>() != std::any::TypeId::of::<f32>() {
@@ -37,10 +39,10 @@ pub(crate) fn as_f32_mut<T: Element>(s: &mut [T]) -> Option<&mut [f32]> {
 }
 
 /// Whether [`copy_short`] takes its AVX2 path for `T`.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn simd<T: Element>() -> bool {
-    cfg!(target_arch = "x86_64")
-        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && crate::cpu::active() >= crate::cpu::Isa::Avx2
 }
 
