@@ -15,6 +15,8 @@ names an already built bench binary (for a machine without a Rust toolchain).
 """
 import argparse, os, statistics, subprocess, sys
 
+from bench_binary import bench_binary
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--filter", default="")
@@ -35,12 +37,7 @@ def parse(text):
     return rows
 
 
-root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-if args.ours:
-    bench = args.ours
-else:
-    subprocess.run(["cargo", "build", "--release", "--example", "bench"], cwd=root, check=True)
-    bench = os.path.join(root, "target", "release", "examples", "bench")
+bench = bench_binary(args.ours)
 cmd_ours = [bench, "--threads", str(args.threads), "--filter", args.filter]
 cmd_peer = [sys.executable, args.peer, "--threads", str(args.threads), "--filter", args.filter]
 env_ours = dict(os.environ)

@@ -19,6 +19,8 @@ names an already built bench binary.
 """
 import argparse, os, subprocess, sys, time
 
+from bench_binary import bench_binary
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--reps", type=int, default=5)
@@ -31,12 +33,7 @@ if args.reps < 1:
     sys.exit("--reps must be at least 1")
 
 # ours first, in its own process
-root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-if args.ours:
-    bench = args.ours
-else:
-    subprocess.run(["cargo", "build", "--release", "--example", "bench"], cwd=root, check=True)
-    bench = os.path.join(root, "target", "release", "examples", "bench")
+bench = bench_binary(args.ours)
 env = dict(os.environ)
 if args.isa:
     env["LECTURE_GRAD_MAX_ISA"] = args.isa
