@@ -1151,21 +1151,15 @@ macro_rules! f32_micro_kernel {
 /// zmm, or a ymm pair in the tests): a full block of 2 vectors of B per k,
 /// and a block of 1 for right-edge tiles of at most 16 columns, which it
 /// computes alone (the same multiply-adds in the same order, half the
-/// work). Expands to the dispatcher and its two [`f32_micro_kernel`]s.
+/// work). Expands to the dispatcher and its two [`f32_micro_kernel`]s,
+/// which get the caller's vector operations (`vec = ...` to
+/// `store_masked = ...`, in `f32_micro_kernel`'s order).
 #[cfg(target_arch = "x86_64")]
 macro_rules! kernel_8x32 {
     (
         $(#[$meta:meta])*
         features = $feat:literal;
-        vec = $v:ty;
-        zero = $zero:path;
-        load = $load:path;
-        splat = $splat:path;
-        fma = $fma:path;
-        add = $add:path;
-        store = $store:path;
-        load_masked = $load_masked:path;
-        store_masked = $store_masked:path;
+        $($vector_ops:tt)*
     ) => {
         $(#[$meta])*
         #[target_feature(enable = $feat)]
@@ -1199,16 +1193,7 @@ macro_rules! kernel_8x32 {
             tile = 8 x 2 x 16;
             a_step = 8;
             b_step = 32;
-            vec = $v;
-            zero = $zero;
-            load = $load;
-            splat = $splat;
-            fma = $fma;
-            add = $add;
-            store = $store;
-            mask = super::mask16;
-            load_masked = $load_masked;
-            store_masked = $store_masked;
+            $($vector_ops)*
         }
 
         f32_micro_kernel! {
@@ -1218,16 +1203,7 @@ macro_rules! kernel_8x32 {
             tile = 8 x 1 x 16;
             a_step = 8;
             b_step = 32;
-            vec = $v;
-            zero = $zero;
-            load = $load;
-            splat = $splat;
-            fma = $fma;
-            add = $add;
-            store = $store;
-            mask = super::mask16;
-            load_masked = $load_masked;
-            store_masked = $store_masked;
+            $($vector_ops)*
         }
     };
 }
@@ -1266,6 +1242,7 @@ mod avx512 {
         fma = _mm512_fmadd_ps;
         add = _mm512_add_ps;
         store = _mm512_storeu_ps;
+        mask = super::mask16;
         load_masked = load_masked;
         store_masked = store_masked;
     }
@@ -1482,6 +1459,7 @@ mod avx512_on_avx2 {
         fma = fma;
         add = add;
         store = store;
+        mask = super::mask16;
         load_masked = load_masked;
         store_masked = store_masked;
     }
