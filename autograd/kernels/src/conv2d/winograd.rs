@@ -1925,104 +1925,104 @@ mod tests {
             let rows: Vec<Vec<f32>> = (0..6).map(|q| vals(n, 50 + q)).collect();
             let x6: [&[f32]; 6] = std::array::from_fn(|q| &rows[q][..]);
             let x4: [&[f32]; 4] = std::array::from_fn(|q| &rows[q][..]);
-            let mut out = [vec![vec![0.0f32; n]; 6], vec![vec![0.0f32; n]; 6]];
-            for (build, o) in out.iter_mut().enumerate() {
-                let [a, b, c, d, e, f] = &mut o[..] else {
+            // every build of one row kernel, each into fresh outputs,
+            // against the formula it loops over, output by output
+            type Build<'a> = &'a dyn Fn(&mut [Vec<f32>]);
+            let check =
+                |name: &str, builds: &[Build], outs: usize, want: &dyn Fn(usize) -> [f32; 6]| {
+                    for (bi, run) in builds.iter().enumerate() {
+                        let mut o = vec![vec![0.0f32; n]; 6];
+                        run(&mut o);
+                        for (q, oq) in o.iter().enumerate().take(outs) {
+                            for (j, v) in oq.iter().enumerate() {
+                                assert_eq!(
+                                    v.to_bits(),
+                                    want(j)[q].to_bits(),
+                                    "{name} build {bi}, n {n}: output {q} at {j}"
+                                );
+                            }
+                        }
+                    }
+                };
+            fn six(o: &mut [Vec<f32>]) -> [&mut [f32]; 6] {
+                let [a, b, c, d, e, f] = o else {
                     unreachable!()
                 };
-                if build == 0 {
-                    b_row6(&p, a, b, c, d, e, f);
-                } else {
+                [a, b, c, d, e, f].map(|v| &mut v[..])
+            }
+            check(
+                "b_row6",
+                &[
+                    &|o| {
+                        let [a, b, c, d, e, f] = six(o);
+                        b_row6(&p, a, b, c, d, e, f)
+                    },
                     // SAFETY: AVX2 detected above
-                    unsafe { b_row6_avx2(&p, a, b, c, d, e, f) };
-                }
-            }
-            let mut simd = vec![vec![0.0f32; n]; 6];
-            {
-                let [a, b, c, d, e, f] = &mut simd[..] else {
-                    unreachable!()
-                };
-                // SAFETY: AVX2 detected above
-                unsafe { b_row6_f32::avx2(&p, [a, b, c, d, e, f]) };
-            }
-            for i in 0..n {
-                let want = bt6(std::array::from_fn(|k| p[4 * i + k]));
-                for q in 0..6 {
-                    assert_eq!(out[0][q][i].to_bits(), want[q].to_bits(), "b_row6 {n}");
-                    assert_eq!(out[1][q][i].to_bits(), want[q].to_bits(), "b_row6_avx2 {n}");
-                    assert_eq!(
-                        simd[q][i].to_bits(),
-                        want[q].to_bits(),
-                        "b_row6_f32 {n} {i} {q}"
-                    );
-                }
-            }
-            for (build, o) in out.iter_mut().enumerate() {
-                let [a, b, c, d, e, f] = &mut o[..] else {
-                    unreachable!()
-                };
-                if build == 0 {
-                    bt6_rows(x6, a, b, c, d, e, f);
-                } else {
+                    &|o| {
+                        let [a, b, c, d, e, f] = six(o);
+                        unsafe { b_row6_avx2(&p, a, b, c, d, e, f) }
+                    },
                     // SAFETY: AVX2 detected above
-                    unsafe { bt6_rows_avx2(x6, a, b, c, d, e, f) };
-                }
-            }
-            for j in 0..n {
-                let want = bt6(x6.map(|r| r[j]));
-                for q in 0..6 {
-                    assert_eq!(out[0][q][j].to_bits(), want[q].to_bits(), "bt6_rows {n}");
-                    assert_eq!(
-                        out[1][q][j].to_bits(),
-                        want[q].to_bits(),
-                        "bt6_rows_avx2 {n}"
-                    );
-                }
-            }
-            for (build, o) in out.iter_mut().enumerate() {
-                let [a, b, c, d, e, f] = &mut o[..] else {
-                    unreachable!()
-                };
-                if build == 0 {
-                    a6_rows(x4, a, b, c, d, e, f);
-                } else {
+                    &|o| {
+                        let [a, b, c, d, e, f] = six(o);
+                        unsafe { b_row6_f32::avx2(&p, [a, b, c, d, e, f]) }
+                    },
+                ],
+                6,
+                &|i| bt6(std::array::from_fn(|k| p[4 * i + k])),
+            );
+            check(
+                "bt6_rows",
+                &[
+                    &|o| {
+                        let [a, b, c, d, e, f] = six(o);
+                        bt6_rows(x6, a, b, c, d, e, f)
+                    },
                     // SAFETY: AVX2 detected above
-                    unsafe { a6_rows_avx2(x4, a, b, c, d, e, f) };
-                }
-            }
-            for j in 0..n {
-                let want = a6(x4.map(|r| r[j]));
-                for q in 0..6 {
-                    assert_eq!(out[0][q][j].to_bits(), want[q].to_bits(), "a6_rows {n}");
-                    assert_eq!(
-                        out[1][q][j].to_bits(),
-                        want[q].to_bits(),
-                        "a6_rows_avx2 {n}"
-                    );
-                }
-            }
-            for (build, o) in out.iter_mut().enumerate() {
-                let [a, b, c, d, ..] = &mut o[..] else {
-                    unreachable!()
-                };
-                if build == 0 {
-                    at6_rows(x6, a, b, c, d);
-                } else {
+                    &|o| {
+                        let [a, b, c, d, e, f] = six(o);
+                        unsafe { bt6_rows_avx2(x6, a, b, c, d, e, f) }
+                    },
+                ],
+                6,
+                &|j| bt6(x6.map(|r| r[j])),
+            );
+            check(
+                "a6_rows",
+                &[
+                    &|o| {
+                        let [a, b, c, d, e, f] = six(o);
+                        a6_rows(x4, a, b, c, d, e, f)
+                    },
                     // SAFETY: AVX2 detected above
-                    unsafe { at6_rows_avx2(x6, a, b, c, d) };
-                }
-            }
-            for j in 0..n {
-                let want = at6(x6.map(|r| r[j]));
-                for q in 0..4 {
-                    assert_eq!(out[0][q][j].to_bits(), want[q].to_bits(), "at6_rows {n}");
-                    assert_eq!(
-                        out[1][q][j].to_bits(),
-                        want[q].to_bits(),
-                        "at6_rows_avx2 {n}"
-                    );
-                }
-            }
+                    &|o| {
+                        let [a, b, c, d, e, f] = six(o);
+                        unsafe { a6_rows_avx2(x4, a, b, c, d, e, f) }
+                    },
+                ],
+                6,
+                &|j| a6(x4.map(|r| r[j])),
+            );
+            let at6_want = |j: usize| {
+                let [y0, y1, y2, y3] = at6(x6.map(|r| r[j]));
+                [y0, y1, y2, y3, 0.0, 0.0]
+            };
+            check(
+                "at6_rows",
+                &[
+                    &|o| {
+                        let [a, b, c, d, ..] = six(o);
+                        at6_rows(x6, a, b, c, d)
+                    },
+                    // SAFETY: AVX2 detected above
+                    &|o| {
+                        let [a, b, c, d, ..] = six(o);
+                        unsafe { at6_rows_avx2(x6, a, b, c, d) }
+                    },
+                ],
+                4,
+                &at6_want,
+            );
             // interleave4 and deinterleave4 undo each other (a bias of 0.5
             // added on the way, exact for these values)
             let mut row = [vec![0.0f32; 4 * n], vec![0.0f32; 4 * n]];
