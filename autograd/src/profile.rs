@@ -283,13 +283,22 @@ pub(crate) fn forward_done(op: &'static str) {
     }
 }
 
-/// `op`'s backward took `d`.
-pub(crate) fn backward_done(op: &'static str, d: Duration) {
+/// `f()`, timed as a backward call of `op` when `profiling` (the value of
+/// [`active`], read once per backward pass).
+#[inline]
+pub(crate) fn time_backward<R>(profiling: bool, op: &'static str, f: impl FnOnce() -> R) -> R {
+    if !profiling {
+        return f();
+    }
+    let t0 = Instant::now();
+    let out = f();
+    let d = t0.elapsed();
     with_state(|s| {
         let r = s.row(op);
         r.backward_calls += 1;
         r.backward += d;
     });
+    out
 }
 
 #[cfg(test)]

@@ -492,11 +492,7 @@ impl<T: Element> Tape<T> {
                     Error::tape(op, "internal: a node that requires grad has no backward").at(loc),
                 );
             };
-            let t0 = profiling.then(std::time::Instant::now);
-            let result = bw.backward(&g, &needs);
-            if let Some(t0) = t0 {
-                crate::profile::backward_done(op, t0.elapsed());
-            }
+            let result = crate::profile::time_backward(profiling, op, || bw.backward(&g, &needs));
             if retain {
                 inner.nodes[i].backward = Some(bw);
             } else {
@@ -553,14 +549,12 @@ impl<T: Element> Tape<T> {
                 }
                 match &mut grads[j] {
                     Some(acc) => {
-                        let t0 = profiling.then(std::time::Instant::now);
-                        acc.add_assign(&gi);
-                        if let Some(t0) = t0 {
-                            crate::profile::backward_done(
-                                crate::profile::ACCUMULATE_GRAD,
-                                t0.elapsed(),
-                            );
-                        }
+                        let add = || acc.add_assign(&gi);
+                        crate::profile::time_backward(
+                            profiling,
+                            crate::profile::ACCUMULATE_GRAD,
+                            add,
+                        )
                     }
                     slot @ None => *slot = Some(gi),
                 }
