@@ -1429,7 +1429,8 @@ mod b_row6_f32 {
         );
         // (no intrinsics in closures here: a closure does not inherit the
         // target features, so the intrinsics in it stayed calls)
-        let p = &p[..4 * n + 2];
+        let need = n.checked_mul(4).and_then(|v| v.checked_add(2));
+        let p = &p[..need.expect("b_row6: 4 n + 2 overflows usize")];
         let mut i = 0;
         while i + 8 <= n {
             // SAFETY: i + 8 <= n, so p[4i .. 4i + 34] is inside p (length
