@@ -44,7 +44,7 @@
 //! correlation PyTorch computes. Samples are cut into chunks by shape
 //! alone, so results do not depend on the thread count.
 
-use crate::copy::copy_short;
+use crate::copy::{copy_short, prefetch};
 use crate::gemm::MatRef;
 use crate::packed::{gemm_packed, PackedA, PackedB};
 use crate::scratch::SeqFill;
@@ -52,6 +52,18 @@ use crate::Element;
 use rayon::prelude::*;
 
 use super::im2col::Window;
+
+/// The plane `(sample, channel)` read after `(si, ci)` by the input
+/// transforms, which take channel by channel, every sample of a channel
+/// in turn: its index `sample * c + channel` in the chunk, `None` after
+/// the last.
+fn next_plane(si: usize, ci: usize, ns: usize, c: usize) -> Option<usize> {
+    if si + 1 < ns {
+        Some((si + 1) * c + ci)
+    } else {
+        (ci + 1 < c).then_some(ci + 1)
+    }
+}
 
 /// Fewer input or output channels than this: im2col. The transforms cost
 /// per channel what the GEMMs save per channel pair, so small channel
@@ -789,9 +801,15 @@ impl Geometry {
         for ci in 0..c {
             for si in 0..ns {
                 let plane = &xc[(si * c + ci) * h * w..(si * c + ci + 1) * h * w];
+                // the plane after this one, read while this one is
+                // transformed (planes are C H W floats apart)
+                let next = next_plane(si, ci, ns, c).map(|p| &xc[p * h * w..(p + 1) * h * w]);
                 for (r, row) in plane.chunks_exact(w).enumerate() {
                     let at = (r + ph) * plen + pw;
                     copy_short(&mut rs.p[at..at + w], row);
+                    if let Some(nx) = next {
+                        prefetch(&nx[r * w..(r + 1) * w]);
+                    }
                 }
                 for y in ph..ph + h {
                     // (tile row, place k) of row y: k = y mod 4 in tile
