@@ -217,11 +217,7 @@ fn main() {
         info.l2 >> 10,
         blocking.kc,
         blocking.mc,
-        match autograd::conv2d::path::tile_from_env() {
-            None => "auto",
-            Some(autograd::conv2d::Tile::F2) => "f2",
-            Some(autograd::conv2d::Tile::F4) => "f4",
-        }
+        autograd::conv2d::path::tile_from_env().map_or("auto", |t| t.name())
     );
     // the roofline's ceiling: FMA peak of the ISA in use, 1 and T threads
     let t0 = Instant::now();

@@ -83,17 +83,11 @@ pub fn tile_from_env() -> Option<Tile> {
     static TILE: OnceLock<Option<Tile>> = OnceLock::new();
     *TILE.get_or_init(|| {
         let v = std::env::var("LECTURE_GRAD_WINOGRAD").ok()?;
-        match v.to_ascii_lowercase().as_str() {
-            "f2" => Some(Tile::F2),
-            "f4" => Some(Tile::F4),
-            "auto" => None,
-            _ => {
-                eprintln!(
-                    "warning: LECTURE_GRAD_WINOGRAD={v:?} is not one of f2, f4, auto: ignored"
-                );
-                None
-            }
+        let tile = Tile::from_name(&v);
+        if tile.is_none() && !v.eq_ignore_ascii_case("auto") {
+            eprintln!("warning: LECTURE_GRAD_WINOGRAD={v:?} is not one of f2, f4, auto: ignored");
         }
+        tile
     })
 }
 

@@ -130,6 +130,28 @@ pub enum Tile {
 }
 
 impl Tile {
+    /// The tile's name, as `LECTURE_GRAD_WINOGRAD` spells it: `"f2"`,
+    /// `"f4"`.
+    ///
+    /// ```
+    /// use kernels::conv2d::Tile;
+    /// assert_eq!(Tile::F4.name(), "f4");
+    /// assert_eq!(Tile::from_name("F2"), Some(Tile::F2));
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tile::F2 => "f2",
+            Tile::F4 => "f4",
+        }
+    }
+
+    /// The tile [`Tile::name`] calls `name` (any case), if any.
+    pub fn from_name(name: &str) -> Option<Tile> {
+        [Tile::F2, Tile::F4]
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+
     /// Outputs per tile side.
     pub const fn m(self) -> usize {
         match self {
