@@ -179,6 +179,7 @@ fn fmt_trial(t: &Trial) -> String {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn search(
     name: &str,
     space: SearchSpace,

@@ -70,7 +70,9 @@ fn main() {
     let x = Tensor::<f64>::randn(&[4, 5], 0.0, 2.0, &mut rng);
     let cfg = GradcheckConfig::default();
 
-    match autograd::gradcheck("softplus", &[x.clone()], &cfg, |_, v| softplus(v[0])) {
+    match autograd::gradcheck("softplus", std::slice::from_ref(&x), &cfg, |_, v| {
+        softplus(v[0])
+    }) {
         Ok(r) => println!(
             "softplus: gradcheck passed on {} elements (max |analytic - numeric| = {:.2e})",
             r.elements, r.max_abs_err

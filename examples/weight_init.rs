@@ -10,12 +10,12 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nn::Init;
 use train::lecture::{Act, InitExperiment};
 
-fn run(act: Act, init: Init, seed: u64, out: &PathBuf) -> Result<(), Box<dyn std::error::Error>> {
+fn run(act: Act, init: Init, seed: u64, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let exp = InitExperiment {
         seed,
         ..Default::default()

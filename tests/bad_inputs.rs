@@ -117,7 +117,7 @@ fn wrong_shapes_for_every_op() {
         ),
         (
             "reshape",
-            c(&[2, 3]).reshape(&[4, 2]).map(drop),
+            c(&[2, 3]).reshape([4, 2]).map(drop),
             ErrorKind::Shape,
             &["reshape", "[2, 3]", "[4, 2]"],
         ),

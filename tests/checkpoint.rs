@@ -83,6 +83,9 @@ fn garbage_and_truncated_files_are_errors_and_saves_replace_atomically() {
 /// `nn.Sequential` with `fc1 = nn.Linear(4, 3)`, `fc2 = nn.Linear(3, 2)`,
 /// `torch.manual_seed(0)`) loads into our TwoLayer and gives PyTorch's output.
 #[test]
+// the expected values as PyTorch printed them (f32 values in their f64
+// digits), so they can be compared with its output by eye
+#[allow(clippy::excessive_precision)]
 fn reads_a_checkpoint_written_by_pytorch() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/torch_two_layer.safetensors");

@@ -325,6 +325,7 @@ fn grouped_conv_matches_pytorch_and_depthwise_passes_the_gradient_check() {
 //     (y * c).sum().backward()
 //     wsum = lambda t: float((t * torch.arange(t.numel(), dtype=torch.float64).reshape(t.shape)).sum())
 //     print(f"({s}, {p}, &{list(y.shape)!r}, {wsum(y)!r}, {wsum(x.grad)!r}, {wsum(w.grad)!r}, &{[float(v) for v in b.grad]!r}),")
+#[allow(clippy::type_complexity)]
 const CONV_T: &[(usize, usize, &[usize], f64, f64, f64, &[f64])] = &[
     (
         2,

@@ -202,17 +202,17 @@ fn reshape_takes_one_argument_type_on_tensor_and_var() {
     let v = tape.constant(t.clone());
     let (n, v6) = (6usize, vec![4usize, 6]);
     for (tensor, var) in [
-        (t.reshape(&[6, 4]).unwrap(), v.reshape(&[6, 4]).unwrap()),
+        (t.reshape([6, 4]).unwrap(), v.reshape([6, 4]).unwrap()),
         (t.reshape([-1, 4]).unwrap(), v.reshape([-1, 4]).unwrap()),
         (t.reshape([n, 4]).unwrap(), v.reshape([n, 4]).unwrap()),
-        (t.reshape(&[n, 4]).unwrap(), v.reshape(&[n, 4]).unwrap()),
+        (t.reshape([n, 4]).unwrap(), v.reshape([n, 4]).unwrap()),
         (t.reshape(&v6).unwrap(), v.reshape(&v6).unwrap()),
         (t.reshape(t.shape()).unwrap(), v.reshape(t.shape()).unwrap()),
     ] {
         assert_eq!(tensor.shape(), var.value().shape());
     }
     for bad in [
-        t.reshape(&[5, 5]).unwrap_err(),
+        t.reshape([5, 5]).unwrap_err(),
         v.reshape([-1, -1]).unwrap_err(),
         v.reshape([-2, 12]).unwrap_err(),
         t.reshape([usize::MAX, 1]).unwrap_err(),

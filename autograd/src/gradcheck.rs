@@ -197,7 +197,7 @@ where
             if err.is_nan() || err > max_abs_err {
                 max_abs_err = err;
             }
-            if !(err <= tol) {
+            if err.is_nan() || err > tol {
                 mismatches += 1;
                 let excess = if err.is_nan() {
                     f64::INFINITY

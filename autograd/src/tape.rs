@@ -563,7 +563,8 @@ impl<T: Element> Tape<T> {
         // keep only leaves' (and retained) gradients
         for (i, g) in grads.iter_mut().enumerate() {
             let node = &inner.nodes[i];
-            if !(node.is_leaf && node.requires_grad) && !node.retain_grad {
+            let keep = (node.is_leaf && node.requires_grad) || node.retain_grad;
+            if !keep {
                 *g = None;
             }
         }

@@ -786,7 +786,7 @@ pub fn infer_shape(numel: usize, shape: &[isize], from: &[usize]) -> Result<Shap
     }
     let mut out: Shape = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = infer {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(bad());
         }
         out[i] = numel / known;
@@ -823,7 +823,7 @@ impl<T: Element> fmt::Display for Tensor<T> {
         let cols = if nd == 0 { 1 } else { self.shape[nd - 1] };
         let rows = if nd < 2 { 1 } else { self.shape[nd - 2] };
         let plane = rows * cols;
-        let planes = if plane == 0 { 0 } else { self.numel() / plane };
+        let planes = self.numel().checked_div(plane).unwrap_or(0);
         let summarise = self.numel() > THRESHOLD;
         // the indices shown along a dimension of length n, None for "..."
         let pick = |n: usize| -> Vec<Option<usize>> {
@@ -921,7 +921,7 @@ mod tests {
         let t = Tensor::<f32>::zeros(&[2, 3, 4]);
         assert_eq!(t.reshape_infer(&[-1, 4]).unwrap().shape(), &[6, 4]);
         let line = line!() + 1;
-        let e = t.reshape(&[5, 5]).unwrap_err();
+        let e = t.reshape([5, 5]).unwrap_err();
         assert!(
             e.to_string()
                 .contains("cannot reshape [2, 3, 4] (24 elements) to [5, 5]"),

@@ -40,7 +40,7 @@ pub fn parse_cifar10(bytes: &[u8], name: &Path) -> Result<Dataset> {
     if bytes.is_empty() {
         return Err(io_err(name, "file is empty: not a CIFAR-10 binary batch"));
     }
-    if bytes.len() % RECORD != 0 {
+    if !bytes.len().is_multiple_of(RECORD) {
         return Err(io_err(
             name,
             format!(

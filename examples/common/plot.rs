@@ -202,6 +202,7 @@ pub fn histogram_row(
 
 /// A grid of small grey or RGB images (e.g. first-layer filters), each
 /// normalised to its own min..max. `imgs[i]` is `[c][h][w]` flattened, c = 1 or 3.
+#[allow(clippy::too_many_arguments)]
 pub fn image_grid(
     stem: &Path,
     title: &str,

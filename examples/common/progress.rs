@@ -40,12 +40,12 @@ impl Progress {
         match &self.bar {
             Some(b) => {
                 b.set_position(i + 1);
-                if i % 10 == 0 {
+                if i.is_multiple_of(10) {
                     b.set_message(msg());
                 }
             }
             None => {
-                if (i + 1) % self.every == 0 || i + 1 == self.total {
+                if (i + 1).is_multiple_of(self.every) || i + 1 == self.total {
                     eprintln!("{} {}/{} {}", self.label, i + 1, self.total, msg());
                 }
             }

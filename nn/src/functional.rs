@@ -25,7 +25,7 @@ pub fn flatten<T: Element>(x: Var<'_, T>) -> Result<Var<'_, T>> {
     }
     let n = s[0] as isize;
     let rest: usize = s[1..].iter().product();
-    ops::reshape(x, &[n, rest as isize])
+    ops::reshape(x, [n, rest as isize])
 }
 
 /// Mean cross-entropy of `logits: [N, C]` against class `targets`:

@@ -114,7 +114,8 @@ pub fn batch_norm<'t, T: Element>(
         }
     }
     // eps = 0 divides by zero on a constant channel (variance 0): NaN
-    if !(stats.eps > 0.0 && stats.eps.is_finite()) || !(0.0..=1.0).contains(&stats.momentum) {
+    let eps_ok = stats.eps > 0.0 && stats.eps.is_finite();
+    if !eps_ok || !(0.0..=1.0).contains(&stats.momentum) {
         return Err(Error::invalid(
             "batch_norm",
             format!(

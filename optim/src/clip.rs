@@ -32,7 +32,8 @@ pub fn clip_grad_norm<T: Element>(
     norm_type: f64,
     error_if_nonfinite: bool,
 ) -> Result<f64> {
-    if !(max_norm >= 0.0) || !(norm_type > 0.0) {
+    // NaN fails both checks
+    if max_norm.is_nan() || max_norm < 0.0 || norm_type.is_nan() || norm_type <= 0.0 {
         return Err(Error::invalid(
             "clip_grad_norm",
             format!("max_norm {max_norm} must be >= 0 and norm_type {norm_type} > 0"),
@@ -96,7 +97,7 @@ pub fn clip_grad_norm<T: Element>(
 /// ```
 #[track_caller]
 pub fn clip_grad_value<T: Element>(grads: &mut Grads<T>, clip_value: f64) -> Result<()> {
-    if !(clip_value >= 0.0) {
+    if clip_value.is_nan() || clip_value < 0.0 {
         return Err(Error::invalid(
             "clip_grad_value",
             format!("clip_value {clip_value} must be >= 0"),

@@ -232,6 +232,7 @@ fn learning_rate_and_ratios_through_the_trait() {
 ///     p.grad = torch.tensor([0.3, -0.7, 0.1]) * (1 + 0.5 * t); opt.step()
 /// ```
 #[test]
+#[allow(clippy::type_complexity)]
 fn three_steps_match_torch_optim() {
     let cases: Vec<(&str, Box<dyn Optimizer<f64>>, [f64; 3])> = vec![
         (

@@ -604,7 +604,7 @@ pub fn registry() -> Vec<Entry> {
                     case(
                         format!("reshape {s:?} to [-1, {last}]"),
                         vec![x],
-                        move |_, v| ops::reshape(v[0], &[-1, last]),
+                        move |_, v| ops::reshape(v[0], [-1, last]),
                     )
                 })
                 .boxed()

@@ -28,7 +28,7 @@ impl Curves {
     pub fn record(&mut self, info: &StepInfo<'_>, every: usize) {
         let s = self.step as f64;
         self.losses.push((s, info.loss));
-        if self.step % every.max(1) == 0 {
+        if self.step.is_multiple_of(every.max(1)) {
             for (name, r) in info.opt.update_ratios() {
                 if name.ends_with("weight") && !name.starts_with("bn") {
                     self.ratios.entry(name.clone()).or_default().push((s, *r));

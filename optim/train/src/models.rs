@@ -13,7 +13,7 @@ use nn::{flatten, join, BatchNorm, Classifier, Conv2d, Init, Linear, Mode, Modul
 fn rows_as_cifar_images(w: &Tensor<f32>) -> Option<Tensor<f32>> {
     let s = w.shape();
     if s[1] == 3 * 32 * 32 {
-        w.reshape(&[s[0], 3, 32, 32]).ok()
+        w.reshape([s[0], 3, 32, 32]).ok()
     } else {
         None
     }

@@ -33,6 +33,7 @@ fn sgd() -> Sgd<f32> {
 }
 
 /// Every optimizer, each with state worth checkpointing and both groups.
+#[allow(clippy::type_complexity)]
 fn optimizers() -> Vec<fn() -> Box<dyn Optimizer<f32>>> {
     vec![
         || Box::new(sgd()),
