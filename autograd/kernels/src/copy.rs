@@ -99,6 +99,12 @@ pub(crate) fn prefetch<T>(s: &[T]) {
             unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at)) };
             at += 64;
         }
+        if bytes > 0 {
+            // the last byte's line, which the steps above miss when s
+            // starts inside a line
+            // SAFETY: as above; bytes - 1 is s's last byte
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(bytes - 1)) };
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = s;
