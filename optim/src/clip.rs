@@ -32,7 +32,7 @@ pub fn clip_grad_norm<T: Element>(
     norm_type: f64,
     error_if_nonfinite: bool,
 ) -> Result<f64> {
-    // NaN fails both checks
+    // a NaN limit is rejected as well
     if max_norm.is_nan() || max_norm < 0.0 || norm_type.is_nan() || norm_type <= 0.0 {
         return Err(Error::invalid(
             "clip_grad_norm",

@@ -1100,9 +1100,9 @@ macro_rules! f32_micro_kernel {
             const B_STEP: usize = $b_step;
             const _: () = assert!(NV * LANES <= B_STEP && MR <= A_STEP);
             // C's rows of this tile, asked for now and used after the k
-            // loop: their misses (one row of C per line, ldc apart, each
-            // on its own page when ldc is large) are waited out while the
-            // loop runs, not after it
+            // loop: their misses (a line or two per row, rows ldc apart,
+            // each on its own page when ldc is large) are waited out while
+            // the loop runs, not after it
             for i in 0..rows.min(MR) {
                 // a hint (no fault, no write) at the row's first and last
                 // columns in the caller's tile
