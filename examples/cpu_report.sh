@@ -67,7 +67,7 @@ echo
 
 isas=(full)
 case " $flags " in *" avx512f "*) isas+=(avx2) ;; esac
-if python3 -c 'import torch; print("PyTorch", torch.__version__)'; then
+if python3 -c 'import torch; print("PyTorch", torch.__version__)' 2>/dev/null; then
     torch=1
 else
     torch=0
