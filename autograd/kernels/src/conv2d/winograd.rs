@@ -820,12 +820,14 @@ impl Geometry {
         let (pw, ph, plen) = (self.pw, self.ph, 4 * txn + 2);
         rs.p.clear();
         rs.p.resize((4 * tyn + 2) * plen, T::ZERO);
+        // plane `sample * c + channel` of the chunk
+        let plane_at = |p: usize| &xc[p * h * w..(p + 1) * h * w];
         for ci in 0..c {
             for si in 0..ns {
-                let plane = &xc[(si * c + ci) * h * w..(si * c + ci + 1) * h * w];
+                let plane = plane_at(si * c + ci);
                 // the plane after this one, read while this one is
                 // transformed (planes are C H W floats apart)
-                let next = next_plane(si, ci, ns, c).map(|p| &xc[p * h * w..(p + 1) * h * w]);
+                let next = next_plane(si, ci, ns, c).map(plane_at);
                 for (r, row) in plane.chunks_exact(w).enumerate() {
                     let at = (r + ph) * plen + pw;
                     copy_short(&mut rs.p[at..at + w], row);
