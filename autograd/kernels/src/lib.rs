@@ -22,7 +22,7 @@
 //!
 //! The other crates (`autograd`, `ops`, `nn`, `optim`, `train`, `data`)
 //! forbid `unsafe` code; here it is confined to `alloc`, `gemm`, `packed`,
-//! `fastmath`, `transpose`, `scratch`, `copy` and `conv2d::winograd`, each block
+//! `fastmath`, `norm`, `transpose`, `scratch`, `copy` and `conv2d::winograd`, each block
 //! with a SAFETY comment and a test against a plain loop, every bound it
 //! relies on checked in checked arithmetic first, and
 //! the raw-kernel traits sealed (their methods take a [`packed::Token`]
@@ -45,6 +45,8 @@ pub mod element;
 pub mod fastmath;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod gemm;
+#[allow(unsafe_code)]
+// kernel file: calls into the AVX2 builds of its channel loops, each with a SAFETY comment
 pub mod norm;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod packed;
