@@ -63,46 +63,60 @@ pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, V
         u32::try_from(hw).is_ok(),
         "max_pool2d: a plane of more than u32::MAX values"
     );
-    let mut out = vec![T::ZERO; planes * p];
-    let mut arg = vec![0u32; planes * p];
-    if planes * p == 0 {
-        return (out, arg);
+    let len = planes
+        .checked_mul(p)
+        .expect("max_pool2d: output length overflows");
+    if len == 0 {
+        return (Vec::new(), Vec::new());
     }
     // the common 2x2, stride 2, unpadded window with every window inside
     // the image: the same scan without the per-output window bounds
     let halves = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
     let halves = halves && 2 * g.ho <= g.h && 2 * g.wo <= g.w;
-    out.par_chunks_mut(p)
-        .zip(arg.par_chunks_mut(p))
-        .zip(x.par_chunks(hw.max(1)))
-        .for_each(|((yo, ao), xp)| {
+    // whole planes per task, about POOL_TASK outputs; the values and
+    // indices written in memory order, a row at a time (no zero fill)
+    let per = (POOL_TASK / p).max(1);
+    crate::scratch::par_new_seq2(len, per * p, |ti, yf, af| {
+        let (mut yr, mut ar) = (vec![T::ZERO; g.wo], vec![0u32; g.wo]);
+        for pi in ti * per..((ti + 1) * per).min(planes) {
+            let xp = &x[pi * hw..(pi + 1) * hw];
             for oh in 0..g.ho {
-                let (yr, ar) = (&mut yo[oh * g.wo..][..g.wo], &mut ao[oh * g.wo..][..g.wo]);
                 if halves {
                     let (r0, r1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
                     let top = &xp[r0..r0 + 2 * g.wo];
                     let bottom = &xp[r1..r1 + 2 * g.wo];
-                    window_2x2_row(top, bottom, r0 as u32, r1 as u32, yr, ar);
-                    continue;
+                    window_2x2_row(top, bottom, r0 as u32, r1 as u32, &mut yr, &mut ar);
+                } else {
+                    window_row(xp, oh, g, &mut yr, &mut ar);
                 }
-                let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
-                for (ow, (y, a)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
-                    let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
-                    let (mut best, mut bi) = (T::NEG_INFINITY, h0 * g.w + w0);
-                    for ih in h0..h1 {
-                        // a window past the image's right edge (a Window
-                        // built by hand with too many columns) has
-                        // w0 >= w1: no values, as the plain scan
-                        let i = ih * g.w;
-                        let row = xp.get(i + w0..i + w1).unwrap_or_default();
-                        scan_row(&mut best, &mut bi, row, i + w0);
-                    }
-                    *y = best;
-                    *a = bi as u32;
-                }
+                yf.put_row(&yr);
+                af.put(&ar);
             }
-        });
-    (out, arg)
+        }
+    })
+}
+
+/// Outputs per task of the pooling kernels (whole planes, at least one).
+const POOL_TASK: usize = 1 << 14;
+
+/// One output row `oh` of [`max_forward`] for any window (`y` and `arg`
+/// `g.wo` long): each output scans its window's in-image rows.
+fn window_row<T: Element>(xp: &[T], oh: usize, g: &Window, y: &mut [T], arg: &mut [u32]) {
+    let (h0, h1) = span(oh, g.sh, g.ph, g.kh, g.h);
+    for (ow, (y, a)) in y.iter_mut().zip(arg.iter_mut()).enumerate() {
+        let (w0, w1) = span(ow, g.sw, g.pw, g.kw, g.w);
+        let (mut best, mut bi) = (T::NEG_INFINITY, h0 * g.w + w0);
+        for ih in h0..h1 {
+            // a window past the image's right edge (a Window built by hand
+            // with too many columns) has w0 >= w1: no values, as the plain
+            // scan
+            let i = ih * g.w;
+            let row = xp.get(i + w0..i + w1).unwrap_or_default();
+            scan_row(&mut best, &mut bi, row, i + w0);
+        }
+        *y = best;
+        *a = bi as u32;
+    }
 }
 
 /// One output row of [`max_forward`] for 2x2 stride-2 windows that lie
@@ -371,6 +385,24 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&y), bits(&yr), "{h}x{w} k{k} s{s} p{p}");
             assert_eq!(a, ar, "{h}x{w} k{k} s{s} p{p}");
+        }
+    }
+
+    /// More planes than one task takes ([`POOL_TASK`] outputs, whole
+    /// planes): the tasks' outputs meet at plane boundaries, the last task
+    /// partial, on both paths, against the plain scan.
+    #[test]
+    fn max_forward_splits_planes_across_tasks() {
+        for (h, k, s) in [(8, 2, 2), (9, 3, 2)] {
+            let g = Window::square(h, h, k, s, 0, 1).expect("a valid window");
+            let per = POOL_TASK / (g.ho * g.wo);
+            let planes = 2 * per + 3;
+            let x: Vec<f32> = (0..planes * h * h)
+                .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 20) as f32)
+                .collect();
+            let (y, a) = max_forward(&x, planes, &g);
+            let (yr, ar) = reference(&x, planes, &g);
+            assert_eq!((y, a), (yr, ar), "{h}x{h} k{k} s{s}, {planes} planes");
         }
     }
 

@@ -150,6 +150,59 @@ pub(crate) fn par_new_seq<T: Copy + Send>(
     }
 }
 
+/// Two new vectors of `len` values each, written front to back by `f` as
+/// [`par_new_seq`] writes one: `f(i, a, b)` appends values `i * chunk ..`
+/// of both (`chunk` of each, or what is left for the last task), for
+/// kernels with two outputs per position (max pooling's values and
+/// indices), which then need no zero fill first.
+///
+/// Panics (after the other tasks finish, leaking nothing unsafe) if `f`
+/// puts fewer or more values than its chunk into either.
+pub(crate) fn par_new_seq2<A: Copy + Send, B: Copy + Send>(
+    len: usize,
+    chunk: usize,
+    f: impl Fn(usize, &mut SeqFill<'_, A>, &mut SeqFill<'_, B>) + Sync + Send,
+) -> (Vec<A>, Vec<B>) {
+    assert!(len == 0 || chunk > 0, "par_new_seq2: empty chunks");
+    let (mut a, mut b): (Vec<A>, Vec<B>) = (Vec::with_capacity(len), Vec::with_capacity(len));
+    let task = |i: usize, sa, sb| {
+        let (mut fa, mut fb) = (
+            SeqFill { slots: sa, done: 0 },
+            SeqFill { slots: sb, done: 0 },
+        );
+        f(i, &mut fa, &mut fb);
+        assert!(
+            fa.done == fa.slots.len() && fb.done == fb.slots.len(),
+            "par_new_seq2: a task wrote fewer values than its chunk"
+        );
+    };
+    if len > 0 {
+        let (sa, sb) = (
+            &mut a.spare_capacity_mut()[..len],
+            &mut b.spare_capacity_mut()[..len],
+        );
+        if len <= chunk {
+            task(0, sa, sb);
+        } else {
+            sa.par_chunks_mut(chunk)
+                .zip(sb.par_chunks_mut(chunk))
+                .enumerate()
+                .for_each(|(i, (ca, cb))| task(i, ca, cb));
+        }
+    }
+    // SAFETY: both capacities are at least len. Every chunk of 0..len of
+    // each vector went to one task (the same chunking on both sides of the
+    // zip), and each task returned (a panic propagates before this line)
+    // after its assert found both SeqFills full: SeqFill writes its slots
+    // front to back and nothing else can advance `done` (private to this
+    // module), so every slot of both vectors is written.
+    unsafe {
+        a.set_len(len);
+        b.set_len(len);
+    }
+    (a, b)
+}
+
 /// The slots of one task of [`par_new_seq`], written front to back.
 pub(crate) struct SeqFill<'a, T> {
     slots: &'a mut [std::mem::MaybeUninit<T>],
@@ -434,6 +487,41 @@ mod tests {
     #[should_panic(expected = "past its chunk")]
     fn seq_fill_refuses_a_long_chunk() {
         par_new_seq(8, 4, |_, fill| fill.put(&[1.0f32; 5]));
+    }
+
+    #[test]
+    fn seq_fill2_builds_both_vectors_in_order_on_any_thread_count() {
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for (len, chunk) in [(0, 4), (5, 8), (10, 3), (1000, 64)] {
+                let (a, b): (Vec<f32>, Vec<u32>) = pool.install(|| {
+                    par_new_seq2(len, chunk, |i, fa, fb| {
+                        let end = ((i + 1) * chunk).min(len);
+                        // in rows of up to 3 values, as the pooling kernel
+                        for row in (i * chunk..end).collect::<Vec<_>>().chunks(3) {
+                            let ys: Vec<f32> = row.iter().map(|&j| j as f32 + 0.5).collect();
+                            let ks: Vec<u32> = row.iter().map(|&j| 2 * j as u32).collect();
+                            fa.put_row(&ys);
+                            fb.put(&ks);
+                        }
+                    })
+                });
+                assert_eq!(a, (0..len).map(|j| j as f32 + 0.5).collect::<Vec<_>>());
+                assert_eq!(b, (0..len as u32).map(|j| 2 * j).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "fewer values than its chunk")]
+    fn seq_fill2_refuses_a_short_chunk_in_either_vector() {
+        par_new_seq2(8, 4, |i, fa, fb| {
+            fa.put(&[1.0f32; 4]);
+            fb.put(&[1u32; 4][..if i == 1 { 3 } else { 4 }]);
+        });
     }
 
     #[test]
