@@ -286,8 +286,8 @@ fn simd_f32<T: Element>(row: &[T]) -> Option<&[f32]> {
 /// remainder terms `term(i)` for the `rest` values past them, combined.
 #[inline(always)]
 fn finish_f32<T: Element>(mut acc: [f32; LANES], rest: usize, term: impl Fn(usize) -> f32) -> T {
-    for l in 0..rest {
-        acc[l] += term(l);
+    for (l, a) in acc.iter_mut().enumerate().take(rest) {
+        *a += term(l);
     }
     T::from_f64(combine_lanes(acc) as f64)
 }
