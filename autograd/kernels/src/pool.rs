@@ -1,5 +1,5 @@
 //! 2-D max and average pooling on plain slices (NCHW), forward and
-//! backward, one rayon task per `(sample, channel)` plane: the loops
+//! backward, rayon tasks of whole `(sample, channel)` planes: the loops
 //! under `ops::max_pool2d` and `ops::avg_pool2d`, which check shapes and
 //! record the op on the tape.
 //!
@@ -96,7 +96,7 @@ pub fn max_forward<T: Element>(x: &[T], planes: usize, g: &Window) -> (Vec<T>, V
     })
 }
 
-/// Outputs per task of the pooling kernels (whole planes, at least one).
+/// Outputs per rayon task of [`max_forward`] (whole planes, at least one).
 const POOL_TASK: usize = 1 << 14;
 
 /// One output row `oh` of [`max_forward`] for any window (`y` and `arg`
