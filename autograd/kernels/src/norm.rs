@@ -284,6 +284,7 @@ fn simd_f32<T: Element>(row: &[T]) -> Option<&[f32]> {
 
 /// The lanes of `acc` (over a row's whole chunks) plus the row's
 /// remainder terms `term(i)` for the `rest` values past them, combined.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn finish_f32<T: Element>(mut acc: [f32; LANES], rest: usize, term: impl Fn(usize) -> f32) -> T {
     for (l, a) in acc.iter_mut().enumerate().take(rest) {
