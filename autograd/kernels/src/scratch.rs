@@ -443,30 +443,36 @@ mod tests {
         );
     }
 
-    #[test]
-    fn seq_fill_builds_chunks_in_order_on_any_thread_count() {
+    /// `check(len, chunk)` in rayon pools of 1 and 3 threads, for no
+    /// values, one short chunk, a short last chunk and many chunks.
+    fn on_pools_and_chunkings(check: impl Fn(usize, usize) + Sync) {
         for threads in [1, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
             for (len, chunk) in [(0, 4), (5, 8), (10, 3), (1000, 64)] {
-                let v: Vec<u32> = pool.install(|| {
-                    par_new_seq(len, chunk, |i, fill| {
-                        let end = ((i + 1) * chunk).min(len);
-                        // in pieces of 3, as rows would be: the first
-                        // two values of each interleaved, the last put
-                        let vals: Vec<u32> = (i * chunk..end).map(|j| j as u32).collect();
-                        for piece in vals.chunks(3) {
-                            let paired = if piece.len() >= 2 { 2 } else { 0 };
-                            fill.interleave(&piece[..paired / 2], &piece[paired / 2..paired]);
-                            fill.put(&piece[paired..]);
-                        }
-                    })
-                });
-                assert_eq!(v, (0..len as u32).collect::<Vec<_>>());
+                pool.install(|| check(len, chunk));
             }
         }
+    }
+
+    #[test]
+    fn seq_fill_builds_chunks_in_order_on_any_thread_count() {
+        on_pools_and_chunkings(|len, chunk| {
+            let v: Vec<u32> = par_new_seq(len, chunk, |i, fill| {
+                let end = ((i + 1) * chunk).min(len);
+                // in pieces of 3, as rows would be: the first two values
+                // of each interleaved, the last put
+                let vals: Vec<u32> = (i * chunk..end).map(|j| j as u32).collect();
+                for piece in vals.chunks(3) {
+                    let paired = if piece.len() >= 2 { 2 } else { 0 };
+                    fill.interleave(&piece[..paired / 2], &piece[paired / 2..paired]);
+                    fill.put(&piece[paired..]);
+                }
+            });
+            assert_eq!(v, (0..len as u32).collect::<Vec<_>>());
+        });
     }
 
     #[test]
@@ -491,28 +497,20 @@ mod tests {
 
     #[test]
     fn seq_fill2_builds_both_vectors_in_order_on_any_thread_count() {
-        for threads in [1, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            for (len, chunk) in [(0, 4), (5, 8), (10, 3), (1000, 64)] {
-                let (a, b): (Vec<f32>, Vec<u32>) = pool.install(|| {
-                    par_new_seq2(len, chunk, |i, fa, fb| {
-                        let end = ((i + 1) * chunk).min(len);
-                        // in rows of up to 3 values, as the pooling kernel
-                        for row in (i * chunk..end).collect::<Vec<_>>().chunks(3) {
-                            let ys: Vec<f32> = row.iter().map(|&j| j as f32 + 0.5).collect();
-                            let ks: Vec<u32> = row.iter().map(|&j| 2 * j as u32).collect();
-                            fa.put_row(&ys);
-                            fb.put(&ks);
-                        }
-                    })
-                });
-                assert_eq!(a, (0..len).map(|j| j as f32 + 0.5).collect::<Vec<_>>());
-                assert_eq!(b, (0..len as u32).map(|j| 2 * j).collect::<Vec<_>>());
-            }
-        }
+        on_pools_and_chunkings(|len, chunk| {
+            let (a, b): (Vec<f32>, Vec<u32>) = par_new_seq2(len, chunk, |i, fa, fb| {
+                let end = ((i + 1) * chunk).min(len);
+                // in rows of up to 3 values, as the pooling kernel
+                for row in (i * chunk..end).collect::<Vec<_>>().chunks(3) {
+                    let ys: Vec<f32> = row.iter().map(|&j| j as f32 + 0.5).collect();
+                    let ks: Vec<u32> = row.iter().map(|&j| 2 * j as u32).collect();
+                    fa.put_row(&ys);
+                    fb.put(&ks);
+                }
+            });
+            assert_eq!(a, (0..len).map(|j| j as f32 + 0.5).collect::<Vec<_>>());
+            assert_eq!(b, (0..len as u32).map(|j| 2 * j).collect::<Vec<_>>());
+        });
     }
 
     #[test]
