@@ -46,11 +46,41 @@ fn dataset(seed: u64, n: usize) -> data::Dataset {
     data::Dataset::new(x, labels, 10).unwrap()
 }
 
+/// An `mpirun` command with a temporary directory of its own as `TMPDIR`,
+/// where OpenMPI puts its session directory: two `mpirun`s started at once
+/// on a machine without the shared `ompi.HOST.UID` directory in `/tmp`
+/// race to create it, and the loser stops with "mkdir ... File exists"
+/// (OpenMPI 4.1.4; it failed a CI run of these tests, which run in
+/// parallel). The directory is removed when this is dropped, so keep it
+/// until the job ends.
+struct Mpirun {
+    cmd: Command,
+    _session: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Mpirun {
+    type Target = Command;
+    fn deref(&self) -> &Command {
+        &self.cmd
+    }
+}
+
+impl std::ops::DerefMut for Mpirun {
+    fn deref_mut(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+}
+
 /// `mpirun -np NP PROGRAM` on loopback with one thread per rank, every
 /// variable of `env` set and exported to the ranks; the caller appends the
 /// program's arguments.
-fn mpirun_program(np: usize, program: &std::path::Path, env: &[(&str, String)]) -> Command {
+fn mpirun_program(np: usize, program: &std::path::Path, env: &[(&str, String)]) -> Mpirun {
+    let session = tempfile::Builder::new()
+        .prefix("lecture-grad-mpirun-")
+        .tempdir()
+        .expect("a temporary directory for mpirun's session");
     let mut c = Command::new("mpirun");
+    c.env("TMPDIR", session.path());
     c.args([
         "--allow-run-as-root",
         "--oversubscribe",
@@ -63,11 +93,14 @@ fn mpirun_program(np: usize, program: &std::path::Path, env: &[(&str, String)]) 
         c.args(["-x", k]).env(k, v);
     }
     c.arg(program);
-    c
+    Mpirun {
+        cmd: c,
+        _session: session,
+    }
 }
 
 /// This test binary's `mpi_rank` in every rank, doing `mode`.
-fn mpirun(np: usize, mode: &str, extra_env: &[(&str, String)]) -> Command {
+fn mpirun(np: usize, mode: &str, extra_env: &[(&str, String)]) -> Mpirun {
     let mut env = vec![("DIST_MODE", mode.to_string())];
     env.extend(extra_env.iter().cloned());
     let mut c = mpirun_program(np, &std::env::current_exe().unwrap(), &env);
@@ -90,7 +123,7 @@ fn text_of(out: &Output) -> String {
     )
 }
 
-fn run_ok(mut c: Command) -> String {
+fn run_ok(mut c: Mpirun) -> String {
     let out = c.output().expect("mpirun (OpenMPI) is installed");
     let text = text_of(&out);
     assert!(out.status.success(), "mpirun failed:\n{text}");
@@ -188,7 +221,7 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_checkpoint() {
     assert_eq!(want.len(), 1, "{text}");
 
     let cut = dir.path().join("cut");
-    let mut job = mpirun(
+    let mut cmd = mpirun(
         2,
         "fit",
         &[
@@ -196,11 +229,12 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_checkpoint() {
             // slow each step a little, so that the kill lands mid-run
             ("DIST_SLOW_MS", "30".to_string()),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    );
+    let mut job = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let ckpt = cut.join("dist_train.safetensors");
     let t = Instant::now();
     while !ckpt.exists() {
@@ -251,7 +285,8 @@ fn a_killed_rank_stops_the_job_and_the_run_resumes_from_its_checkpoint() {
 #[test]
 fn a_hung_rank_stops_the_job_after_the_watchdog_timeout() {
     let t = Instant::now();
-    let mut job = mpirun(2, "hang", &[("DIST_TIMEOUT", "3".into())])
+    let mut cmd = mpirun(2, "hang", &[("DIST_TIMEOUT", "3".into())]);
+    let mut job = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
