@@ -46,7 +46,7 @@ pub mod fastmath;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod gemm;
 #[allow(unsafe_code)]
-// kernel file: calls into the AVX2 builds of its channel loops, each with a SAFETY comment
+// kernel file: its AVX2 channel-sum kernels (intrinsic loads and stores) and the calls into them, each with a SAFETY comment
 pub mod norm;
 #[allow(unsafe_code)] // kernel file: each unsafe block has a SAFETY comment
 pub mod packed;
